@@ -1,0 +1,98 @@
+/**
+ * The kernel interface: every hot loop of the engine goes through one of these calls, so a faster
+ * provider (WebAssembly SIMD today, a native addon tomorrow) can replace another without touching
+ * the model. All tensors are float32, row-major, and are views into the engine's shared memory
+ * (see ../memory.ts) so that WebAssembly kernels and worker threads can address them by offset.
+ *
+ * Conventions (llm.c style):
+ * - N = number of rows (B*T tokens), C = channels. Shapes are given in the doc comment of each call.
+ * - Backward calls ACCUMULATE into their gradient outputs (`+=`), because a tensor can receive gradient
+ *   from several places (residual stream, tied embeddings). Callers zero gradients once per step.
+ * - Determinism: a provider must produce bit-identical results for any thread count. Work is split
+ *   over OUTPUT elements (rows or columns); every output element's reduction runs in a fixed order
+ *   inside one thread. Reductions to a scalar use fixed-size chunks summed in chunk order.
+ */
+export type MatmulLayout = 'nt' | 'nn' | 'tn';
+
+export interface AttentionDims {
+  B: number; // batch
+  T: number; // sequence length (queries and keys)
+  nHead: number; // query heads
+  nKvHead: number; // key/value heads; nHead % nKvHead === 0 (grouped-query attention)
+  headDim: number;
+}
+
+export interface Kernels {
+  /** Human-readable provider name, e.g. "wasm-simd x2" or "ts". */
+  readonly name: string;
+  /** Worker threads this provider uses (1 = calling thread only). */
+  readonly threads: number;
+
+  /**
+   * out (+)= op(a) · op(b), out is (M, N).
+   * - 'nt': a (M, K), b (N, K): out = a · bᵀ      (Linear forward: x · Wᵀ)
+   * - 'nn': a (M, K), b (K, N): out = a · b       (Linear backward to input: dy · W)
+   * - 'tn': a (K, M), b (K, N): out = aᵀ · b      (Linear backward to weight: dyᵀ · x)
+   * `accumulate` adds into `out` instead of overwriting it.
+   */
+  matmul(out: Float32Array, a: Float32Array, b: Float32Array, M: number, N: number, K: number, layout: MatmulLayout, accumulate: boolean): void;
+
+  /** out (N, C) += bias (C) broadcast over rows. */
+  addBias(out: Float32Array, bias: Float32Array, N: number, C: number): void;
+  /** dbias (C) += column sums of dout (N, C). */
+  biasBackward(dbias: Float32Array, dout: Float32Array, N: number, C: number): void;
+
+  /** out = x / rms(x) * w per row; rstd (N) saves 1/rms for backward. x, out (N, C), w (C). */
+  rmsnormForward(out: Float32Array, rstd: Float32Array, x: Float32Array, w: Float32Array, N: number, C: number, eps: number): void;
+  /** dx (N, C) += ..., dw (C) += ... given dout (N, C) and the saved rstd (N). */
+  rmsnormBackward(dx: Float32Array, dw: Float32Array, dout: Float32Array, x: Float32Array, w: Float32Array, rstd: Float32Array, N: number, C: number): void;
+
+  /**
+   * Rotary embedding in place, HF "rotate half" convention, on x (N, nHeads, headDim) where row n has
+   * position `positions[n]`; cos/sin tables are (maxPos, headDim/2). `inverse` rotates by -theta,
+   * which is exactly the backward pass (the rotation is orthogonal).
+   */
+  rope(x: Float32Array, positions: Int32Array, cos: Float32Array, sin: Float32Array, N: number, nHeads: number, headDim: number, inverse: boolean): void;
+
+  /**
+   * Causal self-attention. q, out (B, T, nHead, headDim); k, v (B, T, nKvHead, headDim).
+   * lse (B, nHead, T) saves each query row's log-sum-exp of the scaled scores for backward.
+   * Scores are scaled by 1/sqrt(headDim).
+   */
+  attentionForward(out: Float32Array, lse: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, d: AttentionDims): void;
+  /** dq, dk, dv += gradients (same shapes as q, k, v), recomputing probabilities from lse. */
+  attentionBackward(dq: Float32Array, dk: Float32Array, dv: Float32Array, dout: Float32Array, out: Float32Array, lse: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, d: AttentionDims): void;
+
+  /** out = silu(gate) * up, elementwise over n values. */
+  swigluForward(out: Float32Array, gate: Float32Array, up: Float32Array, n: number): void;
+  /** dgate, dup += gradients of swiglu given dout. */
+  swigluBackward(dgate: Float32Array, dup: Float32Array, dout: Float32Array, gate: Float32Array, up: Float32Array, n: number): void;
+
+  /**
+   * Per row n: lse[n] = logsumexp(logits[n, :]), logp[n] = logits[n, targets[n]] - lse[n].
+   * logits (N, V). A target < 0 means "no target": logp[n] = 0 (lse is still written).
+   */
+  logSoftmaxGather(logp: Float32Array, lse: Float32Array, logits: Float32Array, targets: Int32Array, N: number, V: number): void;
+  /**
+   * dlogits (N, V) = dlogp[n] * (onehot(target) - softmax(logits[n])), OVERWRITING dlogits
+   * (the logits buffer may be passed as dlogits to save memory). Rows with target < 0 get zeros.
+   */
+  logSoftmaxGatherBackward(dlogits: Float32Array, dlogp: Float32Array, logits: Float32Array, lse: Float32Array, targets: Int32Array, N: number, V: number): void;
+
+  /** Sum of squares of x in float64 with fixed chunking (for the global gradient norm). */
+  sumSquares(x: Float32Array, n: number): number;
+  /** x *= s in place. */
+  scale(x: Float32Array, s: number, n: number): void;
+  /** out = a + b elementwise (out may alias a). */
+  add(out: Float32Array, a: Float32Array, b: Float32Array, n: number): void;
+
+  /**
+   * One AdamW update with decoupled weight decay (Loshchilov & Hutter), bias-corrected moments:
+   * m = b1 m + (1-b1) g; v = b2 v + (1-b2) g²; p -= lr * (m̂ / (sqrt(v̂) + eps) + wd * p).
+   * `step` is 1-based.
+   */
+  adamw(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, n: number, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number): void;
+
+  /** Releases worker threads; the provider is unusable afterwards. */
+  dispose(): Promise<void>;
+}

@@ -1,0 +1,3 @@
+/** prl-ts public API. */
+export { PrlError } from './util/errors.js';
+export { Rng } from './util/rng.js';
