@@ -63,6 +63,14 @@ export interface Kernels {
   /** dq, dk, dv += gradients (same shapes as q, k, v), recomputing probabilities from lse. */
   attentionBackward(dq: Float32Array, dk: Float32Array, dv: Float32Array, dout: Float32Array, out: Float32Array, lse: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, d: AttentionDims): void;
 
+  /**
+   * Attention of new query rows against a KV cache (sampling: prefill and decode).
+   * q, out (B, Tq, nHead, headDim); kCache, vCache (B, maxT, nKvHead, headDim), already holding the keys
+   * and values of the new rows. Query t of sequence b sits at position pos[b] + t and attends to cache
+   * positions 0 .. pos[b] + t. `d.T` is ignored; Tq and maxT are given explicitly.
+   */
+  attentionCached(out: Float32Array, q: Float32Array, kCache: Float32Array, vCache: Float32Array, pos: Int32Array, Tq: number, maxT: number, d: AttentionDims): void;
+
   /** out = silu(gate) * up, elementwise over n values. */
   swigluForward(out: Float32Array, gate: Float32Array, up: Float32Array, n: number): void;
   /** dgate, dup += gradients of swiglu given dout. */
