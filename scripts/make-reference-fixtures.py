@@ -191,6 +191,9 @@ def make(name, cfg, dtype, opts, seed):
     seqs = torch.randint(0, p['V'], (B, T + 1), generator=gen)
     tokens, targets = seqs[:, :-1], seqs[:, 1:]
     logprobs = forward_logprobs(p, stored, tokens, targets)
+    # Self-check of the causal mask: a prefix's log-probs do not depend on later tokens.
+    prefix = forward_logprobs(p, stored, tokens[:, :T // 2], targets[:, :T // 2])
+    assert torch.allclose(prefix, logprobs[:, :T // 2], rtol=0, atol=1e-12), name
 
     out = os.path.join(ROOT, name)
     os.makedirs(out, exist_ok=True)
