@@ -1,0 +1,8 @@
+/** Pure math of PRL/FRPO and PAV: advantages, step segmentation, losses, metrics. No I/O. */
+export * from './advantages.js';
+export * from './steps.js';
+export * from './prl.js';
+export * from './frpo.js';
+export * from './pav.js';
+export * from './loss.js';
+export * from './metrics.js';
