@@ -1,6 +1,11 @@
 import type { Command } from 'commander';
 import { register as advantages } from './advantages.js';
+import { register as grade } from './grade.js';
 import { register as metrics } from './metrics.js';
 
-/** Every command registers itself here; keep the list sorted. */
-export const commands: Array<(program: Command) => void> = [advantages, metrics];
+/** Every command registers itself here; keep the list sorted, one per line. */
+export const commands: Array<(program: Command) => void> = [
+  advantages,
+  grade,
+  metrics,
+];
