@@ -2,7 +2,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { barChartWithErrors, lineChartWithBands, logXLineChart } from '../../src/report/charts.js';
 import { PrlError } from '../../src/util/errors.js';
-import { axisTitles, markPaths, translateOf } from './svg-helpers.js';
 
 const HEIGHT = 200;
 
@@ -104,3 +103,23 @@ test('series names are escaped inside the SVG', async () => {
   assert.match(svg, /&lt;script&gt;alert\(1\)&lt;\/script&gt;/);
   assert.match(svg, />x &amp; y<\/text>/);
 });
+
+// Readers for the SVG Vega writes: the marks of one named layer, symbol positions, axis titles.
+
+/** The `<path>` elements of the mark group named `name` (e.g. 'point', 'bar'), over all series. */
+function markPaths(svg: string, name: string): string[] {
+  const groups = [...svg.matchAll(new RegExp(`<g class="mark-\\w+ role-mark ${name}_marks"[^>]*>(.*?)</g>`, 'g'))];
+  return groups.flatMap((g) => [...g[1].matchAll(/<path [^>]*\/>/g)].map((m) => m[0]));
+}
+
+/** The translate(x, y) of a symbol path. */
+function translateOf(path: string): [number, number] {
+  const m = /transform="translate\(([-\d.e]+),([-\d.e]+)\)"/.exec(path);
+  if (!m) throw new Error(`no translate in ${path}`);
+  return [Number(m[1]), Number(m[2])];
+}
+
+/** The texts of axis titles, in document order. */
+function axisTitles(svg: string): string[] {
+  return [...svg.matchAll(/<g class="mark-text role-axis-title"[^>]*>.*?<text[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]);
+}
