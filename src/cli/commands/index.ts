@@ -2,10 +2,12 @@ import type { Command } from 'commander';
 import { register as advantages } from './advantages.js';
 import { register as grade } from './grade.js';
 import { register as metrics } from './metrics.js';
+import { register as report } from './report.js';
 
 /** Every command registers itself here; keep the list sorted, one per line. */
 export const commands: Array<(program: Command) => void> = [
   advantages,
   grade,
   metrics,
+  report,
 ];

@@ -1,0 +1,101 @@
+/**
+ * Loads a generated example report and the index in a real headless Chromium (the Debian
+ * `chromium` package, driven by playwright-core, which downloads no browser) and checks what a
+ * reader would see: no console errors, no network requests, charts laid out at a real size,
+ * coloured trace steps, and user text shown as text rather than run as markup.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { chromium, type Page } from 'playwright-core';
+import { buildIndex } from '../../src/cli/commands/report.js';
+import { writeExampleReport } from '../../src/report/example.js';
+import { divergingColour, renderReportPage } from '../../src/report/html.js';
+import { writeExperimentReport } from '../../src/report/results.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const skipReason = process.env.PRL_SKIP_BROWSER_TESTS === '1' ? 'PRL_SKIP_BROWSER_TESTS=1 is set: real-browser report tests skipped' : false;
+
+test('example report and index load in headless Chromium with charts, colours and no errors', { skip: skipReason, timeout: 60_000 }, async () => {
+  assert.ok(
+    existsSync(CHROMIUM),
+    `Chromium not found at ${CHROMIUM}: the report tests need a real browser. Install it with \`apt-get install chromium\`, ` +
+      'or set PRL_SKIP_BROWSER_TESTS=1 to skip these tests.',
+  );
+  const runs = mkdtempSync(join(tmpdir(), 'prl-browser-'));
+  // Chromium refuses to run as root with its sandbox on (CI containers run as root).
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: process.getuid?.() === 0 ? ['--no-sandbox'] : [] });
+  try {
+    const results = await writeExampleReport(join(runs, 'example'));
+    const hostile = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">';
+    writeExperimentReport(
+      join(runs, 'hostile'),
+      { experiment: 'hostile', title: `Hostile ${hostile}`, headline: hostile },
+      renderReportPage({ title: hostile, summary: hostile, sections: [{ title: hostile, blocks: [{ kind: 'traces', valueLabel: hostile, traces: [{ title: hostile, steps: [{ text: hostile, value: -1 }] }] }] }] }),
+    );
+    const { out: indexPath } = buildIndex({ runs });
+    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+    const problems = watch(page);
+
+    await page.goto(pathToFileURL(indexPath).href);
+    assert.equal(await page.title(), 'prl experiments');
+    assert.equal(await page.locator('tbody tr').count(), 2);
+    assert.equal(await page.locator('tbody tr', { hasText: results.headline }).count(), 1, 'the example headline is listed');
+
+    await Promise.all([page.waitForURL(/example\/report\.html$/), page.getByRole('link', { name: results.title }).click()]);
+    assert.equal(await page.title(), results.title);
+    assert.match((await page.locator('.example-banner').innerText()).trim(), /^Example report\./);
+
+    const charts = page.locator('figure.chart svg');
+    assert.equal(await charts.count(), 3);
+    for (const box of await Promise.all((await charts.all()).map((c) => c.boundingBox()))) {
+      assert.ok(box !== null && box.width > 300 && box.height > 200, `chart laid out at ${JSON.stringify(box)}`);
+    }
+    assert.equal(await page.locator('svg .line_marks path').count(), 4, 'two line charts of two series');
+
+    const steps = page.locator('.step');
+    assert.equal(await steps.count(), 11);
+    const firstWrong = page.locator('.trace', { hasText: 'wrong response' }).locator('.step').first();
+    assert.equal(await firstWrong.getAttribute('title'), 'step 1: PRL step advantage = -0.91');
+    const [red, green] = await Promise.all([firstWrong, steps.first()].map((s) => s.evaluate(backgroundColour)));
+    assert.equal(red, 'rgb(214, 69, 65)', 'the most negative step (-0.91, the scale max) is full red');
+    assert.equal(green, divergingColour(0.82, 0.91), 'the first correct step is green at 0.82 / 0.91');
+
+    const config = page.locator('details pre');
+    assert.equal(await config.isVisible(), false, 'config starts collapsed');
+    await page.locator('details summary').click();
+    assert.ok(JSON.parse(await config.innerText()).rl.iterations === 200, 'config shows the JSON it was given');
+
+    await page.goto(pathToFileURL(join(runs, 'hostile', 'report.html')).href);
+    assert.equal(await page.evaluate('window.__pwned'), undefined, 'no injected script ran');
+    assert.equal(await page.locator('h1').innerText(), hostile, 'hostile text shows as text');
+    assert.equal(await page.locator('.step').innerText(), hostile);
+
+    assert.deepEqual(problems, [], 'no console errors, page errors or network requests');
+  } finally {
+    await browser.close();
+    rmSync(runs, { recursive: true, force: true });
+  }
+});
+
+/** Runs in the page, where globalThis is the window (the tests compile without the DOM types). */
+function backgroundColour(el: unknown): string {
+  return (globalThis as unknown as { getComputedStyle(e: unknown): { backgroundColor: string } }).getComputedStyle(el).backgroundColor;
+}
+
+/** Collects console errors, uncaught page errors and any request that is not to a local file. */
+function watch(page: Page): string[] {
+  const problems: string[] = [];
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') problems.push(`console: ${msg.text()}`);
+  });
+  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+  page.on('request', (req) => {
+    if (!req.url().startsWith('file:')) problems.push(`request: ${req.url()}`);
+  });
+  page.on('requestfailed', (req) => problems.push(`failed request: ${req.url()}`));
+  return problems;
+}
