@@ -325,12 +325,9 @@ class OpenAiPolicy implements Policy {
     const strings = typeof tokens[0] === 'string' ? (tokens as string[]) : undefined;
     const serverOffsets = normaliseServerOffsets(choice.textOffset, choice.text.length);
     const offsets = strings ? alignTokenOffsets(choice.text, strings, serverOffsets) : serverOffsets;
-    const promptChars = typeof prompt === 'string' ? prompt.length : undefined;
-    let count = tokens.length;
+    // Echoed prompt tokens come first, then the scoreMaxTokens generated ones (no stop is set).
     const usagePrompt = promptTokensFromUsage(json);
-    if (usagePrompt !== undefined && usagePrompt <= tokens.length) count = usagePrompt;
-    else if (this.settings.scoreMaxTokens === 1 && promptChars !== undefined) count = offsets.filter((o) => o < promptChars).length;
-    else if (this.settings.scoreMaxTokens === 1) count = typeof prompt === 'string' ? tokens.length : prompt.length;
+    const count = usagePrompt !== undefined && usagePrompt <= tokens.length ? usagePrompt : tokens.length - this.settings.scoreMaxTokens;
     for (let k = 1; k < count; k++) {
       if (choice.logprobs[k] === null) malformed(`choices[0].logprobs.token_logprobs[${k}]: expected a number, got null`);
     }

@@ -87,6 +87,8 @@ export class FakeModel {
       let logit = (hash(previous * 7919 + next * 104729 + 12345) % 1000) / 1000 * 3;
       if (next === BOS) logit = -1e9;
       else if (next === EOS) logit -= 2.5;
+      // Byte tokens of ASCII never win (as in trained models: the tokenizer never emits them).
+      else if (next >= BYTE0 && next < BYTE0 + 0x80) logit = -1e9;
       else if (next >= BYTE0 && next < BYTE0 + 256) logit -= next === BYTE0 + 0xc3 ? 0.5 : 6;
       if (this.pieces[next] === '\n') logit += 1.5;
       if (previous === BYTE0 + 0xc3 && next === BYTE0 + 0xa9) logit += 15;

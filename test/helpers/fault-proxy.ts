@@ -11,21 +11,31 @@ export type Fault = 'pass' | 'hang' | 'drop' | { status: number; retryAfter?: st
 export interface FaultProxy {
   /** Base URL ending in /v1, mirroring the target's paths. */
   url: string;
-  /** The fault each request met, in arrival order. */
+  /** The fault each faultable request met, in arrival order. */
   log: Fault[];
   close(): Promise<void>;
 }
 
-/** Proxies to `target` (an origin such as http://127.0.0.1:1234), faults on the schedule. */
-export async function startFaultProxy(target: string, schedule: Fault[] | ((k: number) => Fault)): Promise<FaultProxy> {
+/**
+ * Proxies to `target` (an origin such as http://127.0.0.1:1234). Requests whose path ends with
+ * `faultPath` (default /completions) meet the schedule in turn; others pass untouched.
+ */
+export async function startFaultProxy(
+  target: string,
+  schedule: Fault[] | ((k: number) => Fault),
+  faultPath = '/completions',
+): Promise<FaultProxy> {
   const faultFor = typeof schedule === 'function' ? schedule : (k: number): Fault => schedule[k] ?? 'pass';
   const log: Fault[] = [];
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
-      const fault = faultFor(log.length);
-      log.push(fault);
+      let fault: Fault = 'pass';
+      if (req.url?.endsWith(faultPath)) {
+        fault = faultFor(log.length);
+        log.push(fault);
+      }
       if (fault === 'hang') return; // the client's timeout (or close()) ends it
       if (fault === 'drop') {
         req.socket.destroy();
