@@ -21,13 +21,22 @@ export class FallbackKernels implements Kernels {
 
   matmul(out: Float32Array, a: Float32Array, b: Float32Array, M: number, N: number, K: number, layout: MatmulLayout, accumulate: boolean): void {
     if (layout === 'nt') {
-      // out (M, N) = a (M, K) · b (N, K)ᵀ: each output is a dot product of two contiguous rows.
+      // out (M, N) = a (M, K) · b (N, K)ᵀ: each output is a dot product of two contiguous rows, summed
+      // in four interleaved partial sums (k mod 4) so that the additions do not wait on each other.
       for (let m = 0; m < M; m++) {
         const aRow = m * K;
         for (let n = 0; n < N; n++) {
           const bRow = n * K;
-          let sum = 0;
-          for (let k = 0; k < K; k++) sum += a[aRow + k] * b[bRow + k];
+          let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+          let k = 0;
+          for (; k + 4 <= K; k += 4) {
+            s0 += a[aRow + k] * b[bRow + k];
+            s1 += a[aRow + k + 1] * b[bRow + k + 1];
+            s2 += a[aRow + k + 2] * b[bRow + k + 2];
+            s3 += a[aRow + k + 3] * b[bRow + k + 3];
+          }
+          for (; k < K; k++) s0 += a[aRow + k] * b[bRow + k];
+          const sum = s0 + s1 + (s2 + s3);
           out[m * N + n] = accumulate ? out[m * N + n] + sum : sum;
         }
       }
@@ -35,10 +44,17 @@ export class FallbackKernels implements Kernels {
     }
     if (!accumulate) out.fill(0, 0, M * N);
     if (layout === 'nn') {
-      // out (M, N) += a (M, K) · b (K, N): stream rows of b into row m of out, k ascending.
+      // out (M, N) += a (M, K) · b (K, N): stream rows of b into row m of out, k ascending, four rows
+      // of b per pass so that out is read and written a quarter as often.
       for (let m = 0; m < M; m++) {
         const outRow = m * N;
-        for (let k = 0; k < K; k++) {
+        let k = 0;
+        for (; k + 4 <= K; k += 4) {
+          const a0 = a[m * K + k], a1 = a[m * K + k + 1], a2 = a[m * K + k + 2], a3 = a[m * K + k + 3];
+          const b0 = k * N, b1 = b0 + N, b2 = b1 + N, b3 = b2 + N;
+          for (let n = 0; n < N; n++) out[outRow + n] += a0 * b[b0 + n] + a1 * b[b1 + n] + a2 * b[b2 + n] + a3 * b[b3 + n];
+        }
+        for (; k < K; k++) {
           const aMK = a[m * K + k];
           const bRow = k * N;
           for (let n = 0; n < N; n++) out[outRow + n] += aMK * b[bRow + n];
@@ -46,12 +62,20 @@ export class FallbackKernels implements Kernels {
       }
       return;
     }
-    // 'tn': out (M, N) += a (K, M)ᵀ · b (K, N), k ascending for every output element.
-    for (let k = 0; k < K; k++) {
-      const aRow = k * M;
+    // 'tn': out (M, N) += a (K, M)ᵀ · b (K, N), k ascending for every output element, four k per pass.
+    let k = 0;
+    for (; k + 4 <= K; k += 4) {
+      const b0 = k * N, b1 = b0 + N, b2 = b1 + N, b3 = b2 + N;
+      for (let m = 0; m < M; m++) {
+        const a0 = a[k * M + m], a1 = a[(k + 1) * M + m], a2 = a[(k + 2) * M + m], a3 = a[(k + 3) * M + m];
+        const outRow = m * N;
+        for (let n = 0; n < N; n++) out[outRow + n] += a0 * b[b0 + n] + a1 * b[b1 + n] + a2 * b[b2 + n] + a3 * b[b3 + n];
+      }
+    }
+    for (; k < K; k++) {
       const bRow = k * N;
       for (let m = 0; m < M; m++) {
-        const aKM = a[aRow + m];
+        const aKM = a[k * M + m];
         const outRow = m * N;
         for (let n = 0; n < N; n++) out[outRow + n] += aKM * b[bRow + n];
       }
