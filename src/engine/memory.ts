@@ -30,11 +30,13 @@ export class Arena {
   }
 
   allocF32(n: number): Float32Array {
-    return new Float32Array(this.memory.buffer, this.reserve(n * 4), n).fill(0);
+    const offset = this.reserve(n * 4); // may grow the memory: take the buffer only afterwards
+    return new Float32Array(this.memory.buffer, offset, n).fill(0);
   }
 
   allocI32(n: number): Int32Array {
-    return new Int32Array(this.memory.buffer, this.reserve(n * 4), n).fill(0);
+    const offset = this.reserve(n * 4);
+    return new Int32Array(this.memory.buffer, offset, n).fill(0);
   }
 
   mark(): number {

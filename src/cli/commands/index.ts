@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { register as advantages } from './advantages.js';
+import { register as bench } from './bench.js';
 import { register as grade } from './grade.js';
 import { register as metrics } from './metrics.js';
 import { register as report } from './report.js';
@@ -7,6 +8,7 @@ import { register as report } from './report.js';
 /** Every command registers itself here; keep the list sorted, one per line. */
 export const commands: Array<(program: Command) => void> = [
   advantages,
+  bench,
   grade,
   metrics,
   report,

@@ -1,0 +1,264 @@
+/**
+ * Batched generation with a KV cache, and teacher-forced scoring.
+ *
+ * Generation: each prompt is prefilled into its own cache slot (prompts may differ in length), then all
+ * sequences decode in lockstep, one token per step, each at its own position. Per sampled token we
+ * return two log-probs:
+ * - `logprobs`: log p(token | prefix) under the model's UNMODIFIED distribution (temperature 1, no top-k/p).
+ *   This is the policy probability that RL objectives (importance ratios, KL) need.
+ * - `samplingLogprobs`: log q(token | prefix) under the distribution actually sampled from (after
+ *   temperature, top-k, top-p); 0 for greedy decoding. Equal to `logprobs` when temperature = 1 and no
+ *   filtering is used.
+ * Same inputs + same Rng state = same outputs, on any kernel thread count (kernels are bit-identical
+ * across thread counts, and random draws happen here in a fixed order: step by step, sequence by sequence).
+ */
+import { inputError } from '../util/errors.js';
+import type { Rng } from '../util/rng.js';
+import { PREFILL_CHUNK, type LlamaModel } from './model.js';
+
+export interface SampleOptions {
+  maxNewTokens: number;
+  /** 0 = greedy (argmax). Default 1. */
+  temperature?: number;
+  /** Nucleus sampling: keep the smallest set of most likely tokens whose mass reaches topP. Default 1 (off). */
+  topP?: number;
+  /** Keep only the topK most likely tokens. Default 0 (off). */
+  topK?: number;
+  /** Generation of a sequence stops after it samples one of these ids (the id is kept in the output). */
+  stopTokens?: number[];
+  /** Generation stops once the decoded completion contains one of these strings (the tokens are kept). */
+  stopStrings?: string[];
+  /** Turns completion ids into text; required with stopStrings, so the sampler needs no tokenizer. */
+  decode?: (ids: number[]) => string;
+  rng: Rng;
+}
+
+export interface SampleResult {
+  /** The completion, without the prompt. */
+  tokens: number[];
+  /** log p(token) under the model at temperature 1 without filtering (for RL). */
+  logprobs: number[];
+  /** log q(token) under the sampling distribution actually used (0 for greedy). */
+  samplingLogprobs: number[];
+  finishReason: 'stop' | 'length';
+}
+
+/** Scratch reused across tokens of one generate call, so decoding does not allocate per token. */
+interface SamplingScratch {
+  probs: Float64Array; // (V) unnormalised sampling weights
+  order: Int32Array; // (V) token ids sorted by weight when filtering
+  token: number;
+  logprob: number;
+  samplingLogprob: number;
+}
+
+/** Generates completions for `prompts` (token ids) with the model's KV cache; see the module comment. */
+export function generate(model: LlamaModel, prompts: number[][], options: SampleOptions): SampleResult[] {
+  const V = model.config.vocabSize;
+  const temperature = options.temperature ?? 1;
+  const topP = options.topP ?? 1;
+  const topK = options.topK ?? 0;
+  const maxNew = options.maxNewTokens;
+  validateSampling(prompts, V, temperature, topP, topK, maxNew, options);
+  const B = prompts.length;
+  const results: SampleResult[] = prompts.map(() => ({ tokens: [], logprobs: [], samplingLogprobs: [], finishReason: 'length' }));
+  if (B === 0 || maxNew === 0) return results;
+
+  // The last sampled token is never fed back, so positions 0 .. len + maxNew - 2 are cached.
+  const maxLen = Math.max(...prompts.map((p) => p.length));
+  model.prepareInference(B, maxLen + maxNew - 1);
+  const stopTokens = new Set(options.stopTokens ?? []);
+  const stopStrings = options.stopStrings ?? [];
+
+  // Prefill: each prompt into its slot, in chunks; keep the logits of its last token.
+  const nextLogits = new Float32Array(B * V); // (B, V)
+  const chunkTokens = new Int32Array(PREFILL_CHUNK);
+  const chunkPos = new Int32Array(1);
+  for (let b = 0; b < B; b++) {
+    const prompt = prompts[b];
+    for (let start = 0; start < prompt.length; start += PREFILL_CHUNK) {
+      const len = Math.min(PREFILL_CHUNK, prompt.length - start);
+      for (let t = 0; t < len; t++) chunkTokens[t] = prompt[start + t];
+      chunkPos[0] = start;
+      const logits = model.forwardCached(chunkTokens, 1, len, chunkPos, b);
+      if (start + len === prompt.length) nextLogits.set(logits, b * V);
+    }
+  }
+
+  // Decode in lockstep. Finished sequences keep running (cheaper than moving caches) but are ignored.
+  const scratch: SamplingScratch = { probs: new Float64Array(V), order: new Int32Array(V), token: 0, logprob: 0, samplingLogprob: 0 };
+  const active = new Uint8Array(B).fill(1);
+  let activeCount = B;
+  const stepTokens = new Int32Array(B);
+  const stepPos = new Int32Array(B);
+  for (let step = 0; step < maxNew && activeCount > 0; step++) {
+    for (let b = 0; b < B; b++) {
+      if (!active[b]) continue;
+      sampleToken(nextLogits, b * V, V, temperature, topK, topP, options.rng, scratch);
+      const r = results[b];
+      r.tokens.push(scratch.token);
+      r.logprobs.push(scratch.logprob);
+      r.samplingLogprobs.push(scratch.samplingLogprob);
+      if (stopTokens.has(scratch.token) || (stopStrings.length > 0 && containsAny(options.decode!(r.tokens), stopStrings))) {
+        r.finishReason = 'stop';
+        active[b] = 0;
+        activeCount--;
+      }
+      stepTokens[b] = scratch.token;
+    }
+    if (activeCount === 0 || step === maxNew - 1) break;
+    for (let b = 0; b < B; b++) stepPos[b] = prompts[b].length + step;
+    nextLogits.set(model.forwardCached(stepTokens, B, 1, stepPos, 0));
+  }
+  return results;
+}
+
+/**
+ * Draws one token from logits[offset .. offset+V) into scratch: the token, its log-prob at temperature 1
+ * without filtering, and its log-prob under the filtered, tempered distribution it was drawn from.
+ * Ties (greedy, sorting) go to the lower token id.
+ */
+function sampleToken(logits: Float32Array, offset: number, V: number, temperature: number, topK: number, topP: number, rng: Rng, s: SamplingScratch): void {
+  let max = -Infinity;
+  let argmax = 0;
+  for (let j = 0; j < V; j++) {
+    if (logits[offset + j] > max) {
+      max = logits[offset + j];
+      argmax = j;
+    }
+  }
+  let sumExp = 0;
+  for (let j = 0; j < V; j++) sumExp += Math.exp(logits[offset + j] - max);
+  const lse = max + Math.log(sumExp);
+
+  if (temperature === 0) {
+    s.token = argmax;
+    s.logprob = logits[offset + argmax] - lse;
+    s.samplingLogprob = 0;
+    return;
+  }
+  const probs = s.probs;
+  for (let j = 0; j < V; j++) probs[j] = Math.exp((logits[offset + j] - max) / temperature);
+
+  let token = -1;
+  let keptMass = 0;
+  if ((topK > 0 && topK < V) || topP < 1) {
+    const order = s.order;
+    for (let j = 0; j < V; j++) order[j] = j;
+    order.sort((a, b) => probs[b] - probs[a] || a - b);
+    const limit = topK > 0 ? Math.min(topK, V) : V;
+    let total = 0;
+    for (let i = 0; i < limit; i++) total += probs[order[i]];
+    // Nucleus (Holtzman et al. 2020): keep tokens while the mass before them is below topP.
+    let kept = 0;
+    let before = 0;
+    while (kept < limit && (kept === 0 || before < topP * total)) {
+      before += probs[order[kept]];
+      kept++;
+    }
+    keptMass = before;
+    let u = rng.next() * keptMass;
+    for (let i = 0; i < kept; i++) {
+      u -= probs[order[i]];
+      if (u < 0 || i === kept - 1) {
+        token = order[i];
+        break;
+      }
+    }
+  } else {
+    for (let j = 0; j < V; j++) keptMass += probs[j];
+    let u = rng.next() * keptMass;
+    for (let j = 0; j < V; j++) {
+      u -= probs[j];
+      if (u < 0 || j === V - 1) {
+        token = j;
+        break;
+      }
+    }
+  }
+  s.token = token;
+  s.logprob = logits[offset + token] - lse;
+  s.samplingLogprob = Math.log(probs[token] / keptMass);
+}
+
+function containsAny(text: string, needles: string[]): boolean {
+  for (const needle of needles) if (text.includes(needle)) return true;
+  return false;
+}
+
+function validateSampling(prompts: number[][], V: number, temperature: number, topP: number, topK: number, maxNew: number, options: SampleOptions): void {
+  if (!(Number.isInteger(maxNew) && maxNew >= 0)) throw inputError('sampling: maxNewTokens', `must be a non-negative integer, got ${maxNew}`);
+  if (!(temperature >= 0 && Number.isFinite(temperature))) throw inputError('sampling: temperature', `must be >= 0, got ${temperature}`);
+  if (!(topP > 0 && topP <= 1)) throw inputError('sampling: topP', `must be in (0, 1], got ${topP}`);
+  if (!(Number.isInteger(topK) && topK >= 0)) throw inputError('sampling: topK', `must be a non-negative integer, got ${topK}`);
+  if ((options.stopStrings?.length ?? 0) > 0 && !options.decode) throw inputError('sampling: stopStrings', 'need a decode function');
+  prompts.forEach((prompt, b) => {
+    if (prompt.length === 0) throw inputError(`prompts[${b}]`, 'is empty; a prompt needs at least one token (e.g. BOS)');
+    checkIds(prompt, V, `prompts[${b}]`);
+  });
+}
+
+function checkIds(ids: number[], V: number, where: string): void {
+  for (let t = 0; t < ids.length; t++) {
+    if (!(Number.isInteger(ids[t]) && ids[t] >= 0 && ids[t] < V)) throw inputError(`${where}[${t}]`, `token id ${ids[t]} is outside the vocabulary [0, ${V})`);
+  }
+}
+
+export interface ScoreOptions {
+  /** Sequences per forward pass (default 8); sequences are grouped by length to limit padding. */
+  batchSize?: number;
+}
+
+export interface ScoredSequences {
+  /** Per sequence, log p(tok[t+1] | tok[0..t]) for t = 0 .. len-2. */
+  logprobs: number[][];
+  /** Per sequence, the entropy (nats) of the next-token distribution at t = 0 .. len-2. */
+  entropies: number[][];
+}
+
+/**
+ * Teacher-forced scoring: per sequence, log p(tok[t+1] | tok[0..t]) for t = 0 .. len-2. Sequences of
+ * different lengths share a batch (padded, padding has target -1); rows do not interact, so the numbers
+ * do not depend on how sequences are batched. Uses the model's training buffers (do not call between a
+ * forward and its backward).
+ */
+export function scoreSequences(model: LlamaModel, sequences: number[][], options: ScoreOptions = {}): number[][] {
+  return scoreWith(model, sequences, options, false).logprobs;
+}
+
+/** `scoreSequences` plus the per-position entropy of the model's distribution (RL metrics). */
+export function scoreSequencesWithEntropy(model: LlamaModel, sequences: number[][], options: ScoreOptions = {}): ScoredSequences {
+  return scoreWith(model, sequences, options, true);
+}
+
+function scoreWith(model: LlamaModel, sequences: number[][], options: ScoreOptions, withEntropy: boolean): ScoredSequences {
+  const batchSize = options.batchSize ?? 8;
+  if (!(Number.isInteger(batchSize) && batchSize > 0)) throw inputError('scoring: batchSize', `must be a positive integer, got ${batchSize}`);
+  sequences.forEach((seq, i) => checkIds(seq, model.config.vocabSize, `sequences[${i}]`));
+  const logprobs: number[][] = sequences.map(() => []);
+  const entropies: number[][] = sequences.map(() => []);
+  const byLength = sequences.map((_, i) => i).filter((i) => sequences[i].length >= 2);
+  byLength.sort((a, b) => sequences[a].length - sequences[b].length || a - b);
+  for (let start = 0; start < byLength.length; start += batchSize) {
+    const batch = byLength.slice(start, start + batchSize);
+    const T = sequences[batch[batch.length - 1]].length - 1; // inputs are tok[0..len-2]
+    const B = batch.length;
+    const tokens = new Int32Array(B * T);
+    const targets = new Int32Array(B * T).fill(-1);
+    batch.forEach((i, b) => {
+      const seq = sequences[i];
+      for (let t = 0; t < seq.length - 1; t++) {
+        tokens[b * T + t] = seq[t];
+        targets[b * T + t] = seq[t + 1];
+      }
+    });
+    const logp = model.forward(tokens, targets, B, T);
+    const entropy = withEntropy ? model.entropy() : null;
+    batch.forEach((i, b) => {
+      const n = sequences[i].length - 1;
+      logprobs[i] = Array.from(logp.subarray(b * T, b * T + n));
+      if (entropy) entropies[i] = Array.from(entropy.subarray(b * T, b * T + n));
+    });
+  }
+  return { logprobs, entropies };
+}
