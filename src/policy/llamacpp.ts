@@ -121,7 +121,7 @@ export class LlamaCppPolicy {
 
   private constructor(
     private readonly llama: Llama,
-    readonly model: LlamaModel,
+    private readonly model: LlamaModel,
     private readonly context: LlamaContext,
     private readonly sequence: LlamaContextSequence,
     readonly vocabSize: number,
@@ -179,6 +179,11 @@ export class LlamaCppPolicy {
   /** Text of `tokens`; control tokens (EOS, ...) give no text. */
   detokenize(tokens: number[]): string {
     return this.model.detokenize(tokens as Token[], false);
+  }
+
+  /** Whether `token` ends generation (EOS, EOT, ...). */
+  isEndOfGeneration(token: number): boolean {
+    return this.model.isEogToken(token as Token);
   }
 
   private toTokens(input: string | number[], where: string): number[] {
@@ -275,7 +280,7 @@ export class LlamaCppPolicy {
       offsets.push(text.length);
       const before = text.length;
       text = this.detokenize(tokens);
-      if (this.model.isEogToken(token as Token)) {
+      if (this.isEndOfGeneration(token)) {
         finishReason = 'stop';
         break;
       }

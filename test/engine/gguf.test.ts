@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ModelConfig } from '../../src/engine/config.js';
 import {
   GGML_TYPE_F32,
   readGgufHeader,
@@ -12,92 +11,9 @@ import {
   type GgufValue,
 } from '../../src/engine/gguf.js';
 import { exportGguf, ggufTensorName, hfToGguf, permuteForLlamaRope, type HfModel } from '../../src/engine/gguf-export.js';
+import { CHARS, SPECIALS, VOCAB, tinyConfig, tinyModel } from '../helpers/tiny-llama.js';
 import { Rng } from '../../src/util/rng.js';
 import { PrlError } from '../../src/util/errors.js';
-
-// A character-level vocab as prl's synthetic tasks use: three specials, then one token per character.
-const CHARS = [...'abcdefghijklmnopqrstuvwxyz0123456789 \n+=é'];
-const SPECIALS = ['<pad>', '<s>', '</s>'];
-const VOCAB = SPECIALS.length + CHARS.length; // 43
-
-function charTokenizerJson(): object {
-  const vocab: Record<string, number> = {};
-  SPECIALS.forEach((s, i) => (vocab[s] = i));
-  CHARS.forEach((c, i) => (vocab[c] = SPECIALS.length + i));
-  return {
-    version: '1.0',
-    added_tokens: SPECIALS.map((content, id) => ({
-      id,
-      content,
-      single_word: false,
-      lstrip: false,
-      rstrip: false,
-      normalized: false,
-      special: true,
-    })),
-    normalizer: null,
-    pre_tokenizer: null,
-    post_processor: null,
-    decoder: null,
-    model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab, merges: [] },
-  };
-}
-
-function tinyConfig(modelType: 'llama' | 'qwen2'): ModelConfig {
-  return {
-    modelType,
-    vocabSize: VOCAB,
-    hiddenSize: 32,
-    intermediateSize: 48,
-    numHiddenLayers: 2,
-    numAttentionHeads: 4,
-    numKeyValueHeads: 2,
-    headDim: 8,
-    maxPositionEmbeddings: 64,
-    rmsNormEps: 1e-5,
-    ropeTheta: modelType === 'qwen2' ? 1000000 : 500,
-    attentionBias: modelType === 'qwen2',
-    tieWordEmbeddings: modelType === 'qwen2',
-    bosTokenId: 1,
-    eosTokenId: 2,
-  };
-}
-
-/** Random HF-named parameters; scales chosen so that attention and RoPE matter to the output. */
-function tinyModel(config: ModelConfig, seed: number): HfModel {
-  const rng = new Rng(seed);
-  const tensors: HfModel['tensors'] = [];
-  const add = (name: string, shape: number[], scale: number, offset = 0): void => {
-    const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
-    for (let i = 0; i < data.length; i++) data[i] = offset + scale * rng.normal();
-    tensors.push({ name, shape, data });
-  };
-  const C = config.hiddenSize;
-  const q = config.numAttentionHeads * config.headDim;
-  const kv = config.numKeyValueHeads * config.headDim;
-  const F = config.intermediateSize;
-  add('model.embed_tokens.weight', [config.vocabSize, C], 1);
-  for (let l = 0; l < config.numHiddenLayers; l++) {
-    const p = `model.layers.${l}.`;
-    add(p + 'input_layernorm.weight', [C], 0.1, 1);
-    add(p + 'self_attn.q_proj.weight', [q, C], 0.5);
-    add(p + 'self_attn.k_proj.weight', [kv, C], 0.5);
-    add(p + 'self_attn.v_proj.weight', [kv, C], 0.3);
-    if (config.attentionBias) {
-      add(p + 'self_attn.q_proj.bias', [q], 0.5);
-      add(p + 'self_attn.k_proj.bias', [kv], 0.5);
-      add(p + 'self_attn.v_proj.bias', [kv], 0.3);
-    }
-    add(p + 'self_attn.o_proj.weight', [C, q], 0.3);
-    add(p + 'post_attention_layernorm.weight', [C], 0.1, 1);
-    add(p + 'mlp.gate_proj.weight', [F, C], 0.3);
-    add(p + 'mlp.up_proj.weight', [F, C], 0.3);
-    add(p + 'mlp.down_proj.weight', [C, F], 0.3);
-  }
-  add('model.norm.weight', [C], 0.1, 1);
-  if (!config.tieWordEmbeddings) add('lm_head.weight', [config.vocabSize, C], 0.3);
-  return { config, tensors, tokenizerJson: charTokenizerJson() };
-}
 
 /**
  * Independent float64 forward of HF LlamaForCausalLM / Qwen2ForCausalLM (rotate-half RoPE): returns
