@@ -269,3 +269,78 @@ for (const modelType of ['llama', 'qwen2'] as const) {
     }
   });
 }
+
+/** GPT-2's byte -> printable character table (the alphabet of byte-level BPE vocabularies). */
+function bytesToUnicode(): string[] {
+  const printable = new Set<number>();
+  for (let b = 33; b <= 126; b++) printable.add(b);
+  for (let b = 161; b <= 172; b++) printable.add(b);
+  for (let b = 174; b <= 255; b++) printable.add(b);
+  const table: string[] = [];
+  let extra = 0;
+  for (let b = 0; b < 256; b++) table.push(String.fromCodePoint(printable.has(b) ? b : 256 + extra++));
+  return table;
+}
+
+/** A small Qwen2-style byte-level BPE tokenizer.json: 256 byte tokens, a few merges, one special. */
+function byteLevelTokenizerJson(): { json: object; size: number } {
+  const vocab: Record<string, number> = {};
+  bytesToUnicode().forEach((ch, b) => (vocab[ch] = b));
+  const merges = [['Ġ', 't'], ['h', 'e'], ['Ġt', 'he'], ['1', '2'], ['i', 'n'], ['Ġ', 'c'], ['Ċ', 'Ċ']];
+  for (const [a, b] of merges) vocab[a + b] = Object.keys(vocab).length;
+  const eos = Object.keys(vocab).length;
+  const regex =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+  return {
+    size: eos + 1,
+    json: {
+      version: '1.0',
+      added_tokens: [{ id: eos, content: '<|endoftext|>', single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }],
+      normalizer: { type: 'NFC' },
+      pre_tokenizer: {
+        type: 'Sequence',
+        pretokenizers: [
+          { type: 'Split', pattern: { Regex: regex }, behavior: 'Isolated', invert: false },
+          { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false },
+        ],
+      },
+      post_processor: null,
+      decoder: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false },
+      model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: '', end_of_word_suffix: '', fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab, merges },
+    },
+  };
+}
+
+test('a byte-level BPE tokenizer exports as gpt2 and llama.cpp tokenizes like HF tokenizers', async (t) => {
+  const { json, size } = byteLevelTokenizerJson();
+  const config = { ...tinyConfig('qwen2'), vocabSize: size, eosTokenId: size - 1, bosTokenId: undefined };
+  const model = { ...tinyModel(config, 41), tokenizerJson: json };
+  const { metadata } = hfToGguf(model);
+  assert.equal(metadata.get('tokenizer.ggml.model')?.value, 'gpt2');
+  assert.equal(metadata.get('tokenizer.ggml.pre')?.value, 'qwen2');
+  assert.deepEqual((metadata.get('tokenizer.ggml.merges')?.value as string[]).slice(0, 2), ['Ġ t', 'h e']);
+
+  const dir = mkdtempSync(join(tmpdir(), 'prl-gguf-'));
+  try {
+    const path = join(dir, 'bpe.gguf');
+    exportGguf(model, path);
+    const policy = await loadPolicyOrReason(path);
+    if (typeof policy === 'string') {
+      t.skip(policy);
+      return;
+    }
+    try {
+      const { Tokenizer } = await import('@huggingface/tokenizers');
+      const hf = new Tokenizer(json, {});
+      for (const text of ['the cat in the hat', 'x = 12 + 123;\n\nthen é? 🙂', "it's  the  end"]) {
+        const ids = hf.encode(text).ids;
+        assert.deepEqual(policy.tokenize(text), ids, text);
+        assert.equal(policy.detokenize(ids), text);
+      }
+    } finally {
+      await policy.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
