@@ -2,12 +2,12 @@
  * A policy backed by llama.cpp through node-llama-cpp (an optional dependency, imported only when this
  * backend is used). It serves a GGUF file, e.g. one written by `prl export-gguf`.
  *
- * llama.cpp only evaluates tokens and returns raw logits (`LlamaContextSequence.controlledEvaluate`);
+ * llama.cpp only evaluates tokens and returns next-token probabilities (`controlledEvaluate`);
  * sampling is done here in JS with prl's seeded `Rng`, so that a seed gives the same samples every time,
  * top-k / top-p mean exactly what they mean in the engine, and every sampled token comes with its exact
  * log-prob. Prefixes already in the KV cache are reused (n samples of one prompt evaluate it once).
  */
-import type { LlamaContext, LlamaContextSequence, LlamaModel, Llama, Token } from 'node-llama-cpp';
+import type { ControlledEvaluateInputItem, LlamaContext, LlamaContextSequence, LlamaModel, Llama, Token } from 'node-llama-cpp';
 import { PrlError, inputError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 
@@ -201,9 +201,13 @@ export class LlamaCppPolicy {
   }
 
   /**
-   * Puts `tokens` in the KV cache and returns the next-token logits after each position in `logitsAt`
-   * (ascending). The cached prefix shared with the previous call is kept, except from the first position
-   * whose logits are wanted, which must be evaluated again to produce them.
+   * Puts `tokens` in the KV cache and returns the next-token log-probs log softmax(logits) after each
+   * position in `logitsAt` (ascending). The cached prefix shared with the previous call is kept, except
+   * from the first position whose log-probs are wanted, which must be evaluated again to produce them.
+   *
+   * node-llama-cpp 3.21 exposes no raw logits, only the probabilities after its sampler chain; with
+   * temperature 1 and top-k, top-p, min-p disabled that chain is the plain softmax. A probability that
+   * underflows float32 (log p < ~-103) comes back as -Infinity.
    */
   private async evaluate(tokens: number[], logitsAt: number[]): Promise<Float64Array[]> {
     if (tokens.length > this.contextSize) {
@@ -214,16 +218,17 @@ export class LlamaCppPolicy {
     const keep = Math.min(firstDifferentIndex, logitsAt.length > 0 ? logitsAt[0] : tokens.length);
     if (keep < seq.nextTokenIndex) await seq.eraseContextTokenRanges([{ start: keep, end: seq.nextTokenIndex }]);
     const wanted = new Set(logitsAt);
-    const input = tokens
+    const plainSoftmax = { probabilities: true, options: { temperature: 1, topK: 0, topP: 1, minP: 0 } };
+    const input: ControlledEvaluateInputItem[] = tokens
       .slice(keep)
-      .map((t, i) => (wanted.has(keep + i) ? ([t, { generateNext: { logits: true } }] as [Token, object]) : (t as Token)));
-    const out = await seq.controlledEvaluate(input as Parameters<LlamaContextSequence['controlledEvaluate']>[0]);
+      .map((t, i) => (wanted.has(keep + i) ? [t as Token, { generateNext: plainSoftmax }] : (t as Token)));
+    const out = await seq.controlledEvaluate(input);
     return logitsAt.map((pos) => {
-      const logits = out[pos - keep]?.next.logits;
-      if (logits === undefined) throw new Error(`llama.cpp returned no logits for position ${pos}`);
-      const dense = new Float64Array(this.vocabSize);
-      for (const [token, value] of logits) dense[token] = value;
-      return dense;
+      const probabilities = out[pos - keep]?.next.probabilities;
+      if (probabilities === undefined) throw new Error(`llama.cpp returned no probabilities for position ${pos}`);
+      const logprobs = new Float64Array(this.vocabSize).fill(-Infinity);
+      for (const [token, p] of probabilities) logprobs[token] = Math.log(p);
+      return logprobs;
     });
   }
 
