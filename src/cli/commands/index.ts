@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { register as advantages } from './advantages.js';
 import { register as bench } from './bench.js';
+import { register as exportGguf } from './export-gguf.js';
 import { register as grade } from './grade.js';
 import { register as metrics } from './metrics.js';
 import { register as report } from './report.js';
@@ -9,6 +10,7 @@ import { register as report } from './report.js';
 export const commands: Array<(program: Command) => void> = [
   advantages,
   bench,
+  exportGguf,
   grade,
   metrics,
   report,
