@@ -30,11 +30,13 @@ export class Arena {
   }
 
   allocF32(n: number): Float32Array {
-    return new Float32Array(this.memory.buffer, this.reserve(n * 4), n).fill(0);
+    const offset = this.reserve(n * 4); // first: it may grow the memory, which replaces `buffer`
+    return new Float32Array(this.memory.buffer, offset, n).fill(0);
   }
 
   allocI32(n: number): Int32Array {
-    return new Int32Array(this.memory.buffer, this.reserve(n * 4), n).fill(0);
+    const offset = this.reserve(n * 4); // first: it may grow the memory, which replaces `buffer`
+    return new Int32Array(this.memory.buffer, offset, n).fill(0);
   }
 
   mark(): number {

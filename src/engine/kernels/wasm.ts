@@ -26,8 +26,12 @@ export interface WasmLimits {
 export class WasmKernels implements Kernels {
   readonly name: string;
   readonly threads: number;
-  /** Every buffer object the memory has had: views made before a grow keep the older one. */
-  private readonly buffers = new WeakSet<ArrayBufferLike>();
+  /**
+   * Buffer objects known to be the engine memory. V8 may hand out several SharedArrayBuffer objects
+   * over the same shared memory (one per grow, and a fresh one when an old wrapper was collected),
+   * so a view's buffer is compared by identity first and by aliasing (probe) on a miss.
+   */
+  private readonly buffers = new Set<ArrayBufferLike>();
   private readonly args: Float64Array;
 
   constructor(
@@ -39,33 +43,43 @@ export class WasmKernels implements Kernels {
     this.name = `wasm-simd x${pool.threads}`;
     this.args = pool.args;
     this.buffers.add(memory.buffer);
-    // Growing a shared memory hands out a new SharedArrayBuffer object over the same bytes; record it.
-    const grow = memory.grow.bind(memory);
-    const buffers = this.buffers;
-    Object.defineProperty(memory, 'grow', {
-      value: (delta: number): number => {
-        const old = grow(delta);
-        buffers.add(memory.buffer);
-        return old;
-      },
-      configurable: true,
-    });
   }
 
   /** Byte offset of `view` in the engine memory, after checking it is in it and holds `need` values. */
   private ptr(call: string, tensor: string, view: View, need: number): number {
-    if (!this.buffers.has(view.buffer)) {
-      this.buffers.add(this.memory.buffer);
-      if (!this.buffers.has(view.buffer)) {
-        throw new Error(`${call}: tensor '${tensor}' is not a view into the engine memory; allocate it with the engine's Arena (allocF32/allocI32)`);
-      }
+    if (!this.buffers.has(view.buffer) && !this.aliasesMemory(view.buffer)) {
+      throw new Error(`${call}: tensor '${tensor}' is not a view into the engine memory; allocate it with the engine's Arena (allocF32/allocI32)`);
     }
     if (view.length < need) throw new Error(`${call}: tensor '${tensor}' has ${view.length} elements, needs ${need}`);
     return view.byteOffset;
   }
 
+  /** Calls split over all threads so far (the others ran on the calling thread alone). */
+  parallelCalls = 0;
+
+  /**
+   * Whether `buffer` shows the engine memory's bytes: flip one byte through the memory's current buffer
+   * and look through `buffer`. Safe because no kernel runs between calls.
+   */
+  private aliasesMemory(buffer: ArrayBufferLike): boolean {
+    const current = this.memory.buffer;
+    if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength === 0 || buffer.byteLength > current.byteLength) return false;
+    const mine = new Uint8Array(current, 0, 1), theirs = new Uint8Array(buffer, 0, 1);
+    const keep = mine[0];
+    mine[0] = keep ^ 0xff;
+    let same = theirs[0] === mine[0];
+    mine[0] = keep ^ 0x0f;
+    same &&= theirs[0] === mine[0];
+    mine[0] = keep;
+    if (same) this.buffers.add(buffer);
+    this.buffers.add(current);
+    return same;
+  }
+
   private run(op: number, nargs: number, estimatedNs: number): void {
-    this.pool.run(op, nargs, this.threads > 1 && estimatedNs >= PARALLEL_MIN_NS);
+    const parallel = this.threads > 1 && estimatedNs >= PARALLEL_MIN_NS;
+    if (parallel) this.parallelCalls++;
+    this.pool.run(op, nargs, parallel);
   }
 
   matmul(out: Float32Array, a: Float32Array, b: Float32Array, M: number, N: number, K: number, layout: MatmulLayout, accumulate: boolean): void {
