@@ -16,8 +16,9 @@
 // Scratch and work splitting
 
 /** Per-thread scratch: a packed matmul panel (KC x 8 floats) and attention score rows. */
-const SCRATCH_BYTES: usize = 1 << 20;
-const PANEL_BYTES: usize = 64 * 1024;
+const SCRATCH_BYTES: usize = 2 << 20;
+/** GEMM packing area at the start of each thread's scratch: a KC x NC block of B, then a KC x 4 tile of A. */
+const PANEL_BYTES: usize = 520 * 1024;
 /** Longest attention row (keys) the scratch holds: two rows of scores after the panel. */
 const MAX_KEYS: i32 = <i32>((SCRATCH_BYTES - PANEL_BYTES) / 8) - 4; // -4: score groups of 4 overrun a row by up to 3
 /** Chunk length of sumSquares; chunk sums go to a shared table of SUMSQ_MAX_CHUNKS float64. */
@@ -153,9 +154,11 @@ const EXP_P5: f32 = 5.0000001201e-1;
 // B transposed into thread scratch. Tiles are 4 rows x 8 columns: 8 accumulators, 2 B vectors and one
 // broadcast A value fit the 16 xmm registers V8 has on x64.
 
-const KC: i32 = 512; // K block: a packed panel is KC x 8 floats = 16 KiB, resident in L1
+const KC: i32 = 256; // K block
+const NC: i32 = 512; // N block: a packed B block is KC x NC floats = 512 KiB (L2)
+const A_TILE_OFFSET: usize = <usize>(KC * NC) << 2;
 
-@inline function tile4x8(o: usize, ldo: usize, a: usize, ais: usize, aks: usize, b: usize, bks: usize, kn: i32, load: bool): void {
+@inline function tile4x8(o: usize, ldo: usize, a: usize, ais: usize, aks: usize, b: usize, kn: i32, load: bool): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
   if (load) {
@@ -181,7 +184,7 @@ const KC: i32 = 512; // K block: a packed panel is KC x 8 floats = 16 KiB, resid
     c30 = f32x4.add(c30, f32x4.mul(av, b0));
     c31 = f32x4.add(c31, f32x4.mul(av, b1));
     a += aks;
-    b += bks;
+    b += 32;
   }
   v128.store(o, c00); v128.store(o, c01, 16);
   v128.store(o + ldo, c10); v128.store(o + ldo, c11, 16);
@@ -189,7 +192,7 @@ const KC: i32 = 512; // K block: a packed panel is KC x 8 floats = 16 KiB, resid
   v128.store(o + 3 * ldo, c30); v128.store(o + 3 * ldo, c31, 16);
 }
 
-@inline function tile1x8(o: usize, a: usize, aks: usize, b: usize, bks: usize, kn: i32, load: bool): void {
+@inline function tile1x8(o: usize, a: usize, aks: usize, b: usize, kn: i32, load: bool): void {
   let c0 = f32x4.splat(0), c1 = f32x4.splat(0);
   if (load) {
     c0 = v128.load(o); c1 = v128.load(o, 16);
@@ -199,18 +202,17 @@ const KC: i32 = 512; // K block: a packed panel is KC x 8 floats = 16 KiB, resid
     c0 = f32x4.add(c0, f32x4.mul(av, v128.load(b)));
     c1 = f32x4.add(c1, f32x4.mul(av, v128.load(b, 16)));
     a += aks;
-    b += bks;
+    b += 32;
   }
   v128.store(o, c0); v128.store(o, c1, 16);
 }
 
-/** Packs B(k0 .. k0+kn, j0 .. j0+8) of an 'nt' operand b (N, K) into p as (kn, 8). */
-function packPanelNT(p: usize, b: usize, K: i32, j0: i32, k0: i32, kn: i32): void {
-  const ldb = <usize>K << 2;
-  let src = b + ((<usize>j0 * <usize>K + <usize>k0) << 2);
+/** Packs B(0 .. kn, 0 .. 8) into p as (kn, 8) when B is k-contiguous: B(k, j) at b + k*4 + j*ldb. */
+function packPanelKContiguous(p: usize, b: usize, ldb: usize, kn: i32): void {
+  let src = b;
   let k = 0;
   for (; k + 4 <= kn; k += 4) {
-    // Transpose a 4 (k) x 8 (j) block: eight row loads of 4 k values, two 4x4 transposes.
+    // Transpose a 4 (k) x 8 (j) block: eight loads of 4 k values, two 4x4 transposes.
     const r0 = v128.load(src), r1 = v128.load(src + ldb), r2 = v128.load(src + 2 * ldb), r3 = v128.load(src + 3 * ldb);
     const r4 = v128.load(src + 4 * ldb), r5 = v128.load(src + 5 * ldb), r6 = v128.load(src + 6 * ldb), r7 = v128.load(src + 7 * ldb);
     const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
@@ -231,6 +233,80 @@ function packPanelNT(p: usize, b: usize, K: i32, j0: i32, k0: i32, kn: i32): voi
   }
 }
 
+/** Packs B(0 .. kn, 0 .. 8) into p as (kn, 8) when B is j-contiguous: B(k, j) at b + k*ldb + j*4. */
+function packPanelJContiguous(p: usize, b: usize, ldb: usize, kn: i32): void {
+  let src = b;
+  for (let k = 0; k < kn; k++) {
+    const dst = p + (<usize>k << 5);
+    v128.store(dst, v128.load(src));
+    v128.store(dst, v128.load(src, 16), 16);
+    src += ldb;
+  }
+}
+
+/**
+ * The GEMM core: out (M, N, row stride ldo bytes) (+)= A · B with A(i, k) at a + i*ais + k*aks and
+ * B(k, j) at b + k*bks + j*bjs (bytes; one of bks, bjs is 4). B is packed per (K, N) block into
+ * 8-column panels in scratch; A is read in place when its rows are contiguous and packed per 4-row tile
+ * otherwise. Every output element is init + Σ_k in k order, the same in every path.
+ */
+function gemm(out: usize, ldo: usize, a: usize, ais: usize, aks: usize, b: usize, bks: usize, bjs: usize, M: i32, N: i32, K: i32, accumulate: bool, scratch: usize): void {
+  const mFull = M & ~3;
+  const packA = aks != 4;
+  const aTile = scratch + A_TILE_OFFSET;
+  for (let jc = 0; jc < N; jc += NC) {
+    const nc = min(NC, N - jc);
+    const ncFull = nc & ~7;
+    for (let k0 = 0; k0 < K; k0 += KC) {
+      const kn = min(KC, K - k0);
+      const keep = accumulate || k0 > 0;
+      const panelBytes = <usize>kn << 5;
+      const bBlock = b + <usize>k0 * bks + <usize>jc * bjs;
+      for (let p = 0; p < ncFull; p += 8) {
+        const dst = scratch + <usize>(p >> 3) * panelBytes;
+        if (bks == 4) packPanelKContiguous(dst, bBlock + <usize>p * bjs, bjs, kn);
+        else packPanelJContiguous(dst, bBlock + (<usize>p << 2), bks, kn);
+      }
+      const aBlock = a + <usize>k0 * aks;
+      for (let i = 0; i < mFull; i += 4) {
+        let ap = aBlock + <usize>i * ais, tis = ais, tks = aks;
+        if (packA) {
+          // A(i .. i+4, k) is 4 consecutive floats (A columns contiguous, 'tn'): copy to a (kn, 4) tile.
+          for (let k = 0; k < kn; k++) v128.store(aTile + (<usize>k << 4), v128.load(ap + <usize>k * aks));
+          ap = aTile;
+          tis = 4;
+          tks = 16;
+        }
+        const o = out + <usize>i * ldo + (<usize>jc << 2);
+        for (let p = 0; p < ncFull; p += 8) {
+          tile4x8(o + (<usize>p << 2), ldo, ap, tis, tks, scratch + <usize>(p >> 3) * panelBytes, kn, keep);
+        }
+      }
+      for (let i = mFull; i < M; i++) {
+        const o = out + <usize>i * ldo + (<usize>jc << 2);
+        for (let p = 0; p < ncFull; p += 8) {
+          tile1x8(o + (<usize>p << 2), aBlock + <usize>i * ais, aks, scratch + <usize>(p >> 3) * panelBytes, kn, keep);
+        }
+      }
+      // Edge columns (N % 8): scalar, same k order.
+      for (let j = jc + ncFull; j < jc + nc; j++) {
+        for (let i = 0; i < M; i++) {
+          const o = out + <usize>i * ldo + (<usize>j << 2);
+          let acc: f32 = keep ? load<f32>(o) : 0;
+          let pa = aBlock + <usize>i * ais;
+          let pb = b + <usize>k0 * bks + <usize>j * bjs;
+          for (let k = 0; k < kn; k++) {
+            acc = acc + load<f32>(pa) * load<f32>(pb);
+            pa += aks;
+            pb += bks;
+          }
+          store<f32>(o, acc);
+        }
+      }
+    }
+  }
+}
+
 /**
  * out (+)= op(a) · op(b), out (M, N). layout 0 'nt': a (M, K), b (N, K); 1 'nn': a (M, K), b (K, N);
  * 2 'tn': a (K, M), b (K, N). Threads split the M rows in multiples of 4.
@@ -240,46 +316,10 @@ export function matmul(out: usize, a: usize, b: usize, M: i32, N: i32, K: i32, l
   if (i0 >= i1) return;
   const ais: usize = layout == 2 ? 4 : <usize>K << 2;
   const aks: usize = layout == 2 ? <usize>M << 2 : 4;
-  const ldo: usize = <usize>N << 2;
-  const panel = scratchOf(tid);
-  const n8 = N & ~7;
-  const iFull = i0 + ((i1 - i0) & ~3);
-  for (let k0 = 0; k0 < K; k0 += KC) {
-    const kn = min(KC, K - k0);
-    const keep = accumulate != 0 || k0 > 0;
-    for (let j0 = 0; j0 < n8; j0 += 8) {
-      let bp: usize, bks: usize;
-      if (layout == 0) {
-        packPanelNT(panel, b, K, j0, k0, kn);
-        bp = panel;
-        bks = 32;
-      } else {
-        bp = b + ((<usize>k0 * <usize>N + <usize>j0) << 2);
-        bks = <usize>N << 2;
-      }
-      const ak0 = a + <usize>k0 * aks;
-      for (let i = i0; i < iFull; i += 4) {
-        tile4x8(out + <usize>i * ldo + (<usize>j0 << 2), ldo, ak0 + <usize>i * ais, ais, aks, bp, bks, kn, keep);
-      }
-      for (let i = iFull; i < i1; i++) {
-        tile1x8(out + <usize>i * ldo + (<usize>j0 << 2), ak0 + <usize>i * ais, aks, bp, bks, kn, keep);
-      }
-    }
-    // Edge columns (N % 8): scalar, same k order.
-    for (let j = n8; j < N; j++) {
-      for (let i = i0; i < i1; i++) {
-        const o = out + <usize>i * ldo + (<usize>j << 2);
-        let acc: f32 = keep ? load<f32>(o) : 0;
-        let pa = a + <usize>k0 * aks + <usize>i * ais;
-        for (let k = k0; k < k0 + kn; k++) {
-          const bv = layout == 0 ? load<f32>(b + ((<usize>j * <usize>K + <usize>k) << 2)) : load<f32>(b + ((<usize>k * <usize>N + <usize>j) << 2));
-          acc = acc + load<f32>(pa) * bv;
-          pa += aks;
-        }
-        store<f32>(o, acc);
-      }
-    }
-  }
+  const bks: usize = layout == 0 ? 4 : <usize>N << 2;
+  const bjs: usize = layout == 0 ? <usize>K << 2 : 4;
+  const ldo = <usize>N << 2;
+  gemm(out + <usize>i0 * ldo, ldo, a + <usize>i0 * ais, ais, aks, b, bks, bjs, i1 - i0, N, K, accumulate != 0, scratchOf(tid));
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -23,12 +23,6 @@ function randomTensor(e: Engine, n: number, rng: Rng, scale = 1): Float32Array {
   return t;
 }
 
-function copyTo(e: Engine, values: ArrayLike<number>): Float32Array {
-  const t = e.arena.allocF32(values.length);
-  t.set(values);
-  return t;
-}
-
 function ints(e: Engine, values: number[]): Int32Array {
   const t = e.arena.allocI32(values.length);
   t.set(values);
