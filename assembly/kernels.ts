@@ -20,7 +20,7 @@ const SCRATCH_BYTES: usize = 2 << 20;
 /** GEMM packing area at the start of each thread's scratch: a KC x NC block of B, then a KC x 4 tile of A. */
 const PANEL_BYTES: usize = 520 * 1024;
 /** Longest attention row (keys) the scratch holds: two rows of scores after the panel. */
-const MAX_KEYS: i32 = <i32>((SCRATCH_BYTES - PANEL_BYTES) / 8) - 4; // -4: score groups of 4 overrun a row by up to 3
+const MAX_KEYS: i32 = <i32>((SCRATCH_BYTES - PANEL_BYTES) / (2 * 16 * 4)); // two (BQ = 16, keys) blocks
 /** Chunk length of sumSquares; chunk sums go to a shared table of SUMSQ_MAX_CHUNKS float64. */
 const SUMSQ_CHUNK: i32 = 8192;
 const SUMSQ_MAX_CHUNKS: i32 = 8192;
@@ -576,10 +576,47 @@ export function rope(x: usize, positions: usize, cos: usize, sin: usize, N: i32,
   return m + Mathf.log(l);
 }
 
-/** Threads split (b, h) pairs. */
+/** Query rows per block in the blocked attention kernels (a multiple of 8: key counts stay tile-aligned). */
+const BQ: i32 = 16;
+
+/**
+ * Row t of a (BQ, ld) score block holding unscaled q·k for keys 0 .. nTotal-1: overwrite it with
+ * softmax(scale * s) over keys 0 .. n-1 and zeros after; returns the log-sum-exp of the scaled scores.
+ */
+@inline function softmaxRowCausal(row: usize, n: i32, nTotal: i32, scale: f32): f32 {
+  const n4 = n & ~3;
+  const sv = f32x4.splat(scale);
+  let mv = f32x4.splat(-Infinity);
+  for (let j = 0; j < n4; j += 4) {
+    const o = <usize>j << 2;
+    const x = f32x4.mul(v128.load(row + o), sv);
+    v128.store(row + o, x);
+    mv = f32x4.max(mv, x);
+  }
+  let m = hmax(mv);
+  for (let j = n4; j < n; j++) {
+    const o = <usize>j << 2;
+    const x = load<f32>(row + o) * scale;
+    store<f32>(row + o, x);
+    m = max<f32>(m, x);
+  }
+  const l = expRow(row, n, m);
+  const inv = <f32>1.0 / l;
+  const iv = f32x4.splat(inv);
+  for (let j = 0; j < n4; j += 4) v128.store(row + (<usize>j << 2), f32x4.mul(v128.load(row + (<usize>j << 2)), iv));
+  for (let j = n4; j < n; j++) store<f32>(row + (<usize>j << 2), load<f32>(row + (<usize>j << 2)) * inv);
+  for (let j = n; j < nTotal; j++) store<f32>(row + (<usize>j << 2), 0);
+  return m + Mathf.log(l);
+}
+
+/**
+ * Threads split (b, h) pairs. Per pair, query blocks of BQ rows: S = Q Kᵀ over the keys the block can
+ * see, a causal softmax per row, then O = P V, both products on the GEMM core.
+ */
 export function attentionForward(out: usize, lse: usize, q: usize, k: usize, v: usize, B: i32, T: i32, nHead: i32, nKv: i32, hd: i32, tid: i32, nt: i32): void {
   const u0 = part(B * nHead, 1, tid, nt), u1 = part(B * nHead, 1, tid + 1, nt);
-  const sc = scratchOf(tid) + PANEL_BYTES;
+  const scratch = scratchOf(tid);
+  const S = scratch + PANEL_BYTES;
   const scale: f32 = <f32>1.0 / Mathf.sqrt(<f32>hd);
   const group = nHead / nKv;
   const qs = <usize>(nHead * hd) << 2, ks = <usize>(nKv * hd) << 2;
@@ -587,74 +624,79 @@ export function attentionForward(out: usize, lse: usize, q: usize, k: usize, v: 
     const b = u / nHead, h = u % nHead;
     const kvBase = ((<usize>b * <usize>T * <usize>nKv + <usize>(h / group)) * <usize>hd) << 2;
     const qBase = ((<usize>b * <usize>T * <usize>nHead + <usize>h) * <usize>hd) << 2;
-    for (let t = 0; t < T; t++) {
-      const ro = qBase + <usize>t * qs;
-      const l = attendRow(out + ro, q + ro, k + kvBase, v + kvBase, ks, t + 1, hd, scale, sc);
-      store<f32>(lse + (((<usize>u * <usize>T) + <usize>t) << 2), l);
+    for (let q0 = 0; q0 < T; q0 += BQ) {
+      const bq = min(BQ, T - q0);
+      const nk = q0 + bq; // keys this block sees
+      const ld = <usize>nk << 2;
+      const qb = q + qBase + <usize>q0 * qs;
+      gemm(S, ld, qb, qs, 4, k + kvBase, 4, ks, bq, nk, hd, false, scratch); // (bq, nk) = Q Kᵀ
+      for (let r = 0; r < bq; r++) {
+        const l = softmaxRowCausal(S + <usize>r * ld, q0 + r + 1, nk, scale);
+        store<f32>(lse + (((<usize>u * <usize>T) + <usize>(q0 + r)) << 2), l);
+      }
+      gemm(out + qBase + <usize>q0 * qs, qs, S, ld, 4, v + kvBase, ks, 4, bq, hd, nk, false, scratch); // (bq, hd) = P V
     }
   }
 }
 
 /**
- * Backward of attentionForward (FlashAttention-2 style recomputation from lse): per query row,
- * p_j = exp(s_j - lse), D = dout·out, ds_j = p_j (dout·v_j - D); dq += scale Σ ds_j k_j,
- * dk_j += scale ds_j q, dv_j += p_j dout. Threads split (b, kv head) pairs, so each dk/dv row is
- * accumulated by one thread in (head, query) order.
+ * Backward of attentionForward (FlashAttention-2 style recomputation from lse, Dao 2023). Per query
+ * block: P = exp(scale Q Kᵀ - lse) (causal), dP = dO Vᵀ, dS = scale P ∘ (dP - rowsum(dO ∘ O));
+ * dQ += dS K, dK += dSᵀ Q, dV += Pᵀ dO. Threads split (b, kv head) pairs, so every dk/dv row is
+ * accumulated by one thread in (head, query block) order.
  */
 export function attentionBackward(dq: usize, dk: usize, dv: usize, dout: usize, out: usize, lse: usize, q: usize, k: usize, v: usize,
   B: i32, T: i32, nHead: i32, nKv: i32, hd: i32, tid: i32, nt: i32): void {
   const u0 = part(B * nKv, 1, tid, nt), u1 = part(B * nKv, 1, tid + 1, nt);
-  const P = scratchOf(tid) + PANEL_BYTES;
-  const DS = P + (<usize>MAX_KEYS << 2);
+  const scratch = scratchOf(tid);
+  const P = scratch + PANEL_BYTES;
+  const DS = P + ((<usize>BQ * <usize>T) << 2);
   const scale: f32 = <f32>1.0 / Mathf.sqrt(<f32>hd);
   const group = nHead / nKv;
   const qs = <usize>(nHead * hd) << 2, ks = <usize>(nKv * hd) << 2;
-  const hd4 = hd;
   for (let u = u0; u < u1; u++) {
     const b = u / nKv, kvh = u % nKv;
     const kvBase = ((<usize>b * <usize>T * <usize>nKv + <usize>kvh) * <usize>hd) << 2;
     const kp = k + kvBase, vp = v + kvBase, dkp = dk + kvBase, dvp = dv + kvBase;
     for (let h = kvh * group; h < (kvh + 1) * group; h++) {
       const qBase = ((<usize>b * <usize>T * <usize>nHead + <usize>h) * <usize>hd) << 2;
-      for (let t = 0; t < T; t++) {
-        const ro = qBase + <usize>t * qs;
-        const qp = q + ro, gp = dout + ro;
-        const n = t + 1;
-        const l = load<f32>(lse + ((((<usize>b * <usize>nHead + <usize>h) * <usize>T) + <usize>t) << 2));
-        scoreRow(P, qp, kp, ks, n, hd, scale);
-        expRow(P, n, l);
-        const D = hsum(dot4(gp, out + ro, hd4));
-        // ds_j = p_j * (dout·v_j - D), keys 4 at a time as in scoreRow.
-        const Dv = f32x4.splat(D);
-        for (let j = 0; j < n; j += 4) {
-          const j1 = min(j + 1, n - 1), j2 = min(j + 2, n - 1), j3 = min(j + 3, n - 1);
-          const dp = hsum4(dot4(gp, vp + <usize>j * ks, hd), dot4(gp, vp + <usize>j1 * ks, hd), dot4(gp, vp + <usize>j2 * ks, hd), dot4(gp, vp + <usize>j3 * ks, hd));
-          const o = <usize>j << 2;
-          v128.store(DS + o, f32x4.mul(v128.load(P + o), f32x4.sub(dp, Dv)));
-        }
-        // dq += scale * Σ ds_j k_j
-        const dqp = dq + ro;
-        for (let d = 0; d < hd; d += 4) {
-          const od = <usize>d << 2;
-          let acc = f32x4.splat(0);
-          let kr = kp + od;
-          for (let j = 0; j < n; j++) {
-            acc = f32x4.add(acc, f32x4.mul(v128.load32_splat(DS + (<usize>j << 2)), v128.load(kr)));
-            kr += ks;
+      const lseRow = lse + (((<usize>b * <usize>nHead + <usize>h) * <usize>T) << 2);
+      for (let q0 = 0; q0 < T; q0 += BQ) {
+        const bq = min(BQ, T - q0);
+        const nk = q0 + bq;
+        const ld = <usize>nk << 2;
+        const ro = qBase + <usize>q0 * qs;
+        gemm(P, ld, q + ro, qs, 4, kp, 4, ks, bq, nk, hd, false, scratch); // S = Q Kᵀ
+        gemm(DS, ld, dout + ro, qs, 4, vp, 4, ks, bq, nk, hd, false, scratch); // dP = dO Vᵀ
+        for (let r = 0; r < bq; r++) {
+          const t = q0 + r;
+          const n = t + 1;
+          const pr = P + <usize>r * ld, dr = DS + <usize>r * ld;
+          const D = hsum(dot4(dout + ro + <usize>r * qs, out + ro + <usize>r * qs, hd));
+          const l = load<f32>(lseRow + (<usize>t << 2));
+          // p = exp(scale s - lse) for keys <= t, 0 after; ds = scale p (dp - D).
+          const sv = f32x4.splat(scale), lv = f32x4.splat(l), Dv = f32x4.splat(D);
+          const n4 = n & ~3;
+          for (let j = 0; j < n4; j += 4) {
+            const o = <usize>j << 2;
+            const p = expv(f32x4.sub(f32x4.mul(v128.load(pr + o), sv), lv));
+            v128.store(pr + o, p);
+            v128.store(dr + o, f32x4.mul(sv, f32x4.mul(p, f32x4.sub(v128.load(dr + o), Dv))));
           }
-          v128.store(dqp + od, f32x4.add(v128.load(dqp + od), f32x4.mul(acc, f32x4.splat(scale))));
-        }
-        // dk_j += (scale ds_j) q, dv_j += p_j dout
-        for (let j = 0; j < n; j++) {
-          const dsj = f32x4.splat(load<f32>(DS + (<usize>j << 2)) * scale);
-          const pj = v128.load32_splat(P + (<usize>j << 2));
-          const dkr = dkp + <usize>j * ks, dvr = dvp + <usize>j * ks;
-          for (let d = 0; d < hd; d += 4) {
-            const od = <usize>d << 2;
-            v128.store(dkr + od, f32x4.add(v128.load(dkr + od), f32x4.mul(dsj, v128.load(qp + od))));
-            v128.store(dvr + od, f32x4.add(v128.load(dvr + od), f32x4.mul(pj, v128.load(gp + od))));
+          for (let j = n4; j < n; j++) {
+            const o = <usize>j << 2;
+            const p = exps(load<f32>(pr + o) * scale - l);
+            store<f32>(pr + o, p);
+            store<f32>(dr + o, scale * (p * (load<f32>(dr + o) - D)));
+          }
+          for (let j = n; j < nk; j++) {
+            store<f32>(pr + (<usize>j << 2), 0);
+            store<f32>(dr + (<usize>j << 2), 0);
           }
         }
+        gemm(dq + ro, qs, DS, ld, 4, kp, ks, 4, bq, hd, nk, true, scratch); // dQ += dS K
+        gemm(dkp, ks, DS, 4, ld, q + ro, qs, 4, nk, hd, bq, true, scratch); // dK += dSᵀ Q
+        gemm(dvp, ks, P, 4, ld, dout + ro, qs, 4, nk, hd, bq, true, scratch); // dV += Pᵀ dO
       }
     }
   }
