@@ -15,7 +15,7 @@
 // ---------------------------------------------------------------------------------------------------
 // Scratch and work splitting
 
-/** Per-thread scratch: a packed matmul panel (KC x 8 floats) and attention score rows. */
+/** Per-thread scratch: the GEMM packing area (PANEL_BYTES), then attention score blocks. */
 const SCRATCH_BYTES: usize = 2 << 20;
 /** GEMM packing area at the start of each thread's scratch: a KC x NC block of B, then a KC x 4 tile of A. */
 const PANEL_BYTES: usize = 520 * 1024;
