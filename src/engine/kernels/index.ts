@@ -1,0 +1,79 @@
+/**
+ * Engine construction: one shared memory (Arena) and a kernel provider over it.
+ *
+ *   const { arena, kernels } = await createEngine({ threads: 2 });
+ *   const x = arena.allocF32(n); ... kernels.matmul(...); await kernels.dispose();
+ */
+import { readFileSync, existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { availableParallelism } from 'node:os';
+import { Arena } from '../memory.js';
+import { PrlError, inputError } from '../../util/errors.js';
+import type { Kernels } from './types.js';
+import { FallbackKernels } from './fallback.js';
+import { KernelPool } from './pool.js';
+import { WasmKernels } from './wasm.js';
+
+export type { Kernels, MatmulLayout, AttentionDims } from './types.js';
+
+export interface EngineOptions {
+  /** 'wasm' (default): WebAssembly SIMD + worker threads. 'ts': the plain TypeScript reference. */
+  provider?: 'wasm' | 'ts';
+  /** Threads for the wasm provider; default env PRL_THREADS, else the core count capped at 8. */
+  threads?: number;
+}
+
+export interface Engine {
+  arena: Arena;
+  kernels: Kernels;
+}
+
+const PAGE = 65536;
+const DEFAULT_MAX_THREADS = 8;
+const WASM_URL = new URL('../../../../build/kernels.wasm', import.meta.url);
+
+/** Creates the engine memory and a kernel provider over it. Call `kernels.dispose()` when done. */
+export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
+  const provider = options.provider ?? 'wasm';
+  if (provider === 'ts') {
+    return { arena: new Arena(0), kernels: new FallbackKernels() };
+  }
+  if (provider !== 'wasm') throw inputError('createEngine: provider', `unknown provider '${String(provider)}' (use 'wasm' or 'ts')`);
+
+  const wasmPath = fileURLToPath(WASM_URL);
+  if (!existsSync(wasmPath)) throw new PrlError(`createEngine: ${wasmPath} is missing; run \`npm run build\` to compile the WebAssembly kernels`);
+  const module = new WebAssembly.Module(readFileSync(wasmPath));
+  // A scratch memory only to read the module's layout constants.
+  const probe = new WebAssembly.Instance(module, { env: { memory: new WebAssembly.Memory({ initial: 1, maximum: 65536, shared: true }) } }).exports;
+  const call = (name: string): number => (probe[name] as () => number)();
+
+  const maxThreads = call('maxThreads');
+  const threads = resolveThreads(options.threads, maxThreads);
+  // Layout: [module data | per-thread kernel scratch + sumSquares table | arena tensors ...]
+  const scratchBase = Math.ceil(call('heapBase') / 64) * 64;
+  const base = scratchBase + call('scratchBytes');
+  const memory = new WebAssembly.Memory({ initial: Math.ceil(base / PAGE) + 16, maximum: 65536, shared: true });
+  const arena = new Arena(base, memory);
+  const pool = await KernelPool.create(module, memory, threads, scratchBase);
+  const kernels = new WasmKernels(pool, memory, {
+    maxKeys: call('maxKeys'),
+    sumSquaresChunk: call('sumSquaresChunk'),
+    sumSquaresMaxChunks: call('sumSquaresMaxChunks'),
+    sumSquaresTable: scratchBase + call('scratchBytes') - call('sumSquaresMaxChunks') * 8,
+  });
+  return { arena, kernels };
+}
+
+function resolveThreads(requested: number | undefined, maxThreads: number): number {
+  let threads = requested;
+  let where = 'createEngine: threads';
+  if (threads === undefined && process.env.PRL_THREADS !== undefined && process.env.PRL_THREADS !== '') {
+    threads = Number(process.env.PRL_THREADS);
+    where = 'environment variable PRL_THREADS';
+  }
+  if (threads === undefined) return Math.min(availableParallelism(), DEFAULT_MAX_THREADS, maxThreads);
+  if (!Number.isInteger(threads) || threads < 1 || threads > maxThreads) {
+    throw inputError(where, `${String(threads)} is not a whole number of threads from 1 to ${maxThreads}`);
+  }
+  return threads;
+}

@@ -1,0 +1,59 @@
+/**
+ * The WebAssembly kernel exports the thread pool can run, by index, and the layout of the pool's
+ * control block. Shared by the calling thread (pool.ts) and the workers (worker.ts).
+ *
+ * Every export listed here takes its own arguments followed by (tid, nt): thread `tid` of `nt`
+ * computes its own share of the outputs (see assembly/kernels.ts).
+ */
+export const OPS = [
+  'matmul',
+  'addBias',
+  'biasBackward',
+  'rmsnormForward',
+  'rmsnormBackward',
+  'rope',
+  'attentionForward',
+  'attentionBackward',
+  'attentionCached',
+  'swigluForward',
+  'swigluBackward',
+  'logSoftmaxGather',
+  'logSoftmaxGatherBackward',
+  'sumSquares',
+  'scale',
+  'add',
+  'adamw',
+] as const;
+
+export type OpName = (typeof OPS)[number];
+export const OP: Record<OpName, number> = Object.fromEntries(OPS.map((name, i) => [name, i])) as Record<OpName, number>;
+
+/** Int32 slots of the control block. */
+export const CTRL = {
+  GEN: 0, // bumped by the caller once per parallel call; workers wait on it
+  DONE: 1, // workers that finished the current call
+  OP: 2, // index into OPS
+  NARGS: 3, // arguments in the args block (before tid, nt)
+  STOP: 4, // 1: workers exit
+  SLEEPERS: 5, // workers blocked in Atomics.wait (the caller notifies only when > 0)
+  ERROR: 6, // 1: a worker's kernel threw
+} as const;
+export const CTRL_INTS = 16;
+export const MAX_ARGS = 32;
+/** Byte size of the control block: CTRL_INTS int32 slots, then MAX_ARGS float64 arguments. */
+export const CONTROL_BYTES = CTRL_INTS * 4 + MAX_ARGS * 8;
+
+/** Busy-wait iterations before a thread blocks in Atomics.wait (kernel calls come in quick bursts). */
+export const SPIN = 1 << 16;
+
+/** A kernel export as JS sees it: numbers in, nothing out. */
+export type KernelFn = (...args: number[]) => void;
+
+/** The exported kernel functions of an instance, in OPS order. */
+export function kernelFunctions(exports: Record<string, unknown>): KernelFn[] {
+  return OPS.map((name) => {
+    const fn = exports[name];
+    if (typeof fn !== 'function') throw new Error(`build/kernels.wasm has no export '${name}': rebuild it with \`npm run build\``);
+    return fn as KernelFn;
+  });
+}

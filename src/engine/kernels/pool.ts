@@ -1,0 +1,106 @@
+/**
+ * A pool of worker threads over the engine's shared WebAssembly memory. Each worker instantiates the
+ * same kernel module; a call is published through a shared control block (op index, arguments,
+ * generation counter) and every thread, the caller included, computes its share (tid, nt) of the
+ * outputs. The caller then waits for the workers, so a call is synchronous. Latency is a few
+ * microseconds while workers spin between calls; idle workers sleep in Atomics.wait.
+ */
+import { Worker } from 'node:worker_threads';
+import { CONTROL_BYTES, CTRL, CTRL_INTS, MAX_ARGS, SPIN, kernelFunctions, type KernelFn } from './ops.js';
+
+export class KernelPool {
+  /** Arguments of the next call (before tid, nt); the caller fills them, then calls `run`. */
+  readonly args: Float64Array;
+  private readonly ctrl: Int32Array;
+  private readonly callArgs: number[] = [];
+  private disposed = false;
+
+  private constructor(
+    readonly threads: number,
+    private readonly fns: KernelFn[],
+    private readonly workers: Worker[],
+    control: SharedArrayBuffer,
+  ) {
+    this.ctrl = new Int32Array(control, 0, CTRL_INTS);
+    this.args = new Float64Array(control, CTRL_INTS * 4, MAX_ARGS);
+  }
+
+  /** Starts `threads - 1` workers; the calling thread is thread 0 with its own instance. */
+  static async create(module: WebAssembly.Module, memory: WebAssembly.Memory, threads: number, scratchBase: number): Promise<KernelPool> {
+    const instance = new WebAssembly.Instance(module, { env: { memory } });
+    (instance.exports.setScratchBase as (p: number) => void)(scratchBase);
+    const control = new SharedArrayBuffer(CONTROL_BYTES);
+    const workers: Worker[] = [];
+    const ready: Promise<void>[] = [];
+    for (let id = 1; id < threads; id++) {
+      const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: { module, memory, control, id, threads, scratchBase } });
+      ready.push(
+        new Promise((resolve, reject) => {
+          worker.once('message', () => resolve());
+          worker.once('error', reject);
+        }),
+      );
+      workers.push(worker);
+    }
+    await Promise.all(ready);
+    for (const worker of workers) worker.unref(); // an idle pool must not keep the process alive
+    return new KernelPool(threads, kernelFunctions(instance.exports), workers, control);
+  }
+
+  /**
+   * Runs op `op` with the first `nargs` values of `args`: on all threads when `parallel`, else on the
+   * calling thread alone (small calls, where waking workers costs more than it saves).
+   */
+  run(op: number, nargs: number, parallel: boolean): void {
+    if (this.disposed) throw new Error('KernelPool: used after dispose()');
+    const nt = parallel ? this.threads : 1;
+    const callArgs = this.callArgs;
+    callArgs.length = nargs + 2;
+    for (let i = 0; i < nargs; i++) callArgs[i] = this.args[i];
+    callArgs[nargs] = 0;
+    callArgs[nargs + 1] = nt;
+    if (nt === 1) {
+      this.fns[op].apply(null, callArgs);
+      return;
+    }
+    const ctrl = this.ctrl;
+    ctrl[CTRL.OP] = op;
+    ctrl[CTRL.NARGS] = nargs;
+    Atomics.store(ctrl, CTRL.DONE, 0);
+    Atomics.add(ctrl, CTRL.GEN, 1);
+    if (Atomics.load(ctrl, CTRL.SLEEPERS) > 0) Atomics.notify(ctrl, CTRL.GEN);
+    let error: unknown;
+    try {
+      this.fns[op].apply(null, callArgs);
+    } catch (err) {
+      error = err;
+    }
+    this.waitForWorkers();
+    if (error !== undefined) throw error;
+    if (Atomics.load(ctrl, CTRL.ERROR) !== 0) {
+      Atomics.store(ctrl, CTRL.ERROR, 0);
+      throw new Error('KernelPool: a worker thread failed in a kernel (see its message above)');
+    }
+  }
+
+  private waitForWorkers(): void {
+    const ctrl = this.ctrl;
+    const workers = this.threads - 1;
+    let spins = 0;
+    for (;;) {
+      const done = Atomics.load(ctrl, CTRL.DONE);
+      if (done === workers) return;
+      if (++spins >= SPIN) Atomics.wait(ctrl, CTRL.DONE, done);
+    }
+  }
+
+  /** Stops and joins the workers. */
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    Atomics.store(this.ctrl, CTRL.STOP, 1);
+    Atomics.add(this.ctrl, CTRL.GEN, 1);
+    Atomics.notify(this.ctrl, CTRL.GEN);
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
