@@ -22,8 +22,13 @@ export interface ModelConfig {
   eosTokenId?: number | number[];
 }
 
-/** Built-in sizes. `bench` is the model every speed figure in bench/RESULTS.md refers to. */
-export const PRESETS: Record<'tiny' | 'bench', ModelConfig> = {
+export type PresetName = 'tiny' | 'small' | 'bench';
+
+/**
+ * Built-in sizes. `bench` is the model every speed figure in bench/RESULTS.md refers to; `small` is the
+ * default policy of the synthetic tasks (vocabSize is replaced by the task tokenizer's).
+ */
+export const PRESETS: Record<PresetName, ModelConfig> = {
   tiny: {
     modelType: 'llama',
     vocabSize: 32,
@@ -38,6 +43,21 @@ export const PRESETS: Record<'tiny' | 'bench', ModelConfig> = {
     ropeTheta: 10000,
     attentionBias: false,
     tieWordEmbeddings: false,
+  },
+  small: {
+    modelType: 'llama',
+    vocabSize: 32,
+    hiddenSize: 128,
+    intermediateSize: 384,
+    numHiddenLayers: 3,
+    numAttentionHeads: 4,
+    numKeyValueHeads: 2,
+    headDim: 32,
+    maxPositionEmbeddings: 256,
+    rmsNormEps: 1e-5,
+    ropeTheta: 10000,
+    attentionBias: false,
+    tieWordEmbeddings: true,
   },
   bench: {
     modelType: 'llama',

@@ -23,7 +23,7 @@ export type ArithOperator = '+' | '-' | '*';
 export interface ArithOptions {
   /** Operators per expression, which is also the number of step lines (default 3). */
   operations: number;
-  /** Digits per operand, drawn uniformly in [minDigits, maxDigits] (defaults 1, 2). */
+  /** Digits per operand, drawn uniformly in [minDigits, maxDigits] (defaults 1, 1: sized for a CPU-trained policy). */
   minDigits: number;
   maxDigits: number;
   /** Operators to draw from (default "+-*"). */
@@ -40,7 +40,7 @@ export interface ArithOptions {
 export const DEFAULT_ARITH: ArithOptions = {
   operations: 3,
   minDigits: 1,
-  maxDigits: 2,
+  maxDigits: 1,
   operators: '+-*',
   trainSize: 5000,
   evalSize: 500,

@@ -514,8 +514,11 @@ test('views made before the memory grows stay usable', () => {
   e.arena.release(mark);
 });
 
-test('createEngine rejects a bad thread count and the unwired ts provider', async () => {
+test('createEngine rejects a bad thread count and an unknown provider; ts gives the reference kernels', async () => {
   await assert.rejects(createEngine({ threads: 0 }), /threads: 0 is not a whole number of threads/);
-  await assert.rejects(createEngine({ provider: 'ts' }), /not available in this build/);
+  await assert.rejects(createEngine({ provider: 'gpu' as 'ts' }), /unknown provider 'gpu'/);
+  const reference = await createEngine({ provider: 'ts' });
+  assert.equal(reference.kernels.name, 'ts');
+  await reference.kernels.dispose();
 });
 

@@ -5,6 +5,8 @@ import { register as exportGguf } from './export-gguf.js';
 import { register as grade } from './grade.js';
 import { register as metrics } from './metrics.js';
 import { register as report } from './report.js';
+import { register as rl } from './rl.js';
+import { register as sft } from './sft.js';
 
 /** Every command registers itself here; keep the list sorted, one per line. */
 export const commands: Array<(program: Command) => void> = [
@@ -14,4 +16,6 @@ export const commands: Array<(program: Command) => void> = [
   grade,
   metrics,
   report,
+  rl,
+  sft,
 ];

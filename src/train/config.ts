@@ -1,0 +1,141 @@
+/**
+ * Trainer configuration: one typed object per trainer, every option with its default, a doc line and
+ * the paper it comes from (cleanRL / TRL style). A run is configured by a JSON or YAML file
+ * (`--config run.json`), by flags, or both: flags override the file, and the resolved config is saved
+ * in the run folder. Invalid values are refused naming the field: `steps: expected a positive integer,
+ * got "many"`.
+ */
+import { z } from 'zod';
+import { parse as parseYaml } from 'yaml';
+import { parseStepSplit } from '../algos/index.js';
+import { describeValue, inputError, PrlError } from '../util/errors.js';
+import { readTextFile } from '../util/fs.js';
+
+const positiveInt = () => z.number({ error: 'expected a positive integer' }).int({ error: 'expected a positive integer' }).positive({ error: 'expected a positive integer' });
+const nonNegativeInt = () => z.number({ error: 'expected a non-negative integer' }).int({ error: 'expected a non-negative integer' }).nonnegative({ error: 'expected a non-negative integer' });
+const positive = () => z.number({ error: 'expected a positive number' }).positive({ error: 'expected a positive number' });
+const nonNegative = () => z.number({ error: 'expected a number >= 0' }).nonnegative({ error: 'expected a number >= 0' });
+const probability = () => z.number({ error: 'expected a number in (0, 1]' }).gt(0, { error: 'expected a number in (0, 1]' }).lte(1, { error: 'expected a number in (0, 1]' });
+const oneOf = <T extends string>(values: readonly [T, ...T[]]) => z.enum(values, { error: `expected one of ${values.join(', ')}` });
+const stepSplitSpec = () =>
+  z.string({ error: 'expected a step split' }).refine(
+    (s) => {
+      if (s === 'task') return true;
+      try {
+        parseStepSplit(s);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { error: 'expected "task", length:L, text:DELIM or tokens:ID,ID' },
+  );
+
+/** Options of the optimiser and the update, shared by `prl sft` and `prl rl`. */
+const optimisation = {
+  lr: positive().default(1e-4).describe('Peak learning rate of AdamW.'),
+  lrSchedule: oneOf(['constant', 'cosine']).default('constant').describe('`constant`, or `cosine` (linear warmup then cosine decay to 10%), as in TRL/verl.'),
+  warmupSteps: nonNegativeInt().default(0).describe('Warmup steps of the cosine schedule.'),
+  weightDecay: nonNegative().default(0).describe('AdamW\'s decoupled weight decay (Loshchilov & Hutter), on matrices only.'),
+  maxGradNorm: positive().default(1.0).describe('Global gradient-norm clip (verl\'s default 1.0).'),
+};
+
+/** Options of a run folder, shared by both trainers. */
+const runFolder = {
+  seed: nonNegativeInt().default(0).describe('Seed of everything random in the run: same seed, same numbers, on any thread count.'),
+  checkpointEvery: positiveInt().default(10).describe('Write a checkpoint every N steps (and at the end).'),
+  keepCheckpoints: positiveInt().default(2).describe('Checkpoints kept on disk (oldest removed first).'),
+  threads: positiveInt().optional().describe('Kernel worker threads (default: env PRL_THREADS, else the core count). Results do not depend on it.'),
+};
+
+export const RL_ESTIMATORS = ['grpo', 'rloo', 'reinforce', 'prl', 'prl-raw', 'frpo', 'raft'] as const;
+export type RlEstimator = (typeof RL_ESTIMATORS)[number];
+
+export const rlConfigSchema = z.object({
+  task: oneOf(['arith', 'planted', 'math']).default('arith').describe('Task to train on: `arith` (synthetic multi-step arithmetic), `planted` (PAV\'s didactic task), `math` (JSONL).'),
+  taskOptions: z.record(z.string(), z.unknown()).default({}).describe('Task knobs, passed to the task (e.g. {"operations": 3} for arith, {"evalData": "..."} for math).'),
+  model: z.string().optional().describe('Model folder to start from; default: the task\'s built-in warm start (trained on first use, cached).'),
+  reference: z.string().optional().describe('Frozen reference for the KL terms (SPEC: the policy at the start of RL); default: the starting model.'),
+  estimator: oneOf(RL_ESTIMATORS).default('grpo').describe('Advantage estimator: grpo/rloo/reinforce (outcome), prl (PRL v1), prl-raw (authors\' adv=prm), frpo (PRL v2), raft (SFT on correct samples).'),
+  steps: positiveInt().default(50).describe('RL steps (one rollout batch and one update each).'),
+  promptsPerStep: positiveInt().default(8).describe('Prompts per step.'),
+  groupSize: positiveInt().default(5).describe('Responses per prompt, G (PRL authors: 5).'),
+  temperature: positive().default(1.0).describe('Sampling temperature of rollouts (PRL v2: 1.0).'),
+  topP: probability().default(1.0).describe('Nucleus sampling of rollouts (1 = off).'),
+  maxNewTokens: positiveInt().optional().describe('Tokens per response; default: the task\'s budget.'),
+  std: oneOf(['unbiased', 'population', 'none']).default('unbiased').describe('Group-advantage normalisation: torch.std\'s unbiased std (GRPO), population std (FRPO paper), none (Dr. GRPO).'),
+  eta: positive().default(100).describe('PRL: eta of the KL-regularised objective, beta = 1/eta (authors: 1, 100, 200).'),
+  stepSplit: stepSplitSpec().default('task').describe('PRL: where steps end: `task` (the task\'s own delimiter or step length), length:L, text:DELIM, tokens:IDS.'),
+  beta: nonNegative().default(0.01).describe('FRPO: future-KL coefficient beta (v2 paper: 0.01).'),
+  kl: oneOf(['k1', 'k3']).default('k1').describe('FRPO: per-token KL estimator k1 or k3.'),
+  clipRatio: positive().default(0.2).describe('PPO clip range epsilon (SPEC: 0.2).'),
+  dualClip: positive().default(3).describe('Dual-clip constant c for negative advantages (SPEC: 3).'),
+  lossAggregation: oneOf(['token-mean', 'seq-mean-token-mean', 'seq-mean-token-sum']).default('token-mean').describe('Loss aggregation: token-mean (verl default), seq-mean-token-mean, seq-mean-token-sum.'),
+  klCoef: nonNegative().default(0).describe('Coefficient of the KL loss to the reference (SPEC default 0).'),
+  klLoss: oneOf(['k1', 'k3']).default('k3').describe('KL loss estimator: k1, or k3 ("low_var_kl", clamped to [-10, 10]).'),
+  ppoEpochs: positiveInt().default(1).describe('Passes over each rollout batch (SPEC: 1).'),
+  miniBatches: positiveInt().default(1).describe('Mini-batches per pass (SPEC: 1).'),
+  ...optimisation,
+  lr: positive().default(2e-5).describe('Peak learning rate of AdamW (RL moves a warm-started policy gently).'),
+  evalEvery: nonNegativeInt().default(10).describe('Evaluate on the held-out split every N steps (and before the first and after the last step); 0 = never.'),
+  evalProblems: positiveInt().default(64).describe('Held-out problems per evaluation (the first N of the eval split).'),
+  evalSamples: positiveInt().default(4).describe('Samples per held-out problem, n of avg@n and pass@k.'),
+  evalTemperature: positive().default(1.0).describe('Sampling temperature of evaluations (the papers: 1.0).'),
+  samplesPerStep: nonNegativeInt().default(2).describe('Traces written to samples.jsonl per step, with their per-token rewards and advantages.'),
+  ...runFolder,
+});
+export type RlConfig = z.infer<typeof rlConfigSchema>;
+
+export const sftConfigSchema = z.object({
+  task: oneOf(['arith', 'planted', 'math']).default('arith').describe('Task whose supervised corpus to train on.'),
+  taskOptions: z.record(z.string(), z.unknown()).default({}).describe('Task knobs, passed to the task.'),
+  model: z.string().optional().describe('Model folder to start from; default: a fresh model of `preset` with the task\'s tokenizer.'),
+  preset: oneOf(['tiny', 'small', 'bench']).default('small').describe('Architecture of a fresh model (`tiny`, `small`, `bench`).'),
+  examples: positiveInt().default(20000).describe('Supervised examples drawn from the task\'s corpus.'),
+  steps: positiveInt().default(600).describe('Optimiser steps.'),
+  batchSize: positiveInt().default(32).describe('Sequences per step.'),
+  ...optimisation,
+  lr: positive().default(3e-3).describe('Peak learning rate of AdamW.'),
+  lrSchedule: oneOf(['constant', 'cosine']).default('cosine').describe('`constant`, or `cosine` (linear warmup then cosine decay to 10%).'),
+  warmupSteps: nonNegativeInt().default(20).describe('Warmup steps of the cosine schedule.'),
+  ...runFolder,
+  checkpointEvery: positiveInt().default(200).describe('Save the model every N steps (and at the end).'),
+});
+export type SftConfig = z.infer<typeof sftConfigSchema>;
+
+/** Reads a JSON or YAML config file into a plain object (validation comes later, with flags merged). */
+export function readConfigFile(path: string): Record<string, unknown> {
+  const text = readTextFile(path);
+  let value: unknown;
+  try {
+    value = path.endsWith('.yaml') || path.endsWith('.yml') ? parseYaml(text) : JSON.parse(text);
+  } catch (err) {
+    throw inputError(path, `not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'} (${(err as Error).message})`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw inputError(path, 'expected an object of options');
+  return value as Record<string, unknown>;
+}
+
+/**
+ * Validates `raw` against `schema`; the first problem becomes an error naming the field (and the file
+ * when the value came from one). Unknown fields are refused, since a typo would otherwise be ignored.
+ */
+export function resolveConfig<S extends z.ZodObject>(schema: S, raw: Record<string, unknown>, source: string): z.infer<S> {
+  const known = new Set(Object.keys(schema.shape));
+  for (const key of Object.keys(raw)) {
+    if (!known.has(key)) throw inputError(`${source}: ${key}`, `unknown option (known: ${[...known].join(', ')})`);
+  }
+  const result = schema.safeParse(raw);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const path = issue.path.join('.');
+  const value = issue.path.reduce<unknown>((v, k) => (v as Record<PropertyKey, unknown> | undefined)?.[k as PropertyKey], raw);
+  throw new PrlError(`${source}: ${path}: ${issue.message}, got ${describeValue(value)}`);
+}
+
+/** A flag's text as the JSON value it stands for: numbers and booleans parsed, anything else kept as text. */
+export function flagValue(text: string): unknown {
+  if (/^[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$/i.test(text)) return Number(text);
+  if (text === 'true' || text === 'false') return text === 'true';
+  return text;
+}

@@ -1,0 +1,387 @@
+/**
+ * `prl rl`: GRPO-style RL with outcome or process rewards, one readable loop (cleanRL style).
+ *
+ * Each step: sample G responses for each of P prompts from the policy; score them with the task's
+ * outcome verifier; compute the rollout and reference log-probs by teacher forcing; turn rewards into
+ * per-token advantages with the chosen estimator (GRPO, RLOO, REINFORCE, PRL, PRL-raw, FRPO; RAFT
+ * instead fine-tunes on the correct samples); one PPO-clip update against the rollout log-probs
+ * (SPEC.md "Policy loss"). Evaluate on the held-out split every `evalEvery` steps, checkpoint every
+ * `checkpointEvery` steps; `--resume` continues from the last checkpoint with identical numbers.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseStepSplit, policyLoss, stepEnds, type StepSplit } from '../algos/index.js';
+import { loadModelFolder } from '../engine/checkpoint.js';
+import { createEngine, type Engine } from '../engine/kernels/index.js';
+import { loadModel } from '../engine/io.js';
+import type { LlamaModel } from '../engine/model.js';
+import { AdamW, clipGradNorm } from '../engine/optim.js';
+import { generate } from '../engine/sampler.js';
+import { getTask } from '../tasks/index.js';
+import { PrlError } from '../util/errors.js';
+import { createProgress, formatDuration, type Progress } from '../util/progress.js';
+import { Rng } from '../util/rng.js';
+import { packBatch, packResponses, responseLogprobs, selectRows, unpackResponses, type PackedBatch } from './batch.js';
+import { createCodec, type CodedProblem, type ReadResponse, type TaskCodec } from './codec.js';
+import type { RlConfig } from './config.js';
+import { DataOrder, type DataOrderState } from './data-order.js';
+import { evaluatePolicy, evaluationSeed } from './evaluate.js';
+import { rolloutAdvantages, type AdvantageOptions, type Rollout } from './rollout-io.js';
+import { loadCheckpointState, RunFolder } from './run-folder.js';
+import { learningRateSchedule } from './sft.js';
+import { warmStartModel } from './warm-start.js';
+
+/** One metrics.jsonl row. `time` holds the wall-clock figures, the only fields that differ between identical runs. */
+export interface RlMetricsRow {
+  step: number;
+  reward?: number;
+  reward_std?: number;
+  response_tokens?: number;
+  adv_mean?: number;
+  adv_std?: number;
+  adv_abs_max?: number;
+  kl_ref?: number;
+  entropy?: number;
+  loss?: number;
+  clip_frac?: number;
+  approx_kl?: number;
+  grad_norm?: number;
+  lr?: number;
+  eval?: Record<string, unknown>;
+  time?: { step_s: number; sample_s: number; score_s: number; update_s: number; tokens_per_s: number };
+}
+
+export interface RlSummary {
+  steps: number;
+  outDir: string;
+  startModel: string;
+  initialEval?: Record<string, unknown>;
+  finalEval?: Record<string, unknown>;
+  seconds: number;
+}
+
+interface TrainerState {
+  rng: number[];
+  dataOrder: DataOrderState;
+}
+
+/** Everything a step needs, built once per run. */
+interface RlContext {
+  config: RlConfig;
+  engine: Engine;
+  codec: TaskCodec;
+  policy: LlamaModel;
+  reference: LlamaModel;
+  optimizer: AdamW;
+  train: CodedProblem[];
+  heldOut: CodedProblem[];
+  advantageOptions: AdvantageOptions;
+  maxNewTokens: number;
+  schedule: (step: number) => number;
+}
+
+export async function runRl(config: RlConfig, outDir: string, options: { resume?: boolean; quiet?: boolean } = {}): Promise<RlSummary> {
+  const progress = createProgress(process.stderr, options.quiet ? Number.POSITIVE_INFINITY : 1);
+  const started = performance.now();
+  const engine = await createEngine({ threads: config.threads });
+  try {
+    const run = new RunFolder(outDir);
+    const checkpoint = options.resume ? run.latestCheckpoint() : null;
+    if (!options.resume && (run.latestCheckpoint() || existsSync(join(outDir, 'metrics.jsonl')))) {
+      throw new PrlError(`${outDir} already holds a run; continue it with --resume ${outDir}, or choose another --out`);
+    }
+    const task = getTask(config.task, config.taskOptions);
+    const startModel = config.model ?? (await warmStartModel(config.task, config.taskOptions, (line) => progress.log(line)));
+    const { model: policy, tokenizer } = loadModel(startModel, engine);
+    const reference = loadModel(config.reference ?? startModel, engine).model;
+    if (reference.config.vocabSize !== policy.config.vocabSize) throw new PrlError(`reference ${config.reference}: vocabulary of ${reference.config.vocabSize} tokens, the policy has ${policy.config.vocabSize}`);
+    const codec = createCodec(task, tokenizer);
+    const ctx: RlContext = {
+      config,
+      engine,
+      codec,
+      policy,
+      reference,
+      optimizer: new AdamW(policy, engine.arena, engine.kernels, { lr: config.lr, weightDecay: config.weightDecay }),
+      train: codec.problems('train'),
+      heldOut: codec.problems('eval').slice(0, config.evalProblems),
+      advantageOptions: {
+        estimator: config.estimator === 'raft' ? 'grpo' : config.estimator,
+        eta: config.eta,
+        beta: config.beta,
+        kl: config.kl,
+        stepSplit: config.stepSplit === 'task' ? codec.stepSplit : parseStepSplit(config.stepSplit),
+        std: config.std,
+      },
+      maxNewTokens: config.maxNewTokens ?? codec.maxNewTokens,
+      schedule: learningRateSchedule(config.lrSchedule, config.warmupSteps, config.steps),
+    };
+
+    let rng = new Rng(config.seed);
+    let order = new DataOrder(ctx.train.length, config.seed);
+    let startStep = 0;
+    if (checkpoint) {
+      const folder = loadModelFolder(checkpoint.dir);
+      folder.fillTensors(policy.parameters());
+      folder.close();
+      const state = loadCheckpointState(checkpoint.dir, ctx.optimizer) as unknown as TrainerState;
+      rng = Rng.fromState(state.rng);
+      order = new DataOrder(ctx.train.length, config.seed, state.dataOrder);
+      startStep = checkpoint.step;
+      run.truncateRows('metrics.jsonl', startStep);
+      run.truncateRows('samples.jsonl', startStep);
+      progress.log(`resuming ${outDir} from step ${startStep}`);
+    } else {
+      run.truncateRows('metrics.jsonl', -1);
+      run.truncateRows('samples.jsonl', -1);
+    }
+    run.writeJson('config.json', { ...config, model: startModel });
+
+    let initialEval: Record<string, unknown> | undefined;
+    if (startStep === 0 && config.evalEvery > 0) {
+      initialEval = evaluate(ctx, 0);
+      run.appendRow('metrics.jsonl', { step: 0, eval: initialEval });
+      progress.log(`step 0  eval ${formatEval(initialEval)}`);
+    }
+    let finalEval = initialEval;
+    for (let step = startStep + 1; step <= config.steps; step++) {
+      const { row, traces } = rlStep(ctx, step, rng, order);
+      const evalDue = config.evalEvery > 0 && (step % config.evalEvery === 0 || step === config.steps);
+      if (evalDue) row.eval = finalEval = evaluate(ctx, step);
+      run.appendRow('metrics.jsonl', row);
+      for (const trace of traces) run.appendRow('samples.jsonl', trace);
+      if (step % config.checkpointEvery === 0 || step === config.steps) {
+        const trainer: TrainerState = { rng: rng.state(), dataOrder: order.state() };
+        run.saveCheckpoint(step, { model: policy, tokenizer, optimizer: ctx.optimizer, trainer: { ...trainer } }, config.keepCheckpoints);
+      }
+      report(progress, row, step, config.steps, started);
+    }
+    progress.done();
+    const summary: RlSummary = { steps: config.steps, outDir, startModel, initialEval, finalEval, seconds: (performance.now() - started) / 1000 };
+    run.writeJson('summary.json', summary);
+    return summary;
+  } finally {
+    await engine.kernels.dispose();
+  }
+}
+
+/** One RL step: rollouts, rewards, log-probs, advantages, update. Mutates the policy, optimizer, rng and order. */
+function rlStep(ctx: RlContext, step: number, rng: Rng, order: DataOrder): { row: RlMetricsRow; traces: unknown[] } {
+  const { config, codec, policy } = ctx;
+  const t0 = performance.now();
+  const G = config.groupSize;
+  const problems = order.next(config.promptsPerStep).map((i) => ctx.train[i]);
+  const prompts = problems.flatMap((p) => Array.from({ length: G }, () => p.promptTokens));
+  const samples = generate(policy, prompts, { maxNewTokens: ctx.maxNewTokens, temperature: config.temperature, topP: config.topP, stopTokens: [codec.eosId], rng });
+  const responses = samples.map((s) => s.tokens);
+  const reads = samples.map((s, i) => codec.read(problems[Math.floor(i / G)], s.tokens));
+  const t1 = performance.now();
+
+  const batch = packBatch(prompts, responses);
+  const masks = reads.map((r) => r.mask);
+  const logpRef = responseLogprobs(ctx.reference, batch);
+  // With one mini-batch the first update forward IS the rollout policy's forward: reuse it.
+  let logpOld = config.miniBatches === 1 ? null : responseLogprobs(policy, batch);
+  const t2 = performance.now();
+
+  let advantages: Float64Array[] | null = null;
+  const lossTotals = { loss: 0, clipFrac: 0, approxKl: 0, gradNorm: 0, updates: 0 };
+  let entropy = NaN;
+  const lr = config.lr * ctx.schedule(step - 1);
+  const rows = Array.from({ length: batch.B }, (_, i) => i);
+  const perMiniBatch = Math.ceil(batch.B / config.miniBatches);
+  for (let epoch = 0; epoch < config.ppoEpochs; epoch++) {
+    for (let m = 0; m < config.miniBatches; m++) {
+      const picked = rows.slice(m * perMiniBatch, (m + 1) * perMiniBatch);
+      if (picked.length === 0) continue;
+      const mb = config.miniBatches === 1 ? batch : selectRows(batch, picked);
+      policy.zeroGrad();
+      const logp = unpackResponses(policy.forward(mb.tokens, mb.targets, mb.B, mb.T), mb);
+      if (Number.isNaN(entropy)) entropy = maskedMean(unpackResponses(policy.entropy(), mb), picked.map((i) => masks[i]));
+      if (!logpOld) logpOld = logp.map((x) => x.slice());
+      advantages ??= computeAdvantages(ctx, reads, responses, logpOld, logpRef);
+      const dlogp = updateGradient(ctx, mb, picked, logp, logpOld, logpRef, masks, advantages, reads, lossTotals);
+      if (!dlogp) continue;
+      policy.backward(dlogp);
+      const gradNorm = clipGradNorm(ctx.engine.kernels, policy.grads, config.maxGradNorm);
+      if (!Number.isFinite(gradNorm)) throw new PrlError(`step ${step}: the gradient norm is ${gradNorm}; stopped before the update (the last checkpoint is intact)`);
+      ctx.optimizer.update(lr);
+      lossTotals.gradNorm += gradNorm;
+      lossTotals.updates++;
+    }
+  }
+  const t3 = performance.now();
+
+  const rewards = reads.map((r) => r.reward);
+  const advStats = maskedStats(advantages!, masks);
+  const generated = responses.reduce((s, r) => s + r.length, 0);
+  const updates = Math.max(1, lossTotals.updates);
+  const row: RlMetricsRow = {
+    step,
+    reward: mean(rewards),
+    reward_std: Math.sqrt(mean(rewards.map((r) => (r - mean(rewards)) ** 2))),
+    response_tokens: generated / responses.length,
+    adv_mean: advStats.mean,
+    adv_std: advStats.std,
+    adv_abs_max: advStats.absMax,
+    kl_ref: maskedMean(logpOld!.map((lp, i) => lp.map((x, t) => x - logpRef[i][t])), masks),
+    entropy,
+    loss: lossTotals.loss / updates,
+    clip_frac: lossTotals.clipFrac / updates,
+    approx_kl: lossTotals.approxKl / updates,
+    grad_norm: lossTotals.gradNorm / updates,
+    lr,
+    time: { step_s: (t3 - t0) / 1000, sample_s: (t1 - t0) / 1000, score_s: (t2 - t1) / 1000, update_s: (t3 - t2) / 1000, tokens_per_s: generated / ((t3 - t0) / 1000) },
+  };
+  const traces = reads.slice(0, config.samplesPerStep).map((read, i) => traceRow(ctx, step, problems[Math.floor(i / G)], read, responses[i], advantages![i]));
+  return { row, traces };
+}
+
+function computeAdvantages(ctx: RlContext, reads: ReadResponse[], responses: number[][], logpOld: Float64Array[], logpRef: Float64Array[]): Float64Array[] {
+  if (ctx.config.estimator === 'raft') {
+    // RAFT: weight 1 on every token of a correct sample, 0 elsewhere (the update is SFT on those tokens).
+    return reads.map((r) => Float64Array.from(r.mask, (m) => (m && r.reward >= 1 ? 1 : 0)));
+  }
+  const G = ctx.config.groupSize;
+  const rollouts: Rollout[] = reads.map((r, i) => ({
+    line: i + 1,
+    group: Math.floor(i / G),
+    reward: r.reward,
+    mask: r.mask,
+    logprobsOld: Array.from(logpOld[i]),
+    logprobsRef: Array.from(logpRef[i]),
+    text: r.text,
+    tokenOffsets: r.offsets,
+    tokenIds: responses[i],
+  }));
+  return rolloutAdvantages(rollouts, ctx.advantageOptions);
+}
+
+/** The loss gradient d loss / d logp of one mini-batch, packed for `backward`; null when nothing to learn. */
+function updateGradient(
+  ctx: RlContext,
+  mb: PackedBatch,
+  picked: number[],
+  logp: Float64Array[],
+  logpOld: Float64Array[],
+  logpRef: Float64Array[],
+  masks: number[][],
+  advantages: Float64Array[],
+  reads: ReadResponse[],
+  totals: { loss: number; clipFrac: number; approxKl: number },
+): Float32Array | null {
+  const { config } = ctx;
+  if (config.estimator === 'raft') {
+    const weights = picked.map((i) => advantages[i]);
+    const count = weights.reduce((s, w) => s + w.reduce((a, b) => a + b, 0), 0);
+    if (count === 0) return null;
+    totals.loss += -weights.reduce((s, w, j) => s + w.reduce((a, wt, t) => a + wt * logp[j][t], 0), 0) / count;
+    return packResponses(weights.map((w) => w.map((wt) => -wt / count)), mb);
+  }
+  const result = policyLoss(
+    {
+      logp,
+      logpOld: picked.map((i) => logpOld[i]),
+      advantages: picked.map((i) => advantages[i]),
+      mask: picked.map((i) => masks[i]),
+      logpRef: picked.map((i) => logpRef[i]),
+    },
+    { clipRatio: config.clipRatio, dualClip: config.dualClip, aggregation: config.lossAggregation, klCoef: config.klCoef, kl: config.klLoss },
+  );
+  if (!Number.isFinite(result.loss)) {
+    const worst = picked.map((i) => reads[i].text.slice(0, 40));
+    throw new PrlError(`the policy loss is ${result.loss}; stopped before the update (the last checkpoint is intact). Responses in the batch begin: ${JSON.stringify(worst.slice(0, 3))}`);
+  }
+  totals.loss += result.loss;
+  totals.clipFrac += result.metrics.clipFrac;
+  totals.approxKl += result.metrics.approxKl;
+  return packResponses(result.dlogp, mb);
+}
+
+function evaluate(ctx: RlContext, step: number): Record<string, unknown> {
+  const { metrics } = evaluatePolicy(ctx.policy, ctx.codec, ctx.heldOut, {
+    samples: ctx.config.evalSamples,
+    temperature: ctx.config.evalTemperature,
+    maxNewTokens: ctx.maxNewTokens,
+    seed: evaluationSeed(ctx.config.seed, step),
+  });
+  return metrics as unknown as Record<string, unknown>;
+}
+
+/** A samples.jsonl row: the trace, its reward, and what the estimator gave each token and step. */
+function traceRow(ctx: RlContext, step: number, problem: CodedProblem, read: ReadResponse, response: number[], advantages: Float64Array): Record<string, unknown> {
+  const split: StepSplit = ctx.advantageOptions.stepSplit;
+  const ends = stepEnds(split, { mask: read.mask, text: read.text, tokenOffsets: read.offsets, tokenIds: response });
+  const steps: Array<{ text: string; advantage: number }> = [];
+  let begin = 0;
+  for (const end of ends) {
+    const from = read.offsets[begin] ?? read.text.length;
+    const to = end + 1 < read.offsets.length ? read.offsets[end + 1] : read.text.length;
+    steps.push({ text: read.text.slice(from, to), advantage: advantages[end] });
+    begin = end + 1;
+  }
+  return {
+    step,
+    problem: problem.id,
+    prompt: ctx.codec.tokenizer.decode(problem.promptTokens.filter((id) => id !== ctx.codec.tokenizer.bosId)),
+    response: read.text,
+    reward: read.reward,
+    tokens: response.map((id) => ctx.codec.tokenizer.tokenText(id)),
+    advantages: Array.from(advantages, (a) => Number(a.toFixed(6))),
+    steps,
+  };
+}
+
+function report(progress: Progress, row: RlMetricsRow, step: number, steps: number, started: number): void {
+  const elapsed = (performance.now() - started) / 1000;
+  const parts = [
+    `step ${step}/${steps}`,
+    `reward ${row.reward!.toFixed(3)}`,
+    `kl ${row.kl_ref!.toExponential(2)}`,
+    `${Math.round(row.time!.tokens_per_s)} tok/s`,
+    `ETA ${formatDuration((elapsed / step) * (steps - step))}`,
+  ];
+  progress.update(parts.join('  '));
+  if (row.eval) progress.log(`step ${step}  eval ${formatEval(row.eval)}`);
+}
+
+function formatEval(metrics: Record<string, unknown>): string {
+  return Object.entries(metrics)
+    .filter(([k, v]) => typeof v === 'number' && (k.startsWith('avg@') || k.startsWith('pass@') || k.startsWith('maj@')))
+    .map(([k, v]) => `${k} ${(v as number).toFixed(3)}`)
+    .join('  ');
+}
+
+function mean(xs: readonly number[]): number {
+  return xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length;
+}
+
+function maskedMean(values: readonly ArrayLike<number>[], masks: readonly (readonly number[])[]): number {
+  let sum = 0;
+  let count = 0;
+  values.forEach((v, i) => {
+    for (let t = 0; t < v.length; t++) {
+      if (masks[i][t]) {
+        sum += v[t];
+        count++;
+      }
+    }
+  });
+  return count === 0 ? 0 : sum / count;
+}
+
+function maskedStats(values: readonly Float64Array[], masks: readonly (readonly number[])[]): { mean: number; std: number; absMax: number } {
+  const m = maskedMean(values, masks);
+  let sq = 0;
+  let count = 0;
+  let absMax = 0;
+  values.forEach((v, i) => {
+    for (let t = 0; t < v.length; t++) {
+      if (!masks[i][t]) continue;
+      sq += (v[t] - m) ** 2;
+      count++;
+      absMax = Math.max(absMax, Math.abs(v[t]));
+    }
+  });
+  return { mean: m, std: count === 0 ? 0 : Math.sqrt(sq / count), absMax };
+}

@@ -1,0 +1,51 @@
+/**
+ * Progress output: one live line redrawn in place on a terminal, plain log lines otherwise (CI logs,
+ * pipes), so that both a person watching and a log file read well.
+ */
+export interface Progress {
+  /** Redraws the live line (terminal) or prints it every `logEvery` updates (otherwise). */
+  update(line: string): void;
+  /** Prints a line that stays (above the live line on a terminal). */
+  log(line: string): void;
+  /** Ends the live line. */
+  done(): void;
+}
+
+export function createProgress(stream: NodeJS.WriteStream = process.stderr, logEvery = 1): Progress {
+  const live = stream.isTTY === true;
+  let shown = false;
+  let updates = 0;
+  const clear = (): void => {
+    if (live && shown) stream.write('\r\x1b[2K');
+  };
+  return {
+    update(line) {
+      if (live) {
+        clear();
+        stream.write(line.slice(0, (stream.columns ?? 120) - 1));
+        shown = true;
+      } else if (updates++ % logEvery === 0) {
+        stream.write(line + '\n');
+      }
+    },
+    log(line) {
+      clear();
+      shown = false;
+      stream.write(line + '\n');
+    },
+    done() {
+      if (live && shown) stream.write('\n');
+      shown = false;
+    },
+  };
+}
+
+/** `1:05` / `1:02:03`, for ETAs. */
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '?';
+  const s = Math.round(seconds);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = String(s % 60).padStart(2, '0');
+  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${sec}` : `${m}:${sec}`;
+}
