@@ -81,7 +81,7 @@ interface RlContext {
 }
 
 export async function runRl(config: RlConfig, outDir: string, options: { resume?: boolean; quiet?: boolean } = {}): Promise<RlSummary> {
-  const progress = createProgress(process.stderr, options.quiet ? Number.POSITIVE_INFINITY : 1);
+  const progress = createProgress(process.stderr, 1, options.quiet === true);
   const started = performance.now();
   const engine = await createEngine({ threads: config.threads });
   try {

@@ -87,7 +87,7 @@ export async function runSft(config: SftConfig, outDir: string, options: { quiet
     const order = new DataOrder(examples.length, config.seed);
     const optimizer = new AdamW(model, engine.arena, engine.kernels, { lr: config.lr, weightDecay: config.weightDecay });
     const schedule = learningRateSchedule(config.lrSchedule, config.warmupSteps, config.steps);
-    const progress = createProgress(process.stderr, options.quiet ? Number.POSITIVE_INFINITY : 25);
+    const progress = createProgress(process.stderr, 25, options.quiet === true);
     const started = performance.now();
     let loss = NaN;
     for (let step = 1; step <= config.steps; step++) {

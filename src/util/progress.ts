@@ -11,7 +11,9 @@ export interface Progress {
   done(): void;
 }
 
-export function createProgress(stream: NodeJS.WriteStream = process.stderr, logEvery = 1): Progress {
+/** `logEvery` thins the plain log lines (every Nth update); `quiet` silences everything. */
+export function createProgress(stream: NodeJS.WriteStream = process.stderr, logEvery = 1, quiet = false): Progress {
+  if (quiet) return { update() {}, log() {}, done() {} };
   const live = stream.isTTY === true;
   let shown = false;
   let updates = 0;
