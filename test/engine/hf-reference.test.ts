@@ -1,4 +1,3 @@
-// Enable by moving to test/engine/hf-reference.test.ts once src/engine/model.ts (LlamaModel) is on the branch.
 // The engine's per-token log-probs on HF-format checkpoints (GQA, tied embeddings, qwen2 biases,
 // head_dim != hidden/heads, rope_theta 1e4/5e5/1e6, F32/BF16/F16, sharded) must match an independent
 // float64 PyTorch forward (scripts/make-reference-fixtures.py) within 2e-4.
@@ -7,8 +6,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadModelFolder } from '../../src/engine/checkpoint.js';
-import { FallbackKernels } from '../../src/engine/kernels/fallback.js';
-import { Arena } from '../../src/engine/memory.js';
+import { createEngine } from '../../src/engine/kernels/index.js';
 import { LlamaModel } from '../../src/engine/model.js';
 
 const FIXTURES = join(import.meta.dirname, '..', '..', '..', 'test', 'fixtures', 'hf');
@@ -22,12 +20,13 @@ interface Expected {
   logprobs: number[][];
 }
 
-for (const name of readdirSync(FIXTURES).sort()) {
-  test(`log-probs of ${name} match the float64 PyTorch reference within ${TOLERANCE}`, () => {
+for (const [name, provider] of readdirSync(FIXTURES).sort().flatMap((n) => [[n, 'ts'], [n, 'wasm']] as const)) {
+  test(`log-probs of ${name} (${provider} kernels) match the float64 PyTorch reference within ${TOLERANCE}`, async () => {
+    const engine = await createEngine({ provider, threads: 2 });
     const dir = join(FIXTURES, name);
     const expected = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8')) as Expected;
     const folder = loadModelFolder(dir);
-    const model = new LlamaModel(folder.config, new Arena(0), new FallbackKernels());
+    const model = new LlamaModel(folder.config, engine.arena, engine.kernels);
     folder.fillTensors(model.parameters());
     folder.close();
 
@@ -39,6 +38,7 @@ for (const name of readdirSync(FIXTURES).sort()) {
     assert.equal(logprobs.length, B * T);
     let worst = 0;
     for (let i = 0; i < B * T; i++) worst = Math.max(worst, Math.abs(logprobs[i] - reference[i]));
+    await engine.kernels.dispose();
     assert.ok(worst <= TOLERANCE, `${name}: max |engine - reference| = ${worst.toExponential(3)}`);
   });
 }
