@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { register as advantages } from './advantages.js';
 import { register as bench } from './bench.js';
+import { register as demo } from './demo.js';
 import { register as exportGguf } from './export-gguf.js';
 import { register as grade } from './grade.js';
 import { register as metrics } from './metrics.js';
@@ -12,6 +13,7 @@ import { register as sft } from './sft.js';
 export const commands: Array<(program: Command) => void> = [
   advantages,
   bench,
+  demo,
   exportGguf,
   grade,
   metrics,
