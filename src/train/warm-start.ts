@@ -24,16 +24,22 @@ export function cacheDir(): string {
 }
 
 /** The warm-start recipe for a task, resolved with all defaults. */
-export function warmStartConfig(task: string, taskOptions: Record<string, unknown>): SftConfig {
-  return resolveConfig(sftConfigSchema, { ...(RECIPES[task] ?? {}), task, taskOptions }, `warm start of ${task}`);
+export function warmStartConfig(task: string, taskOptions: Record<string, unknown>, recipe: Partial<SftConfig> = {}): SftConfig {
+  return resolveConfig(sftConfigSchema, { ...(RECIPES[task] ?? {}), ...recipe, task, taskOptions }, `warm start of ${task}`);
 }
 
 /**
- * Path of the task's warm-start model folder, training it first if it is not cached. Concurrent
+ * Path of the task's warm-start model folder (`recipe` overrides the built-in SFT recipe, e.g. a
+ * smaller one for tests), training it first if it is not cached. Concurrent
  * callers may both train; the first rename wins and the other's copy is discarded.
  */
-export async function warmStartModel(task: string, taskOptions: Record<string, unknown>, log: (line: string) => void = () => {}): Promise<string> {
-  const config = warmStartConfig(task, taskOptions);
+export async function warmStartModel(
+  task: string,
+  taskOptions: Record<string, unknown>,
+  options: { log?: (line: string) => void; recipe?: Partial<SftConfig> } = {},
+): Promise<string> {
+  const log = options.log ?? (() => {});
+  const config = warmStartConfig(task, taskOptions, options.recipe);
   const { threads: _threads, ...recipe } = config; // the thread count never changes the result
   const key = createHash('sha256').update(JSON.stringify({ RECIPE_VERSION, recipe })).digest('hex').slice(0, 16);
   const dir = join(cacheDir(), 'warm-start', `${task}-${key}`);
