@@ -153,6 +153,8 @@ export function expectedTensors(config: ModelConfig): Array<{ name: string; shap
       out.push({ name: `${p}.self_attn.v_proj.bias`, shape: [KV * D] });
     }
     out.push({ name: `${p}.self_attn.o_proj.weight`, shape: [C, H * D] });
+    // HF LlamaAttention: o_proj bias = attention_bias; Qwen2Attention: no o_proj bias.
+    if (config.attentionBias && config.modelType === 'llama') out.push({ name: `${p}.self_attn.o_proj.bias`, shape: [C] });
     out.push({ name: `${p}.post_attention_layernorm.weight`, shape: [C] });
     out.push({ name: `${p}.mlp.gate_proj.weight`, shape: [F, C] });
     out.push({ name: `${p}.mlp.up_proj.weight`, shape: [F, C] });

@@ -2,9 +2,9 @@
  * The policy registry: a spec string or parsed spec in, a ready `Policy` out. Commands call only
  * this, so every command accepts every backend.
  */
-import { PrlError } from '../util/errors.js';
+import { openEnginePolicy } from './engine.js';
 import { openOpenAiPolicy, type OpenAiPolicyOptions } from './openai.js';
-import { formatPolicySpec, parsePolicySpec, type PolicySpec } from './spec.js';
+import { parsePolicySpec, type PolicySpec } from './spec.js';
 import type { Policy } from './types.js';
 
 export type { Policy, PolicyCapabilities, Completion, SampleRequest, ScoreRequest, ScoreItem, ScoredContinuation, Prompt, TokenList, FinishReason } from './types.js';
@@ -24,7 +24,11 @@ export async function openPolicy(spec: string | PolicySpec, options: OpenPolicyO
     case 'openai':
       return openOpenAiPolicy({ ...options, ...parsed.options, urls: parsed.urls });
     case 'engine':
-    case 'llamacpp':
-      throw new PrlError(`${where}: ${formatPolicySpec(parsed)}: the ${parsed.kind} backend is not available yet`);
+      return openEnginePolicy(parsed.dir);
+    case 'llamacpp': {
+      // Imported here so that node-llama-cpp (optional) loads only for this backend.
+      const { openLlamaCppPolicy } = await import('./llamacpp.js');
+      return openLlamaCppPolicy(parsed.file);
+    }
   }
 }
