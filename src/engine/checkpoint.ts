@@ -226,6 +226,8 @@ export interface ModelFolder {
    * `lm_head.weight` in a tied model) are ignored.
    */
   fillTensors(dest: readonly NamedTensor[]): void;
+  /** Every expected tensor (`expectedTensors` order) read into a fresh float32 array; extras are left out. */
+  readAllTensors(): Array<{ name: string; shape: number[]; data: Float32Array }>;
   close(): void;
 }
 
@@ -250,6 +252,13 @@ export function loadModelFolder(dir: string): ModelFolder {
       for (const t of dest) {
         if (source.entry(t.name) !== undefined) source.read(t.name, t.data);
       }
+    },
+    readAllTensors() {
+      return expectedTensors(config).map(({ name, shape }) => {
+        const data = new Float32Array(numElements(shape));
+        source.read(name, data);
+        return { name, shape, data };
+      });
     },
     close: () => source.close(),
   };

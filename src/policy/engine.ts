@@ -137,7 +137,11 @@ export function endOfSequenceIds(model: LlamaModel, tokenizer: Tokenizer): Set<n
 export function encodePrompt(tokenizer: Tokenizer, vocabSize: number, prompt: Prompt, where: string): number[] {
   let ids: number[];
   if (typeof prompt === 'string') {
-    ids = tokenizer.encode(prompt).ids;
+    try {
+      ids = tokenizer.encode(prompt).ids;
+    } catch (err) {
+      throw inputError(where, (err as Error).message);
+    }
     if (tokenizer.bosId !== undefined) ids.unshift(tokenizer.bosId);
   } else {
     if (!Array.isArray(prompt)) throw inputError(where, 'expected text or an array of token ids');

@@ -2,7 +2,10 @@ import type { Command } from 'commander';
 import { register as advantages } from './advantages.js';
 import { register as bench } from './bench.js';
 import { register as exportGguf } from './export-gguf.js';
+import { register as generate } from './generate.js';
 import { register as grade } from './grade.js';
+import { register as init } from './init.js';
+import { register as logprobs } from './logprobs.js';
 import { register as metrics } from './metrics.js';
 import { register as report } from './report.js';
 
@@ -11,7 +14,10 @@ export const commands: Array<(program: Command) => void> = [
   advantages,
   bench,
   exportGguf,
+  generate,
   grade,
+  init,
+  logprobs,
   metrics,
   report,
 ];
