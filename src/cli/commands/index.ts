@@ -8,6 +8,7 @@ import { register as init } from './init.js';
 import { register as logprobs } from './logprobs.js';
 import { register as metrics } from './metrics.js';
 import { register as report } from './report.js';
+import { register as serve } from './serve.js';
 
 /** Every command registers itself here; keep the list sorted, one per line. */
 export const commands: Array<(program: Command) => void> = [
@@ -20,4 +21,5 @@ export const commands: Array<(program: Command) => void> = [
   logprobs,
   metrics,
   report,
+  serve,
 ];
