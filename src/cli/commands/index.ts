@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { register as advantages } from './advantages.js';
 import { register as bench } from './bench.js';
+import { register as evaluate } from './eval.js';
 import { register as exportGguf } from './export-gguf.js';
 import { register as generate } from './generate.js';
 import { register as grade } from './grade.js';
@@ -14,6 +15,7 @@ import { register as serve } from './serve.js';
 export const commands: Array<(program: Command) => void> = [
   advantages,
   bench,
+  evaluate,
   exportGguf,
   generate,
   grade,
