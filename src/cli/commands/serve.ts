@@ -53,6 +53,7 @@ export function register(program: Command): void {
       });
       await server.close();
       await policy.close();
-      process.stderr.write(`prl serve: stopped after ${server.stats.requests} requests\n`);
+      const { requests, batches, sequences } = server.stats;
+      process.stderr.write(`prl serve: stopped after ${requests} requests (${batches} generate calls, ${(sequences / Math.max(1, batches)).toFixed(1)} sequences each)\n`);
     });
 }
