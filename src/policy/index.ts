@@ -2,9 +2,10 @@
  * The policy registry: a spec string or parsed spec in, a ready `Policy` out. Commands call only
  * this, so every command accepts every backend.
  */
+import { PrlError } from '../util/errors.js';
 import { openEnginePolicy } from './engine.js';
 import { openOpenAiPolicy, type OpenAiPolicyOptions } from './openai.js';
-import { parsePolicySpec, type PolicySpec } from './spec.js';
+import { formatPolicySpec, parsePolicySpec, type PolicySpec } from './spec.js';
 import type { Policy } from './types.js';
 
 export type { Policy, PolicyCapabilities, Completion, SampleRequest, ScoreRequest, ScoreItem, ScoredContinuation, Prompt, TokenList, FinishReason } from './types.js';
@@ -24,11 +25,22 @@ export async function openPolicy(spec: string | PolicySpec, options: OpenPolicyO
     case 'openai':
       return openOpenAiPolicy({ ...options, ...parsed.options, urls: parsed.urls });
     case 'engine':
-      return openEnginePolicy(parsed.dir);
-    case 'llamacpp': {
-      // Imported here so that node-llama-cpp (optional) loads only for this backend.
-      const { openLlamaCppPolicy } = await import('./llamacpp.js');
-      return openLlamaCppPolicy(parsed.file);
-    }
+      return named(where, parsed, () => openEnginePolicy(parsed.dir));
+    case 'llamacpp':
+      return named(where, parsed, async () => {
+        // Imported here so that node-llama-cpp (optional) loads only for this backend.
+        const { openLlamaCppPolicy } = await import('./llamacpp.js');
+        return openLlamaCppPolicy(parsed.file);
+      });
+  }
+}
+
+/** Opens a local backend; its errors name the flag and spec (`--reference: engine:runs/x: ...`). */
+async function named(where: string, spec: PolicySpec, open: () => Promise<Policy>): Promise<Policy> {
+  try {
+    return await open();
+  } catch (err) {
+    if (err instanceof PrlError) throw new PrlError(`${where}: ${formatPolicySpec(spec)}: ${err.message}`, { cause: err });
+    throw err;
   }
 }
