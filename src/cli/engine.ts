@@ -4,6 +4,8 @@
  */
 import { createEngine, type Engine } from '../engine/kernels/index.js';
 import { inputError } from '../util/errors.js';
+import { loadModel } from '../engine/io.js';
+import { EnginePolicy } from '../policy/engine.js';
 
 export type ProviderName = 'wasm' | 'ts';
 
@@ -12,4 +14,16 @@ export async function openEngine(provider: string, threads?: number): Promise<En
   if (provider !== 'wasm' && provider !== 'ts') throw inputError('--provider', `must be "wasm" or "ts", got ${JSON.stringify(provider)}`);
   if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1)) throw inputError('--threads', `must be a positive integer, got ${threads}`);
   return createEngine({ provider, threads });
+}
+
+/** The engine policy of a model folder, on an engine opened from `--provider` / `--threads`. */
+export async function openModelPolicy(dir: string, provider: string, threads?: number): Promise<EnginePolicy> {
+  const engine = await openEngine(provider, threads);
+  try {
+    const { model, tokenizer } = loadModel(dir, engine);
+    return new EnginePolicy(`engine:${dir}`, model, tokenizer, () => engine.kernels.dispose());
+  } catch (err) {
+    await engine.kernels.dispose();
+    throw err;
+  }
 }

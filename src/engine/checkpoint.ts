@@ -153,6 +153,8 @@ export function expectedTensors(config: ModelConfig): Array<{ name: string; shap
       out.push({ name: `${p}.self_attn.v_proj.bias`, shape: [KV * D] });
     }
     out.push({ name: `${p}.self_attn.o_proj.weight`, shape: [C, H * D] });
+    // HF LlamaAttention: o_proj bias = attention_bias; Qwen2Attention: no o_proj bias.
+    if (config.attentionBias && config.modelType === 'llama') out.push({ name: `${p}.self_attn.o_proj.bias`, shape: [C] });
     out.push({ name: `${p}.post_attention_layernorm.weight`, shape: [C] });
     out.push({ name: `${p}.mlp.gate_proj.weight`, shape: [F, C] });
     out.push({ name: `${p}.mlp.up_proj.weight`, shape: [F, C] });
@@ -224,6 +226,8 @@ export interface ModelFolder {
    * `lm_head.weight` in a tied model) are ignored.
    */
   fillTensors(dest: readonly NamedTensor[]): void;
+  /** Every expected tensor (`expectedTensors` order) read into a fresh float32 array; extras are left out. */
+  readAllTensors(): Array<{ name: string; shape: number[]; data: Float32Array }>;
   close(): void;
 }
 
@@ -248,6 +252,13 @@ export function loadModelFolder(dir: string): ModelFolder {
       for (const t of dest) {
         if (source.entry(t.name) !== undefined) source.read(t.name, t.data);
       }
+    },
+    readAllTensors() {
+      return expectedTensors(config).map(({ name, shape }) => {
+        const data = new Float32Array(numElements(shape));
+        source.read(name, data);
+        return { name, shape, data };
+      });
     },
     close: () => source.close(),
   };

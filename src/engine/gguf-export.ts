@@ -272,6 +272,7 @@ export function hfToGguf(model: HfModel): { metadata: Map<string, GgufValue>; te
       required.push(`blk.${i}.${n}.weight`);
     }
     if (c.attentionBias) required.push(`blk.${i}.attn_q.bias`, `blk.${i}.attn_k.bias`, `blk.${i}.attn_v.bias`);
+    if (c.attentionBias && c.modelType === 'llama') required.push(`blk.${i}.attn_output.bias`);
   }
   const present = new Set(tensors.map((t) => t.name));
   const missing = required.filter((n) => !present.has(n));

@@ -4,7 +4,10 @@
 import { loadModelFolder, saveModelFolder } from './checkpoint.js';
 import type { Engine } from './kernels/index.js';
 import { LlamaModel } from './model.js';
-import type { Tokenizer } from './tokenizer.js';
+import { CharTokenizer, type Tokenizer } from './tokenizer.js';
+import { FallbackKernels } from './kernels/fallback.js';
+import { Arena } from './memory.js';
+import { Rng } from '../util/rng.js';
 import type { ModelConfig } from './config.js';
 import { PrlError } from '../util/errors.js';
 
@@ -39,3 +42,33 @@ export function saveModel(dir: string, model: LlamaModel, tokenizer: Tokenizer):
 }
 
 export type { ModelConfig };
+
+/** Printable ASCII (space to '~') and newline: the default alphabet of `prl init`'s character tokenizer. */
+export const DEFAULT_ALPHABET = Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i)).join('') + '\n';
+
+/**
+ * The character tokenizer of a fresh model: `<bos>` (id 0), `<eos>` (id 1), then one token per
+ * character of `alphabet` in order.
+ */
+export function defaultCharTokenizer(alphabet: string = DEFAULT_ALPHABET): CharTokenizer {
+  return new CharTokenizer({ alphabet, specialTokens: ['<bos>', '<eos>'], bos: '<bos>', eos: '<eos>' });
+}
+
+/**
+ * Writes a randomly initialised model folder: `config` with the tokenizer's vocabulary size and
+ * BOS/EOS ids, weights ~ N(0, std²) (HF's initializer_range 0.02 by default), norms 1, biases 0.
+ * Returns the config written.
+ */
+export function initModelFolder(dir: string, config: ModelConfig, tokenizer: Tokenizer, seed: number, std = 0.02): ModelConfig {
+  const full: ModelConfig = { ...config, vocabSize: tokenizer.vocabSize };
+  if (tokenizer.bosId !== undefined) full.bosTokenId = tokenizer.bosId;
+  if (tokenizer.eosId !== undefined) full.eosTokenId = tokenizer.eosId;
+  // Only parameter storage is needed: plain memory and the reference kernels, no threads.
+  const model = new LlamaModel(full, new Arena(0), new FallbackKernels());
+  model.initRandom(new Rng(seed));
+  if (std !== 0.02) {
+    for (const p of model.parameters()) if (!p.name.endsWith('norm.weight') && !p.name.endsWith('.bias')) for (let i = 0; i < p.data.length; i++) p.data[i] *= std / 0.02;
+  }
+  saveModel(dir, model, tokenizer);
+  return full;
+}

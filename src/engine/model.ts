@@ -36,6 +36,7 @@ interface LayerTensors {
   wv: Float32Array; // (nKvHead*headDim, C)
   bv: Float32Array | null; // (nKvHead*headDim)
   wo: Float32Array; // (C, nHead*headDim)
+  bo: Float32Array | null; // (C): HF Llama's o_proj bias (attention_bias); Qwen2 has none
   postNorm: Float32Array; // (C)
   wGate: Float32Array; // (I, C)
   wUp: Float32Array; // (I, C)
@@ -250,6 +251,7 @@ export class LlamaModel {
     k.attentionForward(s.att, s.attLse, s.q, s.k, s.v, dims); // (N, qDim)
     s.resMid.set(x.subarray(0, N * C));
     k.matmul(s.resMid, s.att, w.wo, N, C, qDim, 'nt', true); // resMid = x + o_proj(att)
+    if (w.bo) k.addBias(s.resMid, w.bo, N, C);
 
     k.rmsnormForward(s.ln2, s.rstd2, s.resMid, w.postNorm, N, C, eps);
     k.matmul(s.gate, s.ln2, w.wGate, N, I, C, 'nt', false); // (N, I)
@@ -318,7 +320,8 @@ export class LlamaModel {
     k.matmul(g.wUp, a.dup, s.ln2, I, C, N, 'tn', true); // dW_up (I, C)
     k.rmsnormBackward(a.dres, g.postNorm, a.dln, s.resMid, w.postNorm, s.rstd2, N, C); // dres = d resMid
 
-    // Attention block: resMid = x + att · W_oᵀ.
+    // Attention block: resMid = x + att · W_oᵀ (+ b_o).
+    if (g.bo) k.biasBackward(g.bo, a.dres, N, C);
     k.matmul(a.datt, a.dres, w.wo, N, qDim, C, 'nn', false); // datt (N, qDim)
     k.matmul(g.wo, a.dres, s.att, C, qDim, N, 'tn', true); // dW_o (C, qDim)
     a.dq.fill(0, 0, N * qDim);
@@ -461,6 +464,7 @@ export class LlamaModel {
       }
       k.attentionCached(st.att, st.q, kCache, vCache, st.pos, Tq, st.maxT, dims); // (R, qDim)
       k.matmul(st.x, st.att, w.wo, R, C, qDim, 'nt', true); // x += o_proj(att)
+      if (w.bo) k.addBias(st.x, w.bo, R, C);
       k.rmsnormForward(st.ln, st.rstd, st.x, w.postNorm, R, C, eps);
       k.matmul(st.gate, st.ln, w.wGate, R, I, C, 'nt', false); // (R, I)
       k.matmul(st.up, st.ln, w.wUp, R, I, C, 'nt', false); // (R, I)
@@ -563,6 +567,7 @@ function parameterSpecs(config: ModelConfig): Array<{ name: string; shape: numbe
     specs.push({ name: `${p}.self_attn.v_proj.weight`, shape: [nKv * hd, C] });
     if (config.attentionBias) specs.push({ name: `${p}.self_attn.v_proj.bias`, shape: [nKv * hd] });
     specs.push({ name: `${p}.self_attn.o_proj.weight`, shape: [C, nH * hd] });
+    if (hasOutputBias(config)) specs.push({ name: `${p}.self_attn.o_proj.bias`, shape: [C] });
     specs.push({ name: `${p}.mlp.gate_proj.weight`, shape: [I, C] });
     specs.push({ name: `${p}.mlp.up_proj.weight`, shape: [I, C] });
     specs.push({ name: `${p}.mlp.down_proj.weight`, shape: [C, I] });
@@ -572,6 +577,14 @@ function parameterSpecs(config: ModelConfig): Array<{ name: string; shape: numbe
   specs.push({ name: 'model.norm.weight', shape: [C] });
   if (!config.tieWordEmbeddings) specs.push({ name: 'lm_head.weight', shape: [V, C] });
   return specs;
+}
+
+/**
+ * Whether attention has an o_proj bias: HF `LlamaAttention` gives o_proj `bias=config.attention_bias`;
+ * `Qwen2Attention` has q/k/v biases but none on o_proj.
+ */
+export function hasOutputBias(config: ModelConfig): boolean {
+  return config.modelType === 'llama' && config.attentionBias;
 }
 
 /** Groups named tensors (weights or grads) by layer; lm_head aliases embed_tokens when tied. */
@@ -590,6 +603,7 @@ function structure(config: ModelConfig, byName: Map<string, Float32Array>) {
       wv: get(`${p}.self_attn.v_proj.weight`),
       bv: byName.get(`${p}.self_attn.v_proj.bias`) ?? null,
       wo: get(`${p}.self_attn.o_proj.weight`),
+      bo: byName.get(`${p}.self_attn.o_proj.bias`) ?? null,
       postNorm: get(`${p}.post_attention_layernorm.weight`),
       wGate: get(`${p}.mlp.gate_proj.weight`),
       wUp: get(`${p}.mlp.up_proj.weight`),

@@ -30,7 +30,13 @@ export interface SampleOptions {
   stopStrings?: string[];
   /** Turns completion ids into text; required with stopStrings, so the sampler needs no tokenizer. */
   decode?: (ids: number[]) => string;
-  rng: Rng;
+  /** One stream for all draws (in order: step, then sequence). */
+  rng?: Rng;
+  /**
+   * One stream per prompt instead of `rng`: a sequence's samples then do not depend on which other
+   * sequences share the batch (a server can batch requests of different clients and keep their seeds).
+   */
+  rngs?: Rng[];
 }
 
 export interface SampleResult {
@@ -61,6 +67,7 @@ export function generate(model: LlamaModel, prompts: number[][], options: Sample
   const maxNew = options.maxNewTokens;
   validateSampling(prompts, V, temperature, topP, topK, maxNew, options);
   const B = prompts.length;
+  const rngOf = sequenceRngs(options, B);
   const results: SampleResult[] = prompts.map(() => ({ tokens: [], logprobs: [], samplingLogprobs: [], finishReason: 'length' }));
   if (B === 0 || maxNew === 0) return results;
 
@@ -94,7 +101,7 @@ export function generate(model: LlamaModel, prompts: number[][], options: Sample
   for (let step = 0; step < maxNew && activeCount > 0; step++) {
     for (let b = 0; b < B; b++) {
       if (!active[b]) continue;
-      sampleToken(nextLogits, b * V, V, temperature, topK, topP, options.rng, scratch);
+      sampleToken(nextLogits, b * V, V, temperature, topK, topP, rngOf(b), scratch);
       const r = results[b];
       r.tokens.push(scratch.token);
       r.logprobs.push(scratch.logprob);
@@ -179,6 +186,17 @@ function sampleToken(logits: Float32Array, offset: number, V: number, temperatur
   s.token = token;
   s.logprob = logits[offset + token] - lse;
   s.samplingLogprob = Math.log(probs[token] / keptMass);
+}
+
+/** The stream sequence b draws from: its own (`rngs`) or the shared one (`rng`). */
+function sequenceRngs(options: SampleOptions, B: number): (b: number) => Rng {
+  const { rng, rngs } = options;
+  if (rngs !== undefined) {
+    if (rngs.length !== B) throw inputError('sampling: rngs', `needs one Rng per prompt (${B}), got ${rngs.length}`);
+    return (b) => rngs[b];
+  }
+  if (rng === undefined) throw inputError('sampling', 'needs rng or rngs');
+  return () => rng;
 }
 
 function containsAny(text: string, needles: string[]): boolean {

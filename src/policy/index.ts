@@ -3,6 +3,7 @@
  * this, so every command accepts every backend.
  */
 import { PrlError } from '../util/errors.js';
+import { openEnginePolicy } from './engine.js';
 import { openOpenAiPolicy, type OpenAiPolicyOptions } from './openai.js';
 import { formatPolicySpec, parsePolicySpec, type PolicySpec } from './spec.js';
 import type { Policy } from './types.js';
@@ -24,7 +25,22 @@ export async function openPolicy(spec: string | PolicySpec, options: OpenPolicyO
     case 'openai':
       return openOpenAiPolicy({ ...options, ...parsed.options, urls: parsed.urls });
     case 'engine':
+      return named(where, parsed, () => openEnginePolicy(parsed.dir));
     case 'llamacpp':
-      throw new PrlError(`${where}: ${formatPolicySpec(parsed)}: the ${parsed.kind} backend is not available yet`);
+      return named(where, parsed, async () => {
+        // Imported here so that node-llama-cpp (optional) loads only for this backend.
+        const { openLlamaCppPolicy } = await import('./llamacpp.js');
+        return openLlamaCppPolicy(parsed.file);
+      });
+  }
+}
+
+/** Opens a local backend; its errors name the flag and spec (`--reference: engine:runs/x: ...`). */
+async function named(where: string, spec: PolicySpec, open: () => Promise<Policy>): Promise<Policy> {
+  try {
+    return await open();
+  } catch (err) {
+    if (err instanceof PrlError) throw new PrlError(`${where}: ${formatPolicySpec(spec)}: ${err.message}`, { cause: err });
+    throw err;
   }
 }

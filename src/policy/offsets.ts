@@ -108,3 +108,17 @@ export function tokenIndexAtOffset(offsets: readonly number[], charIndex: number
   }
   return found;
 }
+
+/**
+ * Where a continuation starts among the tokens of `prompt + continuation` tokenised together:
+ * the first token starting at or after the prompt's end, or the token before it when that one
+ * starts inside the prompt and reaches past its end (the tokenizer merged across the boundary:
+ * `exact` is then false). `offsets` are the tokens' starts in the joint text.
+ */
+export function continuationStart(offsets: readonly number[], promptLength: number, textLength: number): { start: number; exact: boolean } {
+  let first = offsets.findIndex((o) => o >= promptLength);
+  if (first < 0) first = offsets.length;
+  const end = offsets[first] ?? textLength;
+  const merged = first > 0 && textLength > promptLength && offsets[first - 1] < promptLength && end > promptLength;
+  return merged ? { start: first - 1, exact: false } : { start: first, exact: true };
+}

@@ -11,6 +11,7 @@
 import { PrlError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import { alignTokenOffsets, normaliseServerOffsets } from './offsets.js';
+import { promptSeed } from './seeds.js';
 import type { OpenAiSpecOptions } from './spec.js';
 import type {
   Completion,
@@ -584,11 +585,6 @@ function promptTokensFromUsage(json: unknown): number | undefined {
   const usage = (json as { usage?: { prompt_tokens?: unknown } }).usage;
   const count = usage?.prompt_tokens;
   return Number.isInteger(count) && (count as number) >= 0 ? (count as number) : undefined;
-}
-
-/** Each prompt of a batch gets its own seed, so equal prompts in one batch give different samples. */
-function promptSeed(seed: number, promptIndex: number): number {
-  return new Rng((seed >>> 0) ^ Math.imul(promptIndex + 1, 0x9e3779b9)).nextU32() >>> 1;
 }
 
 function toWirePrompt(prompt: Prompt, where: string): string | number[] {

@@ -7,7 +7,6 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readGgufHeader, readGgufTensorF32 } from '../../src/engine/gguf.js';
 import { hfToGguf, type HfModel } from '../../src/engine/gguf-export.js';
-import { modelConfigFromHf, readSafetensorsF32 } from '../../src/cli/commands/export-gguf.js';
 import { tinyConfig, tinyModel } from '../helpers/tiny-llama.js';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -86,27 +85,23 @@ test('prl export-gguf writes the GGUF of an HF folder; bad input exits non-zero 
   }
 });
 
-test('readSafetensorsF32 widens BF16 exactly; modelConfigFromHf applies HF defaults', () => {
+test('prl export-gguf reads BF16 weights through the checkpoint loader, widening them exactly', () => {
   const dir = mkdtempSync(join(tmpdir(), 'prl-export-'));
   try {
-    const tensors = [{ name: 'w', shape: [2, 3], data: Float32Array.from([1, -2.5, 0.15625, 3e-3, 65504, -0]) }];
-    const path = join(dir, 'm.safetensors');
-    writeFileSync(path, safetensors(tensors, 'BF16'));
-    const [read] = readSafetensorsF32(path);
-    assert.deepEqual(read.shape, [2, 3]);
+    const model = tinyModel(tinyConfig('qwen2'), 32);
+    writeFileSync(join(dir, 'config.json'), JSON.stringify(hfConfigJson(model)));
+    writeFileSync(join(dir, 'model.safetensors'), safetensors(model.tensors, 'BF16'));
+    writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(model.tokenizerJson));
+    const out = join(dir, 'model.gguf');
+    const run = spawnSync(process.execPath, [MAIN, 'export-gguf', '--model', dir, '--out', out], { encoding: 'utf8' });
+    assert.equal(run.status, 0, run.stderr);
     // BF16 keeps the top 16 bits of each f32.
-    const truncated = tensors[0].data.map((v) => new Float32Array(Uint32Array.of(new Uint32Array(Float32Array.of(v).buffer)[0] & 0xffff0000).buffer)[0]);
-    assert.deepEqual(read.data, truncated);
+    const bf16 = (data: Float32Array) => data.map((v) => new Float32Array(Uint32Array.of(new Uint32Array(Float32Array.of(v).buffer)[0] & 0xffff0000).buffer)[0]);
+    const expected = hfToGguf({ ...model, tensors: model.tensors.map((t) => ({ ...t, data: bf16(t.data) })) });
+    const bytes = new Uint8Array(readFileSync(out));
+    const header = readGgufHeader(bytes, out);
+    for (const t of expected.tensors) assert.deepEqual(readGgufTensorF32(bytes, header, t.name), t.data, t.name);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  const config = modelConfigFromHf(
-    { model_type: 'qwen2', vocab_size: 10, hidden_size: 8, intermediate_size: 16, num_hidden_layers: 1, num_attention_heads: 2, max_position_embeddings: 32 },
-    'config.json',
-  );
-  assert.equal(config.numKeyValueHeads, 2);
-  assert.equal(config.headDim, 4);
-  assert.equal(config.attentionBias, true);
-  assert.equal(config.ropeTheta, 10000);
-  assert.throws(() => modelConfigFromHf({ model_type: 'gpt2' }, 'c.json'), /c\.json: model_type: expected "llama" or "qwen2"/);
 });

@@ -204,3 +204,13 @@ test('loadModelFolder errors name the file and the tensor', () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('expectedTensors: llama attention_bias adds an o_proj bias, qwen2 has none', () => {
+  const names = (config: ModelConfig) => expectedTensors(config).map((t) => t.name);
+  const llama = names({ ...PRESETS.tiny, attentionBias: true });
+  assert.ok(llama.includes('model.layers.0.self_attn.o_proj.bias') && llama.includes('model.layers.1.self_attn.q_proj.bias'));
+  assert.deepEqual(expectedTensors({ ...PRESETS.tiny, attentionBias: true }).find((t) => t.name.endsWith('o_proj.bias'))?.shape, [PRESETS.tiny.hiddenSize]);
+  const qwen = names({ ...PRESETS.tiny, modelType: 'qwen2', attentionBias: true });
+  assert.ok(qwen.includes('model.layers.0.self_attn.q_proj.bias') && !qwen.some((n) => n.endsWith('o_proj.bias')));
+  assert.ok(!names(PRESETS.tiny).some((n) => n.endsWith('.bias')));
+});

@@ -91,7 +91,7 @@ function referenceLogProbs(model: HfModel, tokens: number[]): Float64Array[] {
         const z = e.reduce((a, b) => a + b, 0);
         for (let s = 0; s <= t; s++) for (let j = 0; j < hd; j++) att[h * hd + j] += (e[s] / z) * vs[s][g * hd + j];
       }
-      const o = linear(att, get(p + 'self_attn.o_proj.weight'), C);
+      const o = linear(att, get(p + 'self_attn.o_proj.weight'), C, c.attentionBias && c.modelType === 'llama' ? get(p + 'self_attn.o_proj.bias') : undefined);
       const x1 = x.map((v, i) => v + o[i]);
       const h2 = rmsNorm(x1, get(p + 'post_attention_layernorm.weight'));
       const gate = linear(h2, get(p + 'mlp.gate_proj.weight'), c.intermediateSize);
@@ -232,11 +232,11 @@ async function loadPolicyOrReason(path: string): Promise<import('../../src/polic
   }
 }
 
-for (const modelType of ['llama', 'qwen2'] as const) {
-  test(`llama.cpp log-probs of the exported ${modelType} GGUF match a float64 HF forward`, async (t) => {
+for (const [modelType, attentionBias] of [['llama', false], ['qwen2', true], ['llama', true]] as const) {
+  test(`llama.cpp log-probs of the exported ${modelType}${attentionBias ? ' (attention biases)' : ''} GGUF match a float64 HF forward`, async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'prl-gguf-'));
     try {
-      const model = tinyModel(tinyConfig(modelType), modelType === 'llama' ? 11 : 12);
+      const model = tinyModel({ ...tinyConfig(modelType), attentionBias }, modelType === 'llama' ? 11 : 12);
       const path = join(dir, `${modelType}.gguf`);
       exportGguf(model, path);
       const policy = await loadPolicyOrReason(path);

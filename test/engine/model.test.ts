@@ -40,6 +40,9 @@ const QWEN2_TIED: ModelConfig = {
   tieWordEmbeddings: true,
 };
 
+// HF LlamaAttention with attention_bias: biases on q/k/v AND o_proj (Qwen2 has none on o_proj).
+const LLAMA_BIAS: ModelConfig = { ...LLAMA_GQA, attentionBias: true };
+
 /** A model with weights large enough that every path carries a visible signal (std 0.3, norms ~1, biases ~0.1). */
 function makeModel(config: ModelConfig, seed = 1): { model: LlamaModel; arena: Arena } {
   const arena = new Arena(0);
@@ -125,7 +128,7 @@ function referenceLogits(c: ModelConfig, P: Params, tokens: number[]): Float64Ar
       }
       return row;
     });
-    const o = linear(att, p('self_attn.o_proj.weight')!, undefined, C);
+    const o = linear(att, p('self_attn.o_proj.weight')!, p('self_attn.o_proj.bias'), C);
     x = x.map((row, t) => row.map((val, i) => val + o[t][i]));
     const h2 = rmsnorm(x, p('post_attention_layernorm.weight')!, c.rmsNormEps);
     const gate = linear(h2, p('mlp.gate_proj.weight')!, undefined, c.intermediateSize);
@@ -156,12 +159,13 @@ function batchOf(rng: Rng, V: number, B: number, T: number): { tokens: Int32Arra
 
 const seqOf = (a: Int32Array, b: number, T: number) => Array.from(a.subarray(b * T, (b + 1) * T));
 
-for (const [label, config] of [['llama GQA untied', LLAMA_GQA], ['qwen2 bias tied', QWEN2_TIED]] as const) {
+for (const [label, config] of [['llama GQA untied', LLAMA_GQA], ['qwen2 bias tied', QWEN2_TIED], ['llama attention_bias', LLAMA_BIAS]] as const) {
   test(`${label}: parameter names, and log-probs equal the float64 reference forward`, () => {
     const { model } = makeModel(config);
     const names = model.parameters().map((p) => p.name);
     assert.equal(names.includes('lm_head.weight'), !config.tieWordEmbeddings);
     assert.equal(names.includes('model.layers.1.self_attn.k_proj.bias'), config.attentionBias);
+    assert.equal(names.includes('model.layers.1.self_attn.o_proj.bias'), config.attentionBias && config.modelType === 'llama');
     assert.ok(names.includes('model.layers.1.mlp.down_proj.weight') && names.includes('model.norm.weight'));
     const B = 2, T = 7;
     const { tokens, targets } = batchOf(new Rng(3), config.vocabSize, B, T);
@@ -246,6 +250,15 @@ for (const [label, config] of [['llama GQA untied', LLAMA_GQA], ['qwen2 bias tie
     });
   });
 }
+
+test('sampling with one Rng per prompt: a sequence does not depend on its batch mates', () => {
+  const { model } = makeModel(LLAMA_GQA, 9);
+  const opts = { maxNewTokens: 7, temperature: 1, topP: 0.9 };
+  const alone = generate(model, [[2, 3]], { ...opts, rngs: [new Rng(21)] });
+  const together = generate(model, [[1], [2, 3], [5, 6, 7]], { ...opts, rngs: [new Rng(20), new Rng(21), new Rng(22)] });
+  assert.deepEqual(together[1], alone[0]);
+  assert.throws(() => generate(model, [[1], [2]], { ...opts, rngs: [new Rng(1)] }), /one Rng per prompt/);
+});
 
 test('sampling: same seed gives the same samples; top-k / temperature log-probs match a direct computation', () => {
   const { model } = makeModel(LLAMA_GQA, 8);

@@ -77,6 +77,7 @@ export function tinyModel(config: ModelConfig, seed: number): HfModel {
       add(p + 'self_attn.v_proj.bias', [kv], 0.3);
     }
     add(p + 'self_attn.o_proj.weight', [C, q], 0.3);
+    if (config.attentionBias && config.modelType === 'llama') add(p + 'self_attn.o_proj.bias', [C], 0.3);
     add(p + 'post_attention_layernorm.weight', [C], 0.1, 1);
     add(p + 'mlp.gate_proj.weight', [F, C], 0.3);
     add(p + 'mlp.up_proj.weight', [F, C], 0.3);

@@ -54,7 +54,7 @@ test('credentials in a URL are refused without repeating them', () => {
   });
 });
 
-test('engine and llamacpp are not available yet, and say so', async () => {
-  await assert.rejects(openPolicy('engine:runs/x', {}, '--reference'), { message: '--reference: engine:runs/x: the engine backend is not available yet' });
-  await assert.rejects(openPolicy('llamacpp:m.gguf'), { message: 'policy: llamacpp:m.gguf: the llamacpp backend is not available yet' });
+test('engine and llamacpp specs that name no model fail naming the flag, spec and file', async () => {
+  await assert.rejects(openPolicy('engine:runs/x', {}, '--reference'), { message: '--reference: engine:runs/x: runs/x/config.json: no such file' });
+  await assert.rejects(openPolicy('llamacpp:missing.gguf'), /^PrlError: policy: llamacpp:missing\.gguf: .*(missing\.gguf|node-llama-cpp)/);
 });

@@ -2,11 +2,16 @@ import type { Command } from 'commander';
 import { register as advantages } from './advantages.js';
 import { register as bench } from './bench.js';
 import { register as demo } from './demo.js';
+import { register as evaluate } from './eval.js';
 import { register as exportGguf } from './export-gguf.js';
+import { register as generate } from './generate.js';
 import { register as grade } from './grade.js';
+import { register as init } from './init.js';
+import { register as logprobs } from './logprobs.js';
 import { register as metrics } from './metrics.js';
 import { register as report } from './report.js';
 import { register as rl } from './rl.js';
+import { register as serve } from './serve.js';
 import { register as sft } from './sft.js';
 
 /** Every command registers itself here; keep the list sorted, one per line. */
@@ -14,10 +19,15 @@ export const commands: Array<(program: Command) => void> = [
   advantages,
   bench,
   demo,
+  evaluate,
   exportGguf,
+  generate,
   grade,
+  init,
+  logprobs,
   metrics,
   report,
   rl,
+  serve,
   sft,
 ];

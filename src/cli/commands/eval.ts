@@ -1,0 +1,126 @@
+/**
+ * `prl eval --policy SPEC --data FILE.jsonl [--data ...] --out results.jsonl [--n 8] [--k 1,8]`:
+ * the papers' evaluation protocol (temperature 1.0, n samples per problem, math grader) on any
+ * policy, with avg@n, pass@k and maj@n per benchmark (one per --data file) and bootstrap intervals.
+ * `--out` is resumable: rerunning the same command skips finished problems (see src/eval/evaluate.ts).
+ *
+ * Prompt: `--template` (with `{problem}`), else the `chat_template` of an `engine:` model folder's
+ * tokenizer_config.json (user message = problem + the boxed-answer instruction), else
+ * "{problem}\n<instruction>\n".
+ */
+import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { BOXED_INSTRUCTION, benchmarkMetrics, evaluate, promptBuilder, readProblems, type EvalProblem } from '../../eval/evaluate.js';
+import { openPolicy, parsePolicySpec } from '../../policy/index.js';
+import { inputError } from '../../util/errors.js';
+import { readJsonFile, writeJsonAtomic } from '../../util/fs.js';
+import { collect, intFlag, numberFlag, unescapeFlag } from '../options.js';
+
+interface EvalFlags {
+  policy: string;
+  data: string[];
+  out: string;
+  n: string;
+  k?: string;
+  problemField: string;
+  answerField: string;
+  maxTokens: string;
+  temperature: string;
+  template?: string;
+  seed: string;
+  concurrency: string;
+  limit?: string;
+  summary?: string;
+}
+
+/** The prompt template: explicit, else the engine folder's chat template, else plain with the instruction. */
+function chooseTemplate(flags: EvalFlags): (problem: string) => string {
+  if (flags.template !== undefined) return promptBuilder({ plain: unescapeFlag(flags.template) });
+  const spec = parsePolicySpec(flags.policy, '--policy');
+  const configPath = spec.kind === 'engine' ? join(spec.dir, 'tokenizer_config.json') : undefined;
+  if (configPath !== undefined && existsSync(configPath)) {
+    const config = readJsonFile(configPath) as Record<string, unknown>;
+    if (typeof config.chat_template === 'string') {
+      const text = (v: unknown): string | undefined => (typeof v === 'string' ? v : typeof (v as { content?: unknown })?.content === 'string' ? (v as { content: string }).content : undefined);
+      return promptBuilder({ chat: config.chat_template, bosToken: text(config.bos_token), eosToken: text(config.eos_token) });
+    }
+  }
+  return promptBuilder({ plain: `{problem}\n${BOXED_INSTRUCTION}\n` });
+}
+
+/** A progress bar on a terminal, plain lines otherwise (every 10% and at the end). */
+function progressReporter(): (done: number, total: number) => void {
+  const started = Date.now();
+  let lastLine = -1;
+  return (done, total) => {
+    const seconds = (Date.now() - started) / 1000;
+    if (process.stderr.isTTY) {
+      const width = 30;
+      const filled = Math.round((width * done) / Math.max(1, total));
+      process.stderr.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} problems, ${seconds.toFixed(0)} s${done === total ? '\n' : ''}`);
+      return;
+    }
+    const tenth = Math.floor((10 * done) / Math.max(1, total));
+    if (tenth !== lastLine || done === total) {
+      lastLine = tenth;
+      process.stderr.write(`eval: ${done}/${total} problems, ${seconds.toFixed(1)} s\n`);
+    }
+  };
+}
+
+export function register(program: Command): void {
+  program
+    .command('eval')
+    .description('Evaluate a policy on math JSONL benchmarks: avg@n, pass@k, maj@n with bootstrap intervals (resumable).')
+    .requiredOption('--policy <spec>', 'engine:DIR, llamacpp:FILE.gguf or openai:URL')
+    .requiredOption('--data <file>', 'JSONL of problems (repeatable; one benchmark per file)', collect)
+    .requiredOption('--out <file>', 'results JSONL, one line per finished problem (resumable)')
+    .option('--n <count>', 'samples per problem', '8')
+    .option('--k <list>', 'pass@k to report, e.g. 1,8 (default: powers of two and n)')
+    .option('--problem-field <name>', 'field holding the problem text', 'problem')
+    .option('--answer-field <name>', 'field holding the reference answer', 'answer')
+    .option('--max-tokens <n>', 'most tokens per response', '1024')
+    .option('--temperature <t>', 'sampling temperature (the papers use 1.0)', '1')
+    .option('--template <text>', 'prompt template containing {problem} (\\n for newline)')
+    .option('--seed <n>', 'sampling and bootstrap seed', '0')
+    .option('--concurrency <n>', 'problems sampled at once', '4')
+    .option('--limit <n>', 'only the first n problems of each file')
+    .option('--summary <file>', 'also write the metrics as JSON (atomically)')
+    .action(async (flags: EvalFlags) => {
+      const n = intFlag(flags.n, '--n');
+      const ks = flags.k === undefined ? undefined : flags.k.split(',').map((k) => intFlag(k.trim(), '--k'));
+      const limit = flags.limit === undefined ? undefined : intFlag(flags.limit, '--limit');
+      const seed = intFlag(flags.seed, '--seed', 0);
+      const problems: EvalProblem[] = [];
+      const names = new Set<string>();
+      for (const file of flags.data) {
+        const read = readProblems(file, flags.problemField, flags.answerField);
+        if (names.has(read[0].benchmark)) throw inputError(`--data ${file}`, `benchmark ${read[0].benchmark} is given twice`);
+        names.add(read[0].benchmark);
+        problems.push(...(limit === undefined ? read : read.slice(0, limit)));
+      }
+      if (ks !== undefined) for (const k of ks) if (k > n) throw inputError('--k', `pass@${k} needs at least ${k} samples per problem (--n ${n})`);
+      const prompt = chooseTemplate(flags);
+      const policy = await openPolicy(flags.policy, {}, '--policy');
+      try {
+        const results = await evaluate({
+          policy,
+          problems,
+          prompt,
+          out: flags.out,
+          n,
+          maxTokens: intFlag(flags.maxTokens, '--max-tokens'),
+          temperature: numberFlag(flags.temperature, '--temperature', 0),
+          seed,
+          concurrency: intFlag(flags.concurrency, '--concurrency'),
+          onProgress: progressReporter(),
+        });
+        const metrics = benchmarkMetrics(results, ks, seed);
+        if (flags.summary !== undefined) writeJsonAtomic(flags.summary, metrics);
+        process.stdout.write(JSON.stringify(metrics) + '\n');
+      } finally {
+        await policy.close();
+      }
+    });
+}

@@ -1,0 +1,59 @@
+/**
+ * `prl serve --model DIR [--host 127.0.0.1] [--port 8000]`: an OpenAI-compatible completions server
+ * over the engine (see src/serve/server.ts). Binds to loopback unless `--host` says otherwise; stops
+ * gracefully (requests in flight finish) on SIGINT or SIGTERM.
+ */
+import type { Command } from 'commander';
+import { basename, resolve } from 'node:path';
+import { startCompletionServer } from '../../serve/server.js';
+import { openModelPolicy } from '../engine.js';
+import { intFlag } from '../options.js';
+
+interface ServeFlags {
+  model: string;
+  host: string;
+  port: string;
+  modelName?: string;
+  batchWindowMs: string;
+  maxBatch: string;
+  provider: string;
+  threads?: string;
+}
+
+export function register(program: Command): void {
+  program
+    .command('serve')
+    .description('Serve a model folder over an OpenAI-compatible /v1/completions API.')
+    .requiredOption('--model <dir>', 'model folder')
+    .option('--host <address>', 'interface to bind (loopback by default)', '127.0.0.1')
+    .option('--port <n>', 'port; 0 picks a free one', '8000')
+    .option('--model-name <id>', 'model id to serve (default: the folder name)')
+    .option('--batch-window-ms <ms>', 'how long a request waits for others to batch with', '5')
+    .option('--max-batch <n>', 'most sequences per generate call', '64')
+    .option('--provider <name>', 'kernel provider: wasm or ts', 'wasm')
+    .option('--threads <n>', 'kernel threads (default PRL_THREADS or the core count)')
+    .action(async (opts: ServeFlags) => {
+      const port = intFlag(opts.port, '--port', 0);
+      const policy = await openModelPolicy(opts.model, opts.provider, opts.threads === undefined ? undefined : intFlag(opts.threads, '--threads'));
+      const server = await startCompletionServer(policy, {
+        host: opts.host,
+        port,
+        modelName: opts.modelName ?? basename(resolve(opts.model)),
+        batchWindowMs: intFlag(opts.batchWindowMs, '--batch-window-ms', 0),
+        maxBatchSequences: intFlag(opts.maxBatch, '--max-batch'),
+      });
+      process.stdout.write(`prl serve: listening on ${server.url} (model ${opts.modelName ?? basename(resolve(opts.model))})\n`);
+      await new Promise<void>((resolveStop) => {
+        const stop = (signal: string): void => {
+          process.stderr.write(`prl serve: ${signal}, finishing requests in flight\n`);
+          resolveStop();
+        };
+        process.once('SIGINT', () => stop('SIGINT'));
+        process.once('SIGTERM', () => stop('SIGTERM'));
+      });
+      await server.close();
+      await policy.close();
+      const { requests, batches, sequences } = server.stats;
+      process.stderr.write(`prl serve: stopped after ${requests} requests (${batches} generate calls, ${(sequences / Math.max(1, batches)).toFixed(1)} sequences each)\n`);
+    });
+}

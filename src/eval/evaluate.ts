@@ -1,0 +1,227 @@
+/**
+ * Evaluation with the papers' protocol: n samples per problem at temperature 1.0, graded by the math
+ * grader, reported as avg@n, pass@k and maj@n per benchmark with bootstrap intervals.
+ *
+ * The results file is the run's state: one JSONL line per finished problem (`{benchmark, id, ...,
+ * correct, answers}`), appended and fsynced as each problem finishes. A rerun reads it, skips the
+ * problems already there and appends the rest, so an interrupted run resumes where it stopped and
+ * nothing is counted twice. A torn last line (a crash mid-write) is cut off before appending.
+ * Each problem's seed derives from its key, not its position, so a resumed run samples what an
+ * uninterrupted one would have.
+ */
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, truncateSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { Template } from '@huggingface/jinja';
+import { bootstrapMeanIntervals, passAtK, sampleMetrics, type SampleMetrics } from '../algos/metrics.js';
+import type { Policy, Prompt } from '../policy/types.js';
+import { PrlError, describeValue, inputError } from '../util/errors.js';
+import { readJsonl } from '../util/fs.js';
+import { Rng } from '../util/rng.js';
+import { gradeAnswer, normalizeAnswer, referenceAnswer } from '../verify/math.js';
+
+/** The instruction the math-RL papers append to each problem (Qwen2.5-Math / DeepSeek convention). */
+export const BOXED_INSTRUCTION = 'Please reason step by step, and put your final answer within \\boxed{}.';
+
+export interface EvalProblem {
+  benchmark: string;
+  id: string;
+  problem: string;
+  answer: string;
+}
+
+/** One finished problem: a line of the results file. */
+export interface ProblemResult {
+  benchmark: string;
+  id: string;
+  answer: string;
+  responses: string[];
+  /** The extracted final answer of each response (null: none found). */
+  answers: Array<string | null>;
+  correct: boolean[];
+  finishReasons: string[];
+}
+
+/** Reads problems from a JSONL file; `benchmark` defaults to the file's base name. Errors name line and field. */
+export function readProblems(path: string, problemField: string, answerField: string, benchmark = benchmarkName(path)): EvalProblem[] {
+  const records = readJsonl(path);
+  if (records.length === 0) throw inputError(path, 'no problems (the file is empty)');
+  const seen = new Set<string>();
+  return records.map(({ line, value }) => {
+    const where = `${path}:${line}`;
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw inputError(where, `expected a JSON object, got ${describeValue(value)}`);
+    const rec = value as Record<string, unknown>;
+    const problem = rec[problemField];
+    if (typeof problem !== 'string' || problem === '') throw inputError(`${where}: ${problemField}`, `expected the problem text, got ${describeValue(problem)}`);
+    const answer = referenceAnswer(rec[answerField]);
+    if (answer === null) throw inputError(`${where}: ${answerField}`, `expected a reference answer, got ${describeValue(rec[answerField])}`);
+    const rawId = rec.id ?? rec.unique_id ?? rec.idx;
+    const id = typeof rawId === 'string' || typeof rawId === 'number' ? String(rawId) : `line${line}`;
+    if (seen.has(id)) throw inputError(`${where}: id`, `${JSON.stringify(id)} appears twice`);
+    seen.add(id);
+    return { benchmark, id, problem, answer };
+  });
+}
+
+/** `data/math/aime24.jsonl` -> `aime24`. */
+export function benchmarkName(path: string): string {
+  return (path.split(/[\\/]/).pop() ?? path).replace(/\.jsonl$/, '');
+}
+
+/** A prompt builder: `{problem}` in a plain template, or a Jinja chat template (HF `chat_template`). */
+export function promptBuilder(template: { plain: string } | { chat: string; bosToken?: string; eosToken?: string }): (problem: string) => string {
+  if ('plain' in template) {
+    if (!template.plain.includes('{problem}')) throw inputError('--template', 'must contain {problem}');
+    return (problem) => template.plain.split('{problem}').join(problem);
+  }
+  let compiled: Template;
+  try {
+    compiled = new Template(template.chat);
+  } catch (err) {
+    throw inputError('tokenizer_config.json: chat_template', `is not a valid Jinja template (${(err as Error).message})`);
+  }
+  return (problem) =>
+    compiled.render({
+      messages: [{ role: 'user', content: `${problem}\n${BOXED_INSTRUCTION}` }],
+      add_generation_prompt: true,
+      bos_token: template.bosToken ?? '',
+      eos_token: template.eosToken ?? '',
+    });
+}
+
+/** The problems already in `path` by key, after cutting a torn last line; lines of other runs are errors. */
+export function readFinished(path: string, n: number): Map<string, ProblemResult> {
+  const finished = new Map<string, ProblemResult>();
+  if (!existsSync(path)) return finished;
+  const text = readFileSync(path, 'utf8');
+  const complete = text.lastIndexOf('\n') + 1;
+  if (complete < text.length) truncateSync(path, Buffer.byteLength(text.slice(0, complete)));
+  text
+    .slice(0, complete)
+    .split('\n')
+    .forEach((raw, i) => {
+      if (raw.trim() === '') return;
+      const where = `${path}:${i + 1}`;
+      let r: ProblemResult;
+      try {
+        r = JSON.parse(raw) as ProblemResult;
+      } catch (err) {
+        throw inputError(where, `not valid JSON (${(err as Error).message}); this file is the run's state, fix or remove it`);
+      }
+      if (!Array.isArray(r.correct) || r.correct.length !== n) {
+        throw inputError(`${where}: correct`, `has ${Array.isArray(r.correct) ? r.correct.length : 0} samples, but this run asks for n = ${n} (use another --out)`);
+      }
+      const key = problemKey(r);
+      if (!finished.has(key)) finished.set(key, r);
+    });
+  return finished;
+}
+
+function problemKey(p: { benchmark: string; id: string }): string {
+  return `${p.benchmark}\u0000${p.id}`;
+}
+
+/** The seed of one problem: from the run seed and the problem's key, independent of order. */
+export function problemSeed(seed: number, p: { benchmark: string; id: string }): number {
+  let h = 0x811c9dc5 ^ (seed >>> 0);
+  for (const ch of problemKey(p)) h = Math.imul(h ^ ch.charCodeAt(0), 0x01000193) >>> 0;
+  return h >>> 1;
+}
+
+export interface EvaluateOptions {
+  policy: Policy;
+  problems: readonly EvalProblem[];
+  prompt: (problem: string) => Prompt;
+  /** The results file (JSONL, appended, fsynced). */
+  out: string;
+  n: number;
+  maxTokens: number;
+  temperature?: number;
+  topP?: number;
+  seed?: number;
+  /** Problems sampled at once (requests in flight). */
+  concurrency?: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Samples and grades every problem not yet in `out`; returns all results (old and new) in problem order. */
+export async function evaluate(options: EvaluateOptions): Promise<ProblemResult[]> {
+  const { policy, problems, n } = options;
+  const finished = readFinished(options.out, n);
+  const todo = problems.filter((p) => !finished.has(problemKey(p)));
+  mkdirSync(dirname(options.out), { recursive: true });
+  const fd = openSync(options.out, 'a');
+  let done = problems.length - todo.length;
+  options.onProgress?.(done, problems.length);
+  try {
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < todo.length) {
+        const p = todo[next++];
+        let completions;
+        try {
+          [completions] = await policy.sample({
+            prompts: [options.prompt(p.problem)],
+            n,
+            temperature: options.temperature ?? 1,
+            topP: options.topP,
+            maxTokens: options.maxTokens,
+            seed: problemSeed(options.seed ?? 0, p),
+          });
+        } catch (err) {
+          if (!(err instanceof PrlError)) throw err;
+          throw new PrlError(`${p.benchmark} problem ${p.id}: ${err.message} (finished problems are kept in ${options.out}; rerun to resume)`, { cause: err });
+        }
+        const grades = completions.map((c) => gradeAnswer(c.text, p.answer));
+        const result: ProblemResult = {
+          benchmark: p.benchmark,
+          id: p.id,
+          answer: p.answer,
+          responses: completions.map((c) => c.text),
+          answers: grades.map((g) => g.extracted),
+          correct: grades.map((g) => g.correct),
+          finishReasons: completions.map((c) => String(c.finishReason)),
+        };
+        writeSync(fd, JSON.stringify(result) + '\n');
+        fsyncSync(fd);
+        finished.set(problemKey(p), result);
+        options.onProgress?.(++done, problems.length);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 4) }, worker));
+  } finally {
+    closeSync(fd);
+  }
+  return problems.map((p) => finished.get(problemKey(p))!);
+}
+
+/**
+ * avg@n, pass@k (the requested ks, default `passKs(n)`), maj@n (votes over normalised extracted
+ * answers) and 95% bootstrap intervals, per benchmark, from `sampleMetrics`.
+ */
+export function benchmarkMetrics(results: readonly ProblemResult[], ks: readonly number[] | undefined, seed = 0): Record<string, SampleMetrics> {
+  const byBenchmark = new Map<string, ProblemResult[]>();
+  for (const r of results) byBenchmark.set(r.benchmark, [...(byBenchmark.get(r.benchmark) ?? []), r]);
+  const out: Record<string, SampleMetrics> = {};
+  for (const [name, rs] of byBenchmark) {
+    const n = rs[0].correct.length;
+    const samples = rs.map((r) => ({ correct: r.correct, answers: r.answers.map((a) => (a === null ? null : normalizeAnswer(a))) }));
+    const metrics = sampleMetrics(samples, new Rng(seed));
+    if (ks !== undefined) {
+      for (const k of ks) if (k > n) throw new PrlError(`--k: pass@${k} needs at least ${k} samples per problem (n = ${n})`);
+      const ci = metrics.ci95 as Record<string, [number, number]>;
+      for (const key of Object.keys(metrics)) {
+        if (key.startsWith('pass@') && !ks.includes(Number(key.slice(5)))) {
+          delete metrics[key];
+          delete ci[key];
+        }
+      }
+      for (const k of ks.filter((k) => metrics[`pass@${k}`] === undefined)) {
+        const scores = rs.map((r) => passAtK(n, r.correct.filter(Boolean).length, k));
+        metrics[`pass@${k}`] = scores.reduce((a, b) => a + b, 0) / scores.length;
+        ci[`pass@${k}`] = bootstrapMeanIntervals([scores], new Rng(seed))[0];
+      }
+    }
+    out[name] = metrics;
+  }
+  return out;
+}

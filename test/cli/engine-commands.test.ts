@@ -1,0 +1,103 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runPrl } from './run-cli.js';
+
+const work = mkdtempSync(join(tmpdir(), 'prl-engine-cli-'));
+after(() => rmSync(work, { recursive: true, force: true }));
+const model = join(work, 'model');
+
+interface GeneratedLine {
+  text: string;
+  tokens: number[];
+  logprobs: number[];
+  offsets: number[];
+  finish_reason: string;
+}
+
+test('prl init writes a model folder whose vocabulary is the tokenizer\'s; bad presets are errors', () => {
+  const run = runPrl(['init', '--preset', 'tiny', '--seed', '7', '--out', model, '--init-std', '0.1']);
+  assert.equal(run.status, 0, run.stderr);
+  const config = JSON.parse(readFileSync(join(model, 'config.json'), 'utf8')) as Record<string, unknown>;
+  assert.equal(config.vocab_size, 2 + 95 + 1); // <bos>, <eos>, printable ASCII, newline
+  assert.equal(config.hidden_size, 64);
+  assert.equal(config.bos_token_id, 0);
+  assert.equal(config.eos_token_id, 1);
+  // Same seed, same weights.
+  const again = join(work, 'again');
+  assert.equal(runPrl(['init', '--preset', 'tiny', '--seed', '7', '--out', again, '--init-std', '0.1']).status, 0);
+  assert.deepEqual(readFileSync(join(again, 'model.safetensors')), readFileSync(join(model, 'model.safetensors')));
+
+  const small = join(work, 'small');
+  assert.equal(runPrl(['init', '--preset', 'bench', '--alphabet', 'ab\\n', '--out', small]).status, 0);
+  assert.equal((JSON.parse(readFileSync(join(small, 'config.json'), 'utf8')) as { vocab_size: number }).vocab_size, 5);
+
+  const custom = join(work, 'custom.json');
+  writeFileSync(custom, JSON.stringify({ model_type: 'qwen2', hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 2, vocab_size: 12 }));
+  const bad = runPrl(['init', '--preset', custom, '--out', join(work, 'x')]);
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /custom\.json: vocab_size: 12 differs from the tokenizer's 98 tokens/);
+  assert.match(runPrl(['init', '--preset', 'huge', '--out', join(work, 'y')]).stderr, /--preset: expected tiny, bench or a config\.json file/);
+});
+
+test('prl generate: n seeded completions, reproducible; --stop cuts the text; --json log-probs', () => {
+  const args = ['generate', '--model', model, '--prompt', 'Q: 1+1\\nA:', '-n', '3', '--max-tokens', '12', '--seed', '5', '--json'];
+  const first = runPrl(args);
+  assert.equal(first.status, 0, first.stderr);
+  const lines = first.stdout.trim().split('\n').map((l) => JSON.parse(l) as GeneratedLine);
+  assert.equal(lines.length, 3);
+  assert.equal(runPrl(args).stdout, first.stdout);
+  assert.notEqual(runPrl([...args.slice(0, -2), '--seed', '6', '--json']).stdout, first.stdout);
+  for (const l of lines) {
+    assert.equal(l.logprobs.length, l.tokens.length);
+    assert.ok(l.logprobs.every((lp) => lp < 0));
+  }
+  const stopped = runPrl(['generate', '--model', model, '--prompt', 'x', '-n', '6', '--max-tokens', '60', '--temperature', '2', '--stop', 'e', '--json']);
+  for (const l of stopped.stdout.trim().split('\n').map((x) => JSON.parse(x) as GeneratedLine)) {
+    assert.ok(!l.text.includes('e'));
+    if (l.finish_reason === 'length') assert.equal(l.tokens.length, 60);
+  }
+  const bad = runPrl(['generate', '--model', model, '--prompt', 'x', '--top-p', '0']);
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /--top-p: must be a number in/);
+});
+
+test('prl logprobs equals the sampler\'s log-probs of the same tokens, in input order; text = BOS + characters', () => {
+  const gen = runPrl(['generate', '--model', model, '--prompt', 'Hi', '-n', '2', '--max-tokens', '10', '--seed', '1', '--json']);
+  const samples = gen.stdout.trim().split('\n').map((l) => JSON.parse(l) as GeneratedLine);
+  // BOS = 0; 'H' and 'i' are printable ASCII at id 2 + code - 32.
+  const prompt = [0, 2 + 'H'.charCodeAt(0) - 32, 2 + 'i'.charCodeAt(0) - 32];
+  const input = join(work, 'in.jsonl');
+  const output = join(work, 'out.jsonl');
+  writeFileSync(input, [...samples.map((s) => ({ tokens: [...prompt, ...s.tokens] })), { text: 'Hi' }, { tokens: [5] }].map((r) => JSON.stringify(r)).join('\n') + '\n');
+  const run = runPrl(['logprobs', '--model', model, '--input', input, '--output', output]);
+  assert.equal(run.status, 0, run.stderr);
+  const out = readFileSync(output, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { logprobs: number[] }).logprobs);
+  assert.equal(out.length, 4);
+  samples.forEach((s, i) => {
+    assert.equal(out[i].length, prompt.length + s.tokens.length - 1);
+    const tail = out[i].slice(prompt.length - 1);
+    s.logprobs.forEach((lp, t) => assert.ok(Math.abs(lp - tail[t]) < 1e-4, `sample ${i} token ${t}: ${lp} vs ${tail[t]}`));
+  });
+  assert.deepEqual(out[2], out[0].slice(0, 2)); // the text "Hi" is BOS H i
+  assert.deepEqual(out[3], []);
+
+  const cases: Array<[string, RegExp]> = [
+    ['{"tokens":[0,1]}\n{"tokens":[0,98]}\n', /bad\.jsonl:2: tokens\[1\]: token id 98 is outside the vocabulary \[0, 98\)/],
+    ['{"tokens":[]}\n', /bad\.jsonl:1: tokens: is empty/],
+    ['{"text":5}\n', /bad\.jsonl:1: text: expected a string, got 5/],
+    ['{"other":1}\n', /bad\.jsonl:1: needs a "tokens" or a "text" field/],
+    ['{"text":"\u00e9"}\n', /bad\.jsonl:1: text: .*not in the vocabulary/],
+  ];
+  const badInput = join(work, 'bad.jsonl');
+  const badOutput = join(work, 'bad-out.jsonl');
+  for (const [text, message] of cases) {
+    writeFileSync(badInput, text);
+    const bad = runPrl(['logprobs', '--model', model, '--input', badInput, '--output', badOutput]);
+    assert.equal(bad.status, 1, text);
+    assert.match(bad.stderr, message);
+    assert.equal(existsSync(badOutput), false, 'nothing is written on error');
+  }
+});
