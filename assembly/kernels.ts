@@ -120,6 +120,16 @@ const EXP_P5: f32 = 5.0000001201e-1;
   return y * reinterpret<f32>((n + 127) << 23);
 }
 
+/**
+ * a * b + c. In the relaxed-SIMD build (build/kernels-fma.wasm) one fused multiply-add (rounded once, on
+ * x64 with FMA3), else a multiply and an add. Every path that sums into the same output uses it, so
+ * results are still bit-identical across thread counts within one build.
+ */
+@inline function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
+}
+
 /** Lane sum in a fixed order: (l0 + l2) + (l1 + l3). */
 @inline function hsum(v: v128): f32 {
   const s = f32x4.add(v, v128.shuffle<f32>(v, v, 2, 3, 0, 1));
@@ -143,7 +153,7 @@ const EXP_P5: f32 = 5.0000001201e-1;
   let acc = f32x4.splat(0);
   for (let d = 0; d < n; d += 4) {
     const o = <usize>d << 2;
-    acc = f32x4.add(acc, f32x4.mul(v128.load(x + o), v128.load(y + o)));
+    acc = madd(v128.load(x + o), v128.load(y + o), acc);
   }
   return acc;
 }
@@ -172,17 +182,17 @@ const A_TILE_OFFSET: usize = <usize>(KC * NC) << 2;
     const b0 = v128.load(b);
     const b1 = v128.load(b, 16);
     let av = v128.load32_splat(a);
-    c00 = f32x4.add(c00, f32x4.mul(av, b0));
-    c01 = f32x4.add(c01, f32x4.mul(av, b1));
+    c00 = madd(av, b0, c00);
+    c01 = madd(av, b1, c01);
     av = v128.load32_splat(a + a1);
-    c10 = f32x4.add(c10, f32x4.mul(av, b0));
-    c11 = f32x4.add(c11, f32x4.mul(av, b1));
+    c10 = madd(av, b0, c10);
+    c11 = madd(av, b1, c11);
     av = v128.load32_splat(a + a2);
-    c20 = f32x4.add(c20, f32x4.mul(av, b0));
-    c21 = f32x4.add(c21, f32x4.mul(av, b1));
+    c20 = madd(av, b0, c20);
+    c21 = madd(av, b1, c21);
     av = v128.load32_splat(a + a3);
-    c30 = f32x4.add(c30, f32x4.mul(av, b0));
-    c31 = f32x4.add(c31, f32x4.mul(av, b1));
+    c30 = madd(av, b0, c30);
+    c31 = madd(av, b1, c31);
     a += aks;
     b += 32;
   }
@@ -199,8 +209,8 @@ const A_TILE_OFFSET: usize = <usize>(KC * NC) << 2;
   }
   for (let k = 0; k < kn; k++) {
     const av = v128.load32_splat(a);
-    c0 = f32x4.add(c0, f32x4.mul(av, v128.load(b)));
-    c1 = f32x4.add(c1, f32x4.mul(av, v128.load(b, 16)));
+    c0 = madd(av, v128.load(b), c0);
+    c1 = madd(av, v128.load(b, 16), c1);
     a += aks;
     b += 32;
   }
