@@ -561,6 +561,22 @@ export function rmsnormBackward(dx: usize, dw: usize, dout: usize, x: usize, w: 
   const k0 = part(C, 4, tid, nt), k1 = part(C, 4, tid + 1, nt);
   const ld = <usize>C << 2;
   let c = k0;
+  // 16 columns (one 64-byte line of each row) per pass over the rows: one column per pass would read
+  // every line 4 times at a power-of-two stride that conflicts in L1. Sums still run over rows in order.
+  for (; c + 16 <= k1; c += 16) {
+    const o = <usize>c << 2;
+    let a0 = v128.load(dw + o), a1 = v128.load(dw + o, 16), a2 = v128.load(dw + o, 32), a3 = v128.load(dw + o, 48);
+    for (let r = 0; r < N; r++) {
+      const ro = <usize>r * ld + o;
+      const g = dout + ro, xr = x + ro;
+      const sv = v128.load32_splat(rstd + (<usize>r << 2));
+      a0 = f32x4.add(a0, f32x4.mul(f32x4.mul(v128.load(g), v128.load(xr)), sv));
+      a1 = f32x4.add(a1, f32x4.mul(f32x4.mul(v128.load(g, 16), v128.load(xr, 16)), sv));
+      a2 = f32x4.add(a2, f32x4.mul(f32x4.mul(v128.load(g, 32), v128.load(xr, 32)), sv));
+      a3 = f32x4.add(a3, f32x4.mul(f32x4.mul(v128.load(g, 48), v128.load(xr, 48)), sv));
+    }
+    v128.store(dw + o, a0); v128.store(dw + o, a1, 16); v128.store(dw + o, a2, 32); v128.store(dw + o, a3, 48);
+  }
   for (; c + 4 <= k1; c += 4) {
     const o = <usize>c << 2;
     let acc = v128.load(dw + o);
@@ -630,7 +646,7 @@ export function rope(x: usize, positions: usize, cos: usize, sin: usize, N: i32,
     const j1 = min(j + 1, n - 1), j2 = min(j + 2, n - 1), j3 = min(j + 3, n - 1);
     const s = f32x4.mul(hsum4(dot4(qp, kp + <usize>j * ks, hd), dot4(qp, kp + <usize>j1 * ks, hd), dot4(qp, kp + <usize>j2 * ks, hd), dot4(qp, kp + <usize>j3 * ks, hd)), sv);
     v128.store(sc + (<usize>j << 2), s);
-    mx = f32x4.max(mx, s); // repeated keys do not change the max
+    mx = f32x4.pmax(mx, s); // repeated keys do not change the max
   }
   return hmax(mx);
 }
@@ -666,10 +682,10 @@ export function rope(x: usize, positions: usize, cos: usize, sin: usize, N: i32,
     let v = vp + od;
     for (let j = 0; j < n; j++) {
       const pj = v128.load32_splat(w + (<usize>j << 2));
-      a0 = f32x4.add(a0, f32x4.mul(pj, v128.load(v)));
-      a1 = f32x4.add(a1, f32x4.mul(pj, v128.load(v, 16)));
-      a2 = f32x4.add(a2, f32x4.mul(pj, v128.load(v, 32)));
-      a3 = f32x4.add(a3, f32x4.mul(pj, v128.load(v, 48)));
+      a0 = madd(pj, v128.load(v), a0);
+      a1 = madd(pj, v128.load(v, 16), a1);
+      a2 = madd(pj, v128.load(v, 32), a2);
+      a3 = madd(pj, v128.load(v, 48), a3);
       v += vs;
     }
     v128.store(o + od, f32x4.mul(a0, mv)); v128.store(o + od, f32x4.mul(a1, mv), 16);
@@ -680,7 +696,7 @@ export function rope(x: usize, positions: usize, cos: usize, sin: usize, N: i32,
     let a0 = f32x4.splat(0);
     let v = vp + od;
     for (let j = 0; j < n; j++) {
-      a0 = f32x4.add(a0, f32x4.mul(v128.load32_splat(w + (<usize>j << 2)), v128.load(v)));
+      a0 = madd(v128.load32_splat(w + (<usize>j << 2)), v128.load(v), a0);
       v += vs;
     }
     v128.store(o + od, f32x4.mul(a0, mv));
@@ -710,7 +726,7 @@ const BQ: i32 = 16;
     const o = <usize>j << 2;
     const x = f32x4.mul(v128.load(row + o), sv);
     v128.store(row + o, x);
-    mv = f32x4.max(mv, x);
+    mv = f32x4.pmax(mv, x); // pmax: one maxps (f32x4.max is ~7 instructions in V8); a NaN score still poisons the row through exp
   }
   let m = hmax(mv);
   for (let j = n4; j < n; j++) {
@@ -891,7 +907,7 @@ export function swigluBackward(dgate: usize, dup: usize, dout: usize, gate: usiz
 @inline function rowMax(x: usize, V: i32): f32 {
   const v4 = V & ~3;
   let mv = f32x4.splat(-Infinity);
-  for (let j = 0; j < v4; j += 4) mv = f32x4.max(mv, v128.load(x + (<usize>j << 2)));
+  for (let j = 0; j < v4; j += 4) mv = f32x4.pmax(mv, v128.load(x + (<usize>j << 2))); // see softmaxRowCausal
   let m = hmax(mv);
   for (let j = v4; j < V; j++) m = max<f32>(m, load<f32>(x + (<usize>j << 2)));
   return m;
