@@ -1,12 +1,14 @@
 /**
  * A pool of worker threads over the engine's shared WebAssembly memory. Each worker instantiates the
  * same kernel module; a call is published through a shared control block (op index, arguments,
- * generation counter) and every thread, the caller included, computes its share (tid, nt) of the
- * outputs. The caller then waits for the workers, so a call is synchronous. Latency is a few
- * microseconds while workers spin between calls; idle workers sleep in Atomics.wait.
+ * generation counter) and split into `threads` shares (tid, nt) of the outputs. Every thread, the
+ * caller included, claims shares until none is left (claimShare), so a worker that is descheduled on a
+ * busy machine costs at most its share's time instead of stalling the caller. The caller then waits
+ * until every share is done, so a call is synchronous. Latency is a few microseconds while workers spin
+ * between calls; idle workers sleep in Atomics.wait.
  */
 import { Worker } from 'node:worker_threads';
-import { CONTROL_BYTES, CTRL, CTRL_INTS, MAX_ARGS, SPIN, kernelFunctions, type KernelFn } from './ops.js';
+import { CONTROL_BYTES, CTRL, CTRL_INTS, MAX_ARGS, SPIN, claimShare, kernelFunctions, openClaims, type KernelFn } from './ops.js';
 
 export class KernelPool {
   /** Arguments of the next call (before tid, nt); the caller fills them, then calls `run`. */
@@ -66,16 +68,22 @@ export class KernelPool {
     const ctrl = this.ctrl;
     ctrl[CTRL.OP] = op;
     ctrl[CTRL.NARGS] = nargs;
+    const gen = (ctrl[CTRL.GEN] + 1) | 0;
     Atomics.store(ctrl, CTRL.DONE, 0);
-    Atomics.add(ctrl, CTRL.GEN, 1);
+    Atomics.store(ctrl, CTRL.CLAIM, openClaims(gen));
+    Atomics.store(ctrl, CTRL.GEN, gen);
     if (Atomics.load(ctrl, CTRL.SLEEPERS) > 0) Atomics.notify(ctrl, CTRL.GEN);
     let error: unknown;
-    try {
-      this.fns[op].apply(null, callArgs);
-    } catch (err) {
-      error = err;
+    for (let share = claimShare(ctrl, gen, nt); share >= 0; share = claimShare(ctrl, gen, nt)) {
+      callArgs[nargs] = share;
+      try {
+        this.fns[op].apply(null, callArgs);
+      } catch (err) {
+        error ??= err;
+      }
+      Atomics.add(ctrl, CTRL.DONE, 1);
     }
-    this.waitForWorkers();
+    this.waitForShares(nt);
     if (error !== undefined) throw error;
     if (Atomics.load(ctrl, CTRL.ERROR) !== 0) {
       Atomics.store(ctrl, CTRL.ERROR, 0);
@@ -83,13 +91,12 @@ export class KernelPool {
     }
   }
 
-  private waitForWorkers(): void {
+  private waitForShares(nt: number): void {
     const ctrl = this.ctrl;
-    const workers = this.threads - 1;
     let spins = 0;
     for (;;) {
       const done = Atomics.load(ctrl, CTRL.DONE);
-      if (done === workers) return;
+      if (done === nt) return;
       if (++spins >= SPIN) Atomics.wait(ctrl, CTRL.DONE, done);
     }
   }
