@@ -77,7 +77,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   const base = scratchBase + call('scratchBytes');
   const memory = new WebAssembly.Memory({ initial: Math.ceil(base / PAGE) + 16, maximum: 65536, shared: true });
   const arena = new Arena(base, memory);
-  const pool = await KernelPool.create(module, memory, threads, scratchBase);
+  const pool = await KernelPool.create(module, memory, threads, scratchBase, maxThreads);
   const kernels = new WasmKernels(pool, memory, fmaModule ? 'wasm-simd-fma' : 'wasm-simd', {
     maxKeys: call('maxKeys'),
     sumSquaresChunk: call('sumSquaresChunk'),

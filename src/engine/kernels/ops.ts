@@ -38,6 +38,7 @@ export const CTRL = {
   SLEEPERS: 5, // workers blocked in Atomics.wait (the caller notifies only when > 0)
   ERROR: 6, // 1: a worker's kernel threw
   CLAIM: 7, // (generation mod 2^20) * 32 + next unclaimed share of the current call; see claimShare
+  SHARES: 8, // shares (nt) of the current call
 } as const;
 export const CTRL_INTS = 16;
 export const MAX_ARGS = 32;
@@ -47,6 +48,12 @@ export const CONTROL_BYTES = CTRL_INTS * 4 + MAX_ARGS * 8;
 /** Busy-wait iterations before a thread blocks in Atomics.wait (kernel calls come in quick bursts). */
 export const SPIN = 1 << 16;
 
+/**
+ * Shares per thread of a parallel call. More shares than threads bound what a descheduled thread (a busy
+ * machine) can hold up to a small piece of the call, and the others take the rest. The kernels give the
+ * same bits for any share count, and each share re-packs only its own rows' operands.
+ */
+export const SHARES_PER_THREAD = 4;
 /** Shares per call are below this (MAX_THREADS of the module is 16): the low bits of CLAIM. */
 const SHARE_BITS = 5;
 const GEN_MASK = (1 << 20) - 1;

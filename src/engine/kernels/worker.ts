@@ -22,7 +22,6 @@ const instance = new WebAssembly.Instance(init.module, { env: { memory: init.mem
 const fns = kernelFunctions(instance.exports);
 const ctrl = new Int32Array(init.control, 0, CTRL_INTS);
 const args = new Float64Array(init.control, CTRL_INTS * 4, MAX_ARGS);
-const nt = init.threads;
 const callArgs: number[] = [];
 
 parentPort!.postMessage('ready');
@@ -42,6 +41,8 @@ for (;;) {
   if (Atomics.load(ctrl, CTRL.STOP) !== 0) break;
   // A share, once claimed, keeps the call open (the caller waits for it), so op and arguments read
   // after the claim belong to this call.
+  // SHARES may already belong to a later call; then claimShare fails on the generation check.
+  const nt = Atomics.load(ctrl, CTRL.SHARES);
   for (let share = claimShare(ctrl, gen, nt); share >= 0; share = claimShare(ctrl, gen, nt)) {
     const nargs = ctrl[CTRL.NARGS];
     callArgs.length = nargs + 2;
