@@ -49,11 +49,11 @@ export const CONTROL_BYTES = CTRL_INTS * 4 + MAX_ARGS * 8;
 export const SPIN = 1 << 16;
 
 /**
- * Shares per thread of a parallel call. More shares than threads bound what a descheduled thread (a busy
- * machine) can hold up to a small piece of the call, and the others take the rest. The kernels give the
- * same bits for any share count, and each share re-packs only its own rows' operands.
+ * Shares per thread of a parallel call. More shares than threads would bound what a descheduled thread
+ * can hold up to a small piece of a call (the kernels give the same bits for any share count); 4 per
+ * thread measured no better on a loaded machine (3 runs each, bench/RESULTS.md), so 1 for now.
  */
-export const SHARES_PER_THREAD = 4;
+export const SHARES_PER_THREAD = 1;
 /** Shares per call are below this (MAX_THREADS of the module is 16): the low bits of CLAIM. */
 const SHARE_BITS = 5;
 const GEN_MASK = (1 << 20) - 1;

@@ -1,7 +1,7 @@
 /**
  * A pool of worker threads over the engine's shared WebAssembly memory. Each worker instantiates the
  * same kernel module; a call is published through a shared control block (op index, arguments,
- * generation counter) and split into shares (tid, nt) of the outputs, SHARES_PER_THREAD per thread. Every thread, the
+ * generation counter) and split into shares (tid, nt) of the outputs, SHARES_PER_THREAD per thread (ops.ts). Every thread, the
  * caller included, claims shares until none is left (claimShare), so a worker that is descheduled on a
  * busy machine costs at most its share's time instead of stalling the caller. The caller then waits
  * until every share is done, so a call is synchronous. Latency is a few microseconds while workers spin
