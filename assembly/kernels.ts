@@ -15,7 +15,7 @@
 // ---------------------------------------------------------------------------------------------------
 // Scratch and work splitting
 
-/** Per-thread scratch: the GEMM packing area (PANEL_BYTES), then attention score blocks. */
+/** Per-thread scratch: the GEMM packing area (PANEL_BYTES: a KC x NC B block, then a KC x MR A tile), then attention score blocks. */
 const SCRATCH_BYTES: usize = 2 << 20;
 /** GEMM packing area at the start of each thread's scratch: a KC x NC block of B, then a KC x 4 tile of A. */
 const PANEL_BYTES: usize = 520 * 1024;
@@ -85,22 +85,42 @@ const EXP_P3: f32 = 4.1665795894e-2;
 const EXP_P4: f32 = 1.6666665459e-1;
 const EXP_P5: f32 = 5.0000001201e-1;
 
+/**
+ * expv's constants as scalars in static memory, each used as one `v128.load32_splat` (a single
+ * broadcast load). As v128.const immediates, V8 11 rebuilds each 128-bit constant with several
+ * instructions on every loop iteration (no loop-invariant hoisting), which made exp-heavy loops 2-3x slower.
+ */
+const EXP_K: usize = memory.data<f32>([EXP_LO, EXP_HI, LOG2E, 0.5, EXP_C1, EXP_C2, EXP_P0, EXP_P1, EXP_P2, EXP_P3, EXP_P4, EXP_P5, 1.0, 12582912.0]);
+/** 0x4B400000 - 127 as an i32 lane: see the 2^n step of expv. */
+const EXP_BIAS: usize = memory.data<i32>([0x4B400000 - 127]);
+@inline function kExp(i: i32): v128 {
+  return v128.load32_splat(EXP_K + (<usize>i << 2));
+}
+/** 1.0f in every lane, loaded (see EXP_K). */
+@inline function onev(): v128 {
+  return kExp(12);
+}
+
 @inline function expv(x0: v128): v128 {
-  let x = f32x4.min(f32x4.max(x0, f32x4.splat(EXP_LO)), f32x4.splat(EXP_HI));
-  const fx = f32x4.floor(f32x4.add(f32x4.mul(x, f32x4.splat(LOG2E)), f32x4.splat(0.5)));
-  x = f32x4.sub(x, f32x4.mul(fx, f32x4.splat(EXP_C1)));
-  x = f32x4.sub(x, f32x4.mul(fx, f32x4.splat(EXP_C2)));
+  // pmin/pmax are single minps/maxps instructions; f32x4.min/max cost ~7 each in V8 for their NaN and
+  // signed-zero rules, which a clamp does not need (a NaN input still gives NaN).
+  let x = f32x4.pmin(f32x4.pmax(x0, kExp(0)), kExp(1));
+  const fx = f32x4.floor(f32x4.add(f32x4.mul(x, kExp(2)), kExp(3)));
+  x = f32x4.sub(x, f32x4.mul(fx, kExp(4)));
+  x = f32x4.sub(x, f32x4.mul(fx, kExp(5)));
   const z = f32x4.mul(x, x);
-  let y = f32x4.splat(EXP_P0);
-  y = f32x4.add(f32x4.mul(y, x), f32x4.splat(EXP_P1));
-  y = f32x4.add(f32x4.mul(y, x), f32x4.splat(EXP_P2));
-  y = f32x4.add(f32x4.mul(y, x), f32x4.splat(EXP_P3));
-  y = f32x4.add(f32x4.mul(y, x), f32x4.splat(EXP_P4));
-  y = f32x4.add(f32x4.mul(y, x), f32x4.splat(EXP_P5));
-  y = f32x4.add(f32x4.add(f32x4.mul(y, z), x), f32x4.splat(1.0));
-  const n = i32x4.trunc_sat_f32x4_s(fx);
-  const pow2 = i32x4.shl(i32x4.add(n, i32x4.splat(127)), 23);
-  return f32x4.mul(y, pow2);
+  let y = kExp(6);
+  y = f32x4.add(f32x4.mul(y, x), kExp(7));
+  y = f32x4.add(f32x4.mul(y, x), kExp(8));
+  y = f32x4.add(f32x4.mul(y, x), kExp(9));
+  y = f32x4.add(f32x4.mul(y, x), kExp(10));
+  y = f32x4.add(f32x4.mul(y, x), kExp(11));
+  y = f32x4.add(f32x4.add(f32x4.mul(y, z), x), kExp(12));
+  // 2^fx built in the exponent bits. fx is a whole number in [-127, 128], so adding 1.5 * 2^23 puts it
+  // in the low mantissa bits exactly (bits = 0x4B400000 + fx): the same n as a float-to-int conversion,
+  // without V8's long saturating i32x4.trunc_sat sequence.
+  const n = i32x4.sub(f32x4.add(fx, kExp(13)), v128.load32_splat(EXP_BIAS));
+  return f32x4.mul(y, i32x4.shl(n, 23));
 }
 
 @inline function exps(x0: f32): f32 {
@@ -118,6 +138,16 @@ const EXP_P5: f32 = 5.0000001201e-1;
   y = (y * z + x) + <f32>1.0;
   const n = <i32>fx;
   return y * reinterpret<f32>((n + 127) << 23);
+}
+
+/**
+ * a * b + c. In the relaxed-SIMD build (build/kernels-fma.wasm) one fused multiply-add (rounded once, on
+ * x64 with FMA3), else a multiply and an add. Every path that sums into the same output uses it, so
+ * results are still bit-identical across thread counts within one build.
+ */
+@inline function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
 }
 
 /** Lane sum in a fixed order: (l0 + l2) + (l1 + l3). */
@@ -143,22 +173,31 @@ const EXP_P5: f32 = 5.0000001201e-1;
   let acc = f32x4.splat(0);
   for (let d = 0; d < n; d += 4) {
     const o = <usize>d << 2;
-    acc = f32x4.add(acc, f32x4.mul(v128.load(x + o), v128.load(y + o)));
+    acc = madd(v128.load(x + o), v128.load(y + o), acc);
   }
   return acc;
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Matmul. A(i, k) sits at a + i*ais + k*aks and B(k, j) at b + k*bks + j*4 (bytes), so one micro-kernel
-// serves 'nn' (A rows contiguous) and 'tn' (A columns contiguous); 'nt' first packs an 8-column panel of
-// B transposed into thread scratch. Tiles are 4 rows x 8 columns: 8 accumulators, 2 B vectors and one
-// broadcast A value fit the 16 xmm registers V8 has on x64.
+// Matmul. A(i, k) sits at a + i*ais + k*aks and B(k, j) at b + k*bks + j*bjs (bytes), so one GEMM core
+// serves 'nt', 'nn' and 'tn'. Both operands are packed into thread scratch so the micro-kernel reads two
+// unit-stride streams with constant offsets: B per (KC x NC) block into 8-column panels (kn, 8), A per
+// 4-row tile into (kn, 4). Constant offsets matter in WebAssembly: V8 folds `load(p, 16)` into the
+// instruction, while `load(p + stride)` costs an add per load.
 
+/** Rows of the main matmul tile: tile6x8 in the FMA build, tile4x8 in the plain one. */
+const MR: i32 = ASC_FEATURE_RELAXED_SIMD ? 6 : 4;
 const KC: i32 = 256; // K block
 const NC: i32 = 512; // N block: a packed B block is KC x NC floats = 512 KiB (L2)
 const A_TILE_OFFSET: usize = <usize>(KC * NC) << 2;
 
-@inline function tile4x8(o: usize, ldo: usize, a: usize, ais: usize, aks: usize, b: usize, kn: i32, load: bool): void {
+/**
+ * out(4, 8) (+)= A(4, kn) · B(kn, 8) from a packed A tile (kn, 4) and B panel (kn, 8). 8 f32x4
+ * accumulators, 2 B vectors and one broadcast A value fit x64's 16 xmm registers (V8 keeps one as
+ * scratch). Not unrolled over k: a hand-unrolled version measured 2x slower (V8's TurboFan unrolls
+ * small wasm loops itself; the larger body apparently defeats that).
+ */
+function tile4x8(o: usize, ldo: usize, a: usize, b: usize, kn: i32, load: bool): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
   if (load) {
@@ -167,23 +206,17 @@ const A_TILE_OFFSET: usize = <usize>(KC * NC) << 2;
     c20 = v128.load(o + 2 * ldo); c21 = v128.load(o + 2 * ldo, 16);
     c30 = v128.load(o + 3 * ldo); c31 = v128.load(o + 3 * ldo, 16);
   }
-  const a1 = ais, a2 = 2 * ais, a3 = 3 * ais;
   for (let k = 0; k < kn; k++) {
-    const b0 = v128.load(b);
-    const b1 = v128.load(b, 16);
+    const b0 = v128.load(b), b1 = v128.load(b, 16);
     let av = v128.load32_splat(a);
-    c00 = f32x4.add(c00, f32x4.mul(av, b0));
-    c01 = f32x4.add(c01, f32x4.mul(av, b1));
-    av = v128.load32_splat(a + a1);
-    c10 = f32x4.add(c10, f32x4.mul(av, b0));
-    c11 = f32x4.add(c11, f32x4.mul(av, b1));
-    av = v128.load32_splat(a + a2);
-    c20 = f32x4.add(c20, f32x4.mul(av, b0));
-    c21 = f32x4.add(c21, f32x4.mul(av, b1));
-    av = v128.load32_splat(a + a3);
-    c30 = f32x4.add(c30, f32x4.mul(av, b0));
-    c31 = f32x4.add(c31, f32x4.mul(av, b1));
-    a += aks;
+    c00 = madd(av, b0, c00); c01 = madd(av, b1, c01);
+    av = v128.load32_splat(a, 4);
+    c10 = madd(av, b0, c10); c11 = madd(av, b1, c11);
+    av = v128.load32_splat(a, 8);
+    c20 = madd(av, b0, c20); c21 = madd(av, b1, c21);
+    av = v128.load32_splat(a, 12);
+    c30 = madd(av, b0, c30); c31 = madd(av, b1, c31);
+    a += 16;
     b += 32;
   }
   v128.store(o, c00); v128.store(o, c01, 16);
@@ -192,15 +225,61 @@ const A_TILE_OFFSET: usize = <usize>(KC * NC) << 2;
   v128.store(o + 3 * ldo, c30); v128.store(o + 3 * ldo, c31, 16);
 }
 
-@inline function tile1x8(o: usize, a: usize, aks: usize, b: usize, kn: i32, load: bool): void {
+/**
+ * The FMA build's main tile, 6 x 8: 12 accumulators, 2 B vectors and one broadcast A value use 15 xmm
+ * registers, possible because a fused multiply-add needs no product temporary (the plain build, with a
+ * separate multiply, stays at 4 x 8). 12 independent chains instead of 8 hide more of the FMA latency.
+ */
+function tile6x8(o: usize, ldo: usize, a: usize, b: usize, kn: i32, load: bool): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  let c40 = f32x4.splat(0), c41 = f32x4.splat(0);
+  let c50 = f32x4.splat(0), c51 = f32x4.splat(0);
+  if (load) {
+    c00 = v128.load(o); c01 = v128.load(o, 16);
+    c10 = v128.load(o + ldo); c11 = v128.load(o + ldo, 16);
+    c20 = v128.load(o + 2 * ldo); c21 = v128.load(o + 2 * ldo, 16);
+    c30 = v128.load(o + 3 * ldo); c31 = v128.load(o + 3 * ldo, 16);
+    c40 = v128.load(o + 4 * ldo); c41 = v128.load(o + 4 * ldo, 16);
+    c50 = v128.load(o + 5 * ldo); c51 = v128.load(o + 5 * ldo, 16);
+  }
+  for (let k = 0; k < kn; k++) {
+    const b0 = v128.load(b), b1 = v128.load(b, 16);
+    let av = v128.load32_splat(a);
+    c00 = madd(av, b0, c00); c01 = madd(av, b1, c01);
+    av = v128.load32_splat(a, 4);
+    c10 = madd(av, b0, c10); c11 = madd(av, b1, c11);
+    av = v128.load32_splat(a, 8);
+    c20 = madd(av, b0, c20); c21 = madd(av, b1, c21);
+    av = v128.load32_splat(a, 12);
+    c30 = madd(av, b0, c30); c31 = madd(av, b1, c31);
+    av = v128.load32_splat(a, 16);
+    c40 = madd(av, b0, c40); c41 = madd(av, b1, c41);
+    av = v128.load32_splat(a, 20);
+    c50 = madd(av, b0, c50); c51 = madd(av, b1, c51);
+    a += 24;
+    b += 32;
+  }
+  v128.store(o, c00); v128.store(o, c01, 16);
+  v128.store(o + ldo, c10); v128.store(o + ldo, c11, 16);
+  v128.store(o + 2 * ldo, c20); v128.store(o + 2 * ldo, c21, 16);
+  v128.store(o + 3 * ldo, c30); v128.store(o + 3 * ldo, c31, 16);
+  v128.store(o + 4 * ldo, c40); v128.store(o + 4 * ldo, c41, 16);
+  v128.store(o + 5 * ldo, c50); v128.store(o + 5 * ldo, c51, 16);
+}
+
+/** One row: out(1, 8) (+)= A(1, kn) · B(kn, 8), A(k) at a + k*aks (unpacked), the same k order. */
+function tile1x8(o: usize, a: usize, aks: usize, b: usize, kn: i32, load: bool): void {
   let c0 = f32x4.splat(0), c1 = f32x4.splat(0);
   if (load) {
     c0 = v128.load(o); c1 = v128.load(o, 16);
   }
   for (let k = 0; k < kn; k++) {
     const av = v128.load32_splat(a);
-    c0 = f32x4.add(c0, f32x4.mul(av, v128.load(b)));
-    c1 = f32x4.add(c1, f32x4.mul(av, v128.load(b, 16)));
+    c0 = madd(av, v128.load(b), c0);
+    c1 = madd(av, v128.load(b, 16), c1);
     a += aks;
     b += 32;
   }
@@ -245,14 +324,49 @@ function packPanelJContiguous(p: usize, b: usize, ldb: usize, kn: i32): void {
 }
 
 /**
+ * Packs A(0 .. mr, 0 .. kn) into p as (kn, mr); A(i, k) at a + i*ais + k*aks, one of ais, aks is 4.
+ * Rows go in groups of 4 (one vector per k, or 4x4 transposes), the last mr % 4 rows one by one.
+ */
+function packTileA(p: usize, a: usize, ais: usize, aks: usize, kn: i32, mr: i32): void {
+  const ld = <usize>mr << 2;
+  let i = 0;
+  for (; i + 4 <= mr; i += 4) {
+    const src = a + <usize>i * ais, dst = p + (<usize>i << 2);
+    if (ais == 4) {
+      // Columns contiguous ('tn'): A(i .. i+4, k) is one vector.
+      for (let k = 0; k < kn; k++) v128.store(dst + <usize>k * ld, v128.load(src + <usize>k * aks));
+      continue;
+    }
+    // Rows contiguous ('nt', 'nn'): 4x4 transposes.
+    let k = 0;
+    for (; k + 4 <= kn; k += 4) {
+      const s0 = src + (<usize>k << 2);
+      const r0 = v128.load(s0), r1 = v128.load(s0 + ais), r2 = v128.load(s0 + 2 * ais), r3 = v128.load(s0 + 3 * ais);
+      const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
+      const t2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7), t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
+      const d0 = dst + <usize>k * ld;
+      v128.store(d0, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
+      v128.store(d0 + ld, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7));
+      v128.store(d0 + 2 * ld, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5));
+      v128.store(d0 + 3 * ld, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7));
+    }
+    for (; k < kn; k++) {
+      for (let r = 0; r < 4; r++) store<f32>(dst + <usize>k * ld + (<usize>r << 2), load<f32>(src + <usize>r * ais + (<usize>k << 2)));
+    }
+  }
+  for (; i < mr; i++) {
+    const src = a + <usize>i * ais, dst = p + (<usize>i << 2);
+    for (let k = 0; k < kn; k++) store<f32>(dst + <usize>k * ld, load<f32>(src + <usize>k * aks));
+  }
+}
+
+/**
  * The GEMM core: out (M, N, row stride ldo bytes) (+)= A · B with A(i, k) at a + i*ais + k*aks and
- * B(k, j) at b + k*bks + j*bjs (bytes; one of bks, bjs is 4). B is packed per (K, N) block into
- * 8-column panels in scratch; A is read in place when its rows are contiguous and packed per 4-row tile
- * otherwise. Every output element is init + Σ_k in k order, the same in every path.
+ * B(k, j) at b + k*bks + j*bjs (bytes; one of ais, aks and one of bks, bjs is 4). Per (K, N) block,
+ * B is packed into 8-column panels; per 4-row tile, A is packed to (kn, 4) and swept over all panels.
+ * Every output element is init + Σ_k in k order, the same in every path (tile, single row, edge column).
  */
 function gemm(out: usize, ldo: usize, a: usize, ais: usize, aks: usize, b: usize, bks: usize, bjs: usize, M: i32, N: i32, K: i32, accumulate: bool, scratch: usize): void {
-  const mFull = M & ~3;
-  const packA = aks != 4;
   const aTile = scratch + A_TILE_OFFSET;
   for (let jc = 0; jc < N; jc += NC) {
     const nc = min(NC, N - jc);
@@ -268,24 +382,29 @@ function gemm(out: usize, ldo: usize, a: usize, ais: usize, aks: usize, b: usize
         else packPanelJContiguous(dst, bBlock + (<usize>p << 2), bks, kn);
       }
       const aBlock = a + <usize>k0 * aks;
-      for (let i = 0; i < mFull; i += 4) {
-        let ap = aBlock + <usize>i * ais, tis = ais, tks = aks;
-        if (packA) {
-          // A(i .. i+4, k) is 4 consecutive floats (A columns contiguous, 'tn'): copy to a (kn, 4) tile.
-          for (let k = 0; k < kn; k++) v128.store(aTile + (<usize>k << 4), v128.load(ap + <usize>k * aks));
-          ap = aTile;
-          tis = 4;
-          tks = 16;
+      if (ncFull > 0) {
+        let i = 0;
+        for (; i + MR <= M; i += MR) {
+          packTileA(aTile, aBlock + <usize>i * ais, ais, aks, kn, MR);
+          const o = out + <usize>i * ldo + (<usize>jc << 2);
+          for (let p = 0; p < ncFull; p += 8) {
+            const bp = scratch + <usize>(p >> 3) * panelBytes;
+            if (MR == 6) tile6x8(o + (<usize>p << 2), ldo, aTile, bp, kn, keep);
+            else tile4x8(o + (<usize>p << 2), ldo, aTile, bp, kn, keep);
+          }
         }
-        const o = out + <usize>i * ldo + (<usize>jc << 2);
-        for (let p = 0; p < ncFull; p += 8) {
-          tile4x8(o + (<usize>p << 2), ldo, ap, tis, tks, scratch + <usize>(p >> 3) * panelBytes, kn, keep);
+        for (; i + 4 <= M; i += 4) {
+          packTileA(aTile, aBlock + <usize>i * ais, ais, aks, kn, 4);
+          const o = out + <usize>i * ldo + (<usize>jc << 2);
+          for (let p = 0; p < ncFull; p += 8) {
+            tile4x8(o + (<usize>p << 2), ldo, aTile, scratch + <usize>(p >> 3) * panelBytes, kn, keep);
+          }
         }
-      }
-      for (let i = mFull; i < M; i++) {
-        const o = out + <usize>i * ldo + (<usize>jc << 2);
-        for (let p = 0; p < ncFull; p += 8) {
-          tile1x8(o + (<usize>p << 2), aBlock + <usize>i * ais, aks, scratch + <usize>(p >> 3) * panelBytes, kn, keep);
+        for (; i < M; i++) {
+          const o = out + <usize>i * ldo + (<usize>jc << 2);
+          for (let p = 0; p < ncFull; p += 8) {
+            tile1x8(o + (<usize>p << 2), aBlock + <usize>i * ais, aks, scratch + <usize>(p >> 3) * panelBytes, kn, keep);
+          }
         }
       }
       // Edge columns (N % 8): scalar, same k order.
@@ -309,10 +428,10 @@ function gemm(out: usize, ldo: usize, a: usize, ais: usize, aks: usize, b: usize
 
 /**
  * out (+)= op(a) · op(b), out (M, N). layout 0 'nt': a (M, K), b (N, K); 1 'nn': a (M, K), b (K, N);
- * 2 'tn': a (K, M), b (K, N). Threads split the M rows in multiples of 4.
+ * 2 'tn': a (K, M), b (K, N). Threads split the M rows in multiples of the tile height MR.
  */
 export function matmul(out: usize, a: usize, b: usize, M: i32, N: i32, K: i32, layout: i32, accumulate: i32, tid: i32, nt: i32): void {
-  const i0 = part(M, 4, tid, nt), i1 = part(M, 4, tid + 1, nt);
+  const i0 = part(M, MR, tid, nt), i1 = part(M, MR, tid + 1, nt);
   if (i0 >= i1) return;
   const ais: usize = layout == 2 ? 4 : <usize>K << 2;
   const aks: usize = layout == 2 ? <usize>M << 2 : 4;
@@ -442,6 +561,22 @@ export function rmsnormBackward(dx: usize, dw: usize, dout: usize, x: usize, w: 
   const k0 = part(C, 4, tid, nt), k1 = part(C, 4, tid + 1, nt);
   const ld = <usize>C << 2;
   let c = k0;
+  // 16 columns (one 64-byte line of each row) per pass over the rows: one column per pass would read
+  // every line 4 times at a power-of-two stride that conflicts in L1. Sums still run over rows in order.
+  for (; c + 16 <= k1; c += 16) {
+    const o = <usize>c << 2;
+    let a0 = v128.load(dw + o), a1 = v128.load(dw + o, 16), a2 = v128.load(dw + o, 32), a3 = v128.load(dw + o, 48);
+    for (let r = 0; r < N; r++) {
+      const ro = <usize>r * ld + o;
+      const g = dout + ro, xr = x + ro;
+      const sv = v128.load32_splat(rstd + (<usize>r << 2));
+      a0 = f32x4.add(a0, f32x4.mul(f32x4.mul(v128.load(g), v128.load(xr)), sv));
+      a1 = f32x4.add(a1, f32x4.mul(f32x4.mul(v128.load(g, 16), v128.load(xr, 16)), sv));
+      a2 = f32x4.add(a2, f32x4.mul(f32x4.mul(v128.load(g, 32), v128.load(xr, 32)), sv));
+      a3 = f32x4.add(a3, f32x4.mul(f32x4.mul(v128.load(g, 48), v128.load(xr, 48)), sv));
+    }
+    v128.store(dw + o, a0); v128.store(dw + o, a1, 16); v128.store(dw + o, a2, 32); v128.store(dw + o, a3, 48);
+  }
   for (; c + 4 <= k1; c += 4) {
     const o = <usize>c << 2;
     let acc = v128.load(dw + o);
@@ -511,7 +646,7 @@ export function rope(x: usize, positions: usize, cos: usize, sin: usize, N: i32,
     const j1 = min(j + 1, n - 1), j2 = min(j + 2, n - 1), j3 = min(j + 3, n - 1);
     const s = f32x4.mul(hsum4(dot4(qp, kp + <usize>j * ks, hd), dot4(qp, kp + <usize>j1 * ks, hd), dot4(qp, kp + <usize>j2 * ks, hd), dot4(qp, kp + <usize>j3 * ks, hd)), sv);
     v128.store(sc + (<usize>j << 2), s);
-    mx = f32x4.max(mx, s); // repeated keys do not change the max
+    mx = f32x4.pmax(mx, s); // repeated keys do not change the max
   }
   return hmax(mx);
 }
@@ -547,10 +682,10 @@ export function rope(x: usize, positions: usize, cos: usize, sin: usize, N: i32,
     let v = vp + od;
     for (let j = 0; j < n; j++) {
       const pj = v128.load32_splat(w + (<usize>j << 2));
-      a0 = f32x4.add(a0, f32x4.mul(pj, v128.load(v)));
-      a1 = f32x4.add(a1, f32x4.mul(pj, v128.load(v, 16)));
-      a2 = f32x4.add(a2, f32x4.mul(pj, v128.load(v, 32)));
-      a3 = f32x4.add(a3, f32x4.mul(pj, v128.load(v, 48)));
+      a0 = madd(pj, v128.load(v), a0);
+      a1 = madd(pj, v128.load(v, 16), a1);
+      a2 = madd(pj, v128.load(v, 32), a2);
+      a3 = madd(pj, v128.load(v, 48), a3);
       v += vs;
     }
     v128.store(o + od, f32x4.mul(a0, mv)); v128.store(o + od, f32x4.mul(a1, mv), 16);
@@ -561,7 +696,7 @@ export function rope(x: usize, positions: usize, cos: usize, sin: usize, N: i32,
     let a0 = f32x4.splat(0);
     let v = vp + od;
     for (let j = 0; j < n; j++) {
-      a0 = f32x4.add(a0, f32x4.mul(v128.load32_splat(w + (<usize>j << 2)), v128.load(v)));
+      a0 = madd(v128.load32_splat(w + (<usize>j << 2)), v128.load(v), a0);
       v += vs;
     }
     v128.store(o + od, f32x4.mul(a0, mv));
@@ -591,7 +726,7 @@ const BQ: i32 = 16;
     const o = <usize>j << 2;
     const x = f32x4.mul(v128.load(row + o), sv);
     v128.store(row + o, x);
-    mv = f32x4.max(mv, x);
+    mv = f32x4.pmax(mv, x); // pmax: one maxps (f32x4.max is ~7 instructions in V8); a NaN score still poisons the row through exp
   }
   let m = hmax(mv);
   for (let j = n4; j < n; j++) {
@@ -729,12 +864,11 @@ export function attentionCached(out: usize, q: usize, kc: usize, vc: usize, pos:
 
 export function swigluForward(out: usize, gate: usize, up: usize, n: i32, tid: i32, nt: i32): void {
   const i0 = part(n, 16, tid, nt), i1 = part(n, 16, tid + 1, nt);
-  const one = f32x4.splat(1);
   let i = i0;
   for (; i + 4 <= i1; i += 4) {
     const o = <usize>i << 2;
     const g = v128.load(gate + o);
-    const sg = f32x4.div(one, f32x4.add(one, expv(f32x4.neg(g))));
+    const sg = f32x4.div(onev(), f32x4.add(onev(), expv(f32x4.neg(g))));
     v128.store(out + o, f32x4.mul(f32x4.mul(g, sg), v128.load(up + o)));
   }
   for (; i < i1; i++) {
@@ -748,13 +882,12 @@ export function swigluForward(out: usize, gate: usize, up: usize, n: i32, tid: i
 /** dgate += dout * up * s (1 + g (1 - s)), dup += dout * g * s, s = sigmoid(g). */
 export function swigluBackward(dgate: usize, dup: usize, dout: usize, gate: usize, up: usize, n: i32, tid: i32, nt: i32): void {
   const i0 = part(n, 16, tid, nt), i1 = part(n, 16, tid + 1, nt);
-  const one = f32x4.splat(1);
   let i = i0;
   for (; i + 4 <= i1; i += 4) {
     const o = <usize>i << 2;
     const g = v128.load(gate + o), u = v128.load(up + o), d = v128.load(dout + o);
-    const s = f32x4.div(one, f32x4.add(one, expv(f32x4.neg(g))));
-    const ds = f32x4.mul(s, f32x4.add(one, f32x4.mul(g, f32x4.sub(one, s))));
+    const s = f32x4.div(onev(), f32x4.add(onev(), expv(f32x4.neg(g))));
+    const ds = f32x4.mul(s, f32x4.add(onev(), f32x4.mul(g, f32x4.sub(onev(), s))));
     v128.store(dgate + o, f32x4.add(v128.load(dgate + o), f32x4.mul(f32x4.mul(d, u), ds)));
     v128.store(dup + o, f32x4.add(v128.load(dup + o), f32x4.mul(d, f32x4.mul(g, s))));
   }
@@ -774,7 +907,7 @@ export function swigluBackward(dgate: usize, dup: usize, dout: usize, gate: usiz
 @inline function rowMax(x: usize, V: i32): f32 {
   const v4 = V & ~3;
   let mv = f32x4.splat(-Infinity);
-  for (let j = 0; j < v4; j += 4) mv = f32x4.max(mv, v128.load(x + (<usize>j << 2)));
+  for (let j = 0; j < v4; j += 4) mv = f32x4.pmax(mv, v128.load(x + (<usize>j << 2))); // see softmaxRowCausal
   let m = hmax(mv);
   for (let j = v4; j < V; j++) m = max<f32>(m, load<f32>(x + (<usize>j << 2)));
   return m;

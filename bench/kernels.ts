@@ -146,25 +146,31 @@ function benchTorch(): { version: string; res: Record<string, Timings> } | undef
 }
 
 const wasm: Record<number, ReturnType<typeof benchWasm>> = {};
+let variant = '';
 for (const threads of [1, 2]) {
   const { arena, kernels } = await createEngine({ threads });
+  variant = kernels.name.replace(/ x\d+$/, '');
   wasm[threads] = benchWasm(kernels, arena);
   await kernels.dispose();
 }
+// The plain build (no fused multiply-add), one thread, for comparison with the default module.
+const plainEngine = await createEngine({ threads: 1, fma: false });
+const plain = benchWasm(plainEngine.kernels, plainEngine.arena);
+await plainEngine.kernels.dispose();
 const torch = benchTorch();
 
 const f1 = (x: number) => x.toFixed(1);
-console.log(`Matmul GFLOP/s (wasm = WebAssembly SIMD; torch ${torch?.version ?? 'n/a'}). "cpu" columns divide by process CPU`);
-console.log('time instead of wall time (one thread): robust to other load on the machine.\n');
-console.log('| shape | layout | M x N x K | wasm x1 cpu | torch x1 cpu | ratio | wasm x1 | wasm x2 | torch x1 | torch x2 | ratio x2 |');
-console.log('| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+console.log(`Matmul GFLOP/s (wasm = ${variant}, plain = wasm-simd without FMA; torch ${torch?.version ?? 'n/a'}). "cpu" columns divide`);
+console.log('by process CPU time instead of wall time (one thread): robust to other load on the machine.\n');
+console.log('| shape | layout | M x N x K | plain x1 cpu | wasm x1 cpu | torch x1 cpu | ratio | wasm x1 | wasm x2 | torch x1 | torch x2 | ratio x2 |');
+console.log('| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
 const cell = (x?: number) => (x === undefined ? 'n/a' : f1(x));
 const ratio = (w: number, t?: number) => (t ? (w / t).toFixed(2) : 'n/a');
 CASES.forEach((c, i) => {
   const wc = wasm[1].matmulCpu[i], tc = torch?.res['1'].matmulCpu[i];
   const w1 = wasm[1].matmul[i], w2 = wasm[2].matmul[i];
   const t1 = torch?.res['1'].matmul[i], t2 = torch?.res['2'].matmul[i];
-  console.log(`| ${c.what} | ${c.layout} | ${c.M}x${c.N}x${c.K} | ${f1(wc)} | ${cell(tc)} | ${ratio(wc, tc)} | ${f1(w1)} | ${f1(w2)} | ${cell(t1)} | ${cell(t2)} | ${ratio(w2, t2)} |`);
+  console.log(`| ${c.what} | ${c.layout} | ${c.M}x${c.N}x${c.K} | ${f1(plain.matmulCpu[i])} | ${f1(wc)} | ${cell(tc)} | ${ratio(wc, tc)} | ${f1(w1)} | ${f1(w2)} | ${cell(t1)} | ${cell(t2)} | ${ratio(w2, t2)} |`);
 });
 const ms = (s: number) => (s * 1000).toFixed(2);
 const causalPairs = ATT.B * ATT.nHead * ((ATT.T * (ATT.T + 1)) / 2) * ATT.headDim;

@@ -1,5 +1,7 @@
 // The WebAssembly kernels against plain float64 loops written here (independent of the kernels),
 // at sizes that are not multiples of the SIMD tiles, plus bit-identical results for 1, 2 and 3 threads.
+// This file tests the module createEngine picks by default (the FMA build where the runtime accepts
+// relaxed SIMD); kernels-plain.test.ts runs it again with PRL_NO_FMA=1 for the plain build.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createEngine, type Engine } from '../../src/engine/kernels/index.js';
@@ -514,11 +516,17 @@ test('views made before the memory grows stay usable', () => {
   e.arena.release(mark);
 });
 
-test('createEngine rejects a bad thread count and an unknown provider; ts gives the reference kernels', async () => {
+test('createEngine rejects a bad thread count and gives the ts provider on request', async () => {
   await assert.rejects(createEngine({ threads: 0 }), /threads: 0 is not a whole number of threads/);
-  await assert.rejects(createEngine({ provider: 'gpu' as 'ts' }), /unknown provider 'gpu'/);
-  const reference = await createEngine({ provider: 'ts' });
-  assert.equal(reference.kernels.name, 'ts');
-  await reference.kernels.dispose();
+  assert.equal((await createEngine({ provider: 'ts' })).kernels.name, 'ts');
+});
+
+test('createEngine picks the FMA build unless PRL_NO_FMA is set or fma: false', async () => {
+  // Node 20 accepts relaxed SIMD once createEngine sets V8's flag; later Node versions ship it.
+  const want = process.env.PRL_NO_FMA ? /^wasm-simd x1$/ : /^wasm-simd-fma x1$/;
+  assert.match(engines[0].kernels.name, want);
+  const plain = await createEngine({ threads: 1, fma: false });
+  assert.equal(plain.kernels.name, 'wasm-simd x1');
+  await plain.kernels.dispose();
 });
 

@@ -7,6 +7,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { availableParallelism } from 'node:os';
+import { setFlagsFromString } from 'node:v8';
 import { Arena } from '../memory.js';
 import { PrlError, inputError } from '../../util/errors.js';
 import type { Kernels } from './types.js';
@@ -21,6 +22,12 @@ export interface EngineOptions {
   provider?: 'wasm' | 'ts';
   /** Threads for the wasm provider; default env PRL_THREADS, else the core count capped at 8. */
   threads?: number;
+  /**
+   * Use the fused multiply-add build (build/kernels-fma.wasm) when the runtime accepts relaxed SIMD.
+   * Default: yes unless env PRL_NO_FMA is set. Results differ from the plain build in the last bits
+   * (one rounding instead of two) but are bit-identical across thread counts within either build.
+   */
+  fma?: boolean;
 }
 
 export interface Engine {
@@ -31,6 +38,20 @@ export interface Engine {
 const PAGE = 65536;
 const DEFAULT_MAX_THREADS = 8;
 const WASM_URL = new URL('../../../../build/kernels.wasm', import.meta.url);
+const WASM_FMA_URL = new URL('../../../../build/kernels-fma.wasm', import.meta.url);
+
+/**
+ * The FMA module when wanted and the runtime validates it, else undefined. Node 20 (V8 11.3) accepts
+ * relaxed SIMD only behind --experimental-wasm-relaxed-simd; the flag can be set at runtime before the
+ * module is compiled, and worker threads share the process's V8 flags. Node >= 22 needs no flag.
+ */
+function loadFmaModule(): WebAssembly.Module | undefined {
+  const path = fileURLToPath(WASM_FMA_URL);
+  if (!existsSync(path)) return undefined;
+  const bytes = readFileSync(path);
+  if (!WebAssembly.validate(bytes)) setFlagsFromString('--experimental-wasm-relaxed-simd');
+  return WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : undefined;
+}
 
 /** Creates the engine memory and a kernel provider over it. Call `kernels.dispose()` when done. */
 export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
@@ -42,7 +63,9 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
 
   const wasmPath = fileURLToPath(WASM_URL);
   if (!existsSync(wasmPath)) throw new PrlError(`createEngine: ${wasmPath} is missing; run \`npm run build\` to compile the WebAssembly kernels`);
-  const module = new WebAssembly.Module(readFileSync(wasmPath));
+  const wantFma = options.fma ?? !process.env.PRL_NO_FMA;
+  const fmaModule = wantFma ? loadFmaModule() : undefined;
+  const module = fmaModule ?? new WebAssembly.Module(readFileSync(wasmPath));
   // A scratch memory only to read the module's layout constants.
   const probe = new WebAssembly.Instance(module, { env: { memory: new WebAssembly.Memory({ initial: 1, maximum: 65536, shared: true }) } }).exports;
   const call = (name: string): number => (probe[name] as () => number)();
@@ -54,8 +77,8 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   const base = scratchBase + call('scratchBytes');
   const memory = new WebAssembly.Memory({ initial: Math.ceil(base / PAGE) + 16, maximum: 65536, shared: true });
   const arena = new Arena(base, memory);
-  const pool = await KernelPool.create(module, memory, threads, scratchBase);
-  const kernels = new WasmKernels(pool, memory, {
+  const pool = await KernelPool.create(module, memory, threads, scratchBase, maxThreads);
+  const kernels = new WasmKernels(pool, memory, fmaModule ? 'wasm-simd-fma' : 'wasm-simd', {
     maxKeys: call('maxKeys'),
     sumSquaresChunk: call('sumSquaresChunk'),
     sumSquaresMaxChunks: call('sumSquaresMaxChunks'),

@@ -31,12 +31,14 @@ export const OP: Record<OpName, number> = Object.fromEntries(OPS.map((name, i) =
 /** Int32 slots of the control block. */
 export const CTRL = {
   GEN: 0, // bumped by the caller once per parallel call; workers wait on it
-  DONE: 1, // workers that finished the current call
+  DONE: 1, // shares of the current call finished (by any thread)
   OP: 2, // index into OPS
   NARGS: 3, // arguments in the args block (before tid, nt)
   STOP: 4, // 1: workers exit
   SLEEPERS: 5, // workers blocked in Atomics.wait (the caller notifies only when > 0)
   ERROR: 6, // 1: a worker's kernel threw
+  CLAIM: 7, // (generation mod 2^20) * 32 + next unclaimed share of the current call; see claimShare
+  SHARES: 8, // shares (nt) of the current call
 } as const;
 export const CTRL_INTS = 16;
 export const MAX_ARGS = 32;
@@ -45,6 +47,38 @@ export const CONTROL_BYTES = CTRL_INTS * 4 + MAX_ARGS * 8;
 
 /** Busy-wait iterations before a thread blocks in Atomics.wait (kernel calls come in quick bursts). */
 export const SPIN = 1 << 16;
+
+/**
+ * Shares per thread of a parallel call. More shares than threads would bound what a descheduled thread
+ * can hold up to a small piece of a call (the kernels give the same bits for any share count); 4 per
+ * thread measured no better on a loaded machine (3 runs each, bench/RESULTS.md), so 1 for now.
+ */
+export const SHARES_PER_THREAD = 1;
+/** Shares per call are below this (MAX_THREADS of the module is 16): the low bits of CLAIM. */
+const SHARE_BITS = 5;
+const GEN_MASK = (1 << 20) - 1;
+
+/** The CLAIM value that opens call `gen` with share 0 next. */
+export function openClaims(gen: number): number {
+  return (gen & GEN_MASK) << SHARE_BITS;
+}
+
+/**
+ * Takes the next unclaimed share of call `gen` (of `nt` shares), or returns -1 when none is left or the
+ * call is no longer the current one. Shares are claimed dynamically, by whichever thread comes first,
+ * so a worker the OS has not scheduled yet does not stall the call: the caller takes its share too.
+ * The result stays deterministic because a share's output depends only on its index (tid, nt), never on
+ * the thread that runs it (per-share scratch is indexed by tid as well).
+ */
+export function claimShare(ctrl: Int32Array, gen: number, nt: number): number {
+  for (;;) {
+    const v = Atomics.load(ctrl, CTRL.CLAIM);
+    if (v >>> SHARE_BITS !== (gen & GEN_MASK)) return -1;
+    const share = v & ((1 << SHARE_BITS) - 1);
+    if (share >= nt) return -1;
+    if (Atomics.compareExchange(ctrl, CTRL.CLAIM, v, v + 1) === v) return share;
+  }
+}
 
 /** A kernel export as JS sees it: numbers in, nothing out. */
 export type KernelFn = (...args: number[]) => void;

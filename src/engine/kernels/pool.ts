@@ -1,12 +1,14 @@
 /**
  * A pool of worker threads over the engine's shared WebAssembly memory. Each worker instantiates the
  * same kernel module; a call is published through a shared control block (op index, arguments,
- * generation counter) and every thread, the caller included, computes its share (tid, nt) of the
- * outputs. The caller then waits for the workers, so a call is synchronous. Latency is a few
- * microseconds while workers spin between calls; idle workers sleep in Atomics.wait.
+ * generation counter) and split into shares (tid, nt) of the outputs, SHARES_PER_THREAD per thread (ops.ts). Every thread, the
+ * caller included, claims shares until none is left (claimShare), so a worker that is descheduled on a
+ * busy machine costs at most its share's time instead of stalling the caller. The caller then waits
+ * until every share is done, so a call is synchronous. Latency is a few microseconds while workers spin
+ * between calls; idle workers sleep in Atomics.wait.
  */
 import { Worker } from 'node:worker_threads';
-import { CONTROL_BYTES, CTRL, CTRL_INTS, MAX_ARGS, SPIN, kernelFunctions, type KernelFn } from './ops.js';
+import { CONTROL_BYTES, CTRL, CTRL_INTS, MAX_ARGS, SHARES_PER_THREAD, SPIN, claimShare, kernelFunctions, openClaims, type KernelFn } from './ops.js';
 
 export class KernelPool {
   /** Arguments of the next call (before tid, nt); the caller fills them, then calls `run`. */
@@ -17,6 +19,8 @@ export class KernelPool {
 
   private constructor(
     readonly threads: number,
+    /** Shares of a parallel call (at most the module's per-thread scratch areas). */
+    private readonly shares: number,
     private readonly fns: KernelFn[],
     private readonly workers: Worker[],
     control: SharedArrayBuffer,
@@ -26,7 +30,7 @@ export class KernelPool {
   }
 
   /** Starts `threads - 1` workers; the calling thread is thread 0 with its own instance. */
-  static async create(module: WebAssembly.Module, memory: WebAssembly.Memory, threads: number, scratchBase: number): Promise<KernelPool> {
+  static async create(module: WebAssembly.Module, memory: WebAssembly.Memory, threads: number, scratchBase: number, maxShares: number): Promise<KernelPool> {
     const instance = new WebAssembly.Instance(module, { env: { memory } });
     (instance.exports.setScratchBase as (p: number) => void)(scratchBase);
     const control = new SharedArrayBuffer(CONTROL_BYTES);
@@ -44,7 +48,8 @@ export class KernelPool {
     }
     await Promise.all(ready);
     for (const worker of workers) worker.unref(); // an idle pool must not keep the process alive
-    return new KernelPool(threads, kernelFunctions(instance.exports), workers, control);
+    const shares = Math.min(maxShares, threads * SHARES_PER_THREAD);
+    return new KernelPool(threads, shares, kernelFunctions(instance.exports), workers, control);
   }
 
   /**
@@ -53,7 +58,7 @@ export class KernelPool {
    */
   run(op: number, nargs: number, parallel: boolean): void {
     if (this.disposed) throw new Error('KernelPool: used after dispose()');
-    const nt = parallel ? this.threads : 1;
+    const nt = parallel ? this.shares : 1;
     const callArgs = this.callArgs;
     callArgs.length = nargs + 2;
     for (let i = 0; i < nargs; i++) callArgs[i] = this.args[i];
@@ -66,16 +71,24 @@ export class KernelPool {
     const ctrl = this.ctrl;
     ctrl[CTRL.OP] = op;
     ctrl[CTRL.NARGS] = nargs;
+    const gen = (ctrl[CTRL.GEN] + 1) | 0;
     Atomics.store(ctrl, CTRL.DONE, 0);
-    Atomics.add(ctrl, CTRL.GEN, 1);
+    Atomics.store(ctrl, CTRL.CLAIM, openClaims(gen));
+    // After CLAIM: a worker still on the previous generation that reads this count finds CLAIM moved on.
+    Atomics.store(ctrl, CTRL.SHARES, nt);
+    Atomics.store(ctrl, CTRL.GEN, gen);
     if (Atomics.load(ctrl, CTRL.SLEEPERS) > 0) Atomics.notify(ctrl, CTRL.GEN);
     let error: unknown;
-    try {
-      this.fns[op].apply(null, callArgs);
-    } catch (err) {
-      error = err;
+    for (let share = claimShare(ctrl, gen, nt); share >= 0; share = claimShare(ctrl, gen, nt)) {
+      callArgs[nargs] = share;
+      try {
+        this.fns[op].apply(null, callArgs);
+      } catch (err) {
+        error ??= err;
+      }
+      Atomics.add(ctrl, CTRL.DONE, 1);
     }
-    this.waitForWorkers();
+    this.waitForShares(nt);
     if (error !== undefined) throw error;
     if (Atomics.load(ctrl, CTRL.ERROR) !== 0) {
       Atomics.store(ctrl, CTRL.ERROR, 0);
@@ -83,13 +96,12 @@ export class KernelPool {
     }
   }
 
-  private waitForWorkers(): void {
+  private waitForShares(nt: number): void {
     const ctrl = this.ctrl;
-    const workers = this.threads - 1;
     let spins = 0;
     for (;;) {
       const done = Atomics.load(ctrl, CTRL.DONE);
-      if (done === workers) return;
+      if (done === nt) return;
       if (++spins >= SPIN) Atomics.wait(ctrl, CTRL.DONE, done);
     }
   }

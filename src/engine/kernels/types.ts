@@ -23,7 +23,7 @@ export interface AttentionDims {
 }
 
 export interface Kernels {
-  /** Human-readable provider name, e.g. "wasm-simd x2" or "ts". */
+  /** Human-readable provider name, e.g. "wasm-simd-fma x2" (fused multiply-add build), "wasm-simd x2" or "ts". */
   readonly name: string;
   /** Worker threads this provider uses (1 = calling thread only). */
   readonly threads: number;

@@ -37,10 +37,12 @@ export class WasmKernels implements Kernels {
   constructor(
     private readonly pool: KernelPool,
     private readonly memory: WebAssembly.Memory,
+    /** Which module build: 'wasm-simd' or 'wasm-simd-fma' (fused multiply-add through relaxed SIMD). */
+    variant: string,
     private readonly limits: WasmLimits,
   ) {
     this.threads = pool.threads;
-    this.name = `wasm-simd x${pool.threads}`;
+    this.name = `${variant} x${pool.threads}`;
     this.args = pool.args;
     this.buffers.add(memory.buffer);
   }

@@ -1,10 +1,11 @@
 /**
  * A kernel worker thread: instantiates the kernel module over the engine's shared memory, then
  * serves calls from the control block (see pool.ts) until told to stop. No message passing per call:
- * it spins on the generation counter, then sleeps in Atomics.wait.
+ * it spins on the generation counter, then sleeps in Atomics.wait; on a new call it claims shares until
+ * none is left (the caller may already have taken them all).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { CTRL, CTRL_INTS, MAX_ARGS, SPIN, kernelFunctions } from './ops.js';
+import { CTRL, CTRL_INTS, MAX_ARGS, SPIN, claimShare, kernelFunctions } from './ops.js';
 
 interface WorkerInit {
   module: WebAssembly.Module;
@@ -21,7 +22,6 @@ const instance = new WebAssembly.Instance(init.module, { env: { memory: init.mem
 const fns = kernelFunctions(instance.exports);
 const ctrl = new Int32Array(init.control, 0, CTRL_INTS);
 const args = new Float64Array(init.control, CTRL_INTS * 4, MAX_ARGS);
-const workers = init.threads - 1;
 const callArgs: number[] = [];
 
 parentPort!.postMessage('ready');
@@ -39,16 +39,22 @@ for (;;) {
   }
   gen = Atomics.load(ctrl, CTRL.GEN);
   if (Atomics.load(ctrl, CTRL.STOP) !== 0) break;
-  const nargs = ctrl[CTRL.NARGS];
-  callArgs.length = nargs + 2;
-  for (let i = 0; i < nargs; i++) callArgs[i] = args[i];
-  callArgs[nargs] = init.id;
-  callArgs[nargs + 1] = init.threads;
-  try {
-    fns[ctrl[CTRL.OP]].apply(null, callArgs);
-  } catch (err) {
-    Atomics.store(ctrl, CTRL.ERROR, 1);
-    console.error(`prl kernel worker ${init.id}:`, err);
+  // A share, once claimed, keeps the call open (the caller waits for it), so op and arguments read
+  // after the claim belong to this call.
+  // SHARES may already belong to a later call; then claimShare fails on the generation check.
+  const nt = Atomics.load(ctrl, CTRL.SHARES);
+  for (let share = claimShare(ctrl, gen, nt); share >= 0; share = claimShare(ctrl, gen, nt)) {
+    const nargs = ctrl[CTRL.NARGS];
+    callArgs.length = nargs + 2;
+    for (let i = 0; i < nargs; i++) callArgs[i] = args[i];
+    callArgs[nargs] = share;
+    callArgs[nargs + 1] = nt;
+    try {
+      fns[ctrl[CTRL.OP]].apply(null, callArgs);
+    } catch (err) {
+      Atomics.store(ctrl, CTRL.ERROR, 1);
+      console.error(`prl kernel worker ${init.id}:`, err);
+    }
+    if (Atomics.add(ctrl, CTRL.DONE, 1) + 1 === nt) Atomics.notify(ctrl, CTRL.DONE);
   }
-  if (Atomics.add(ctrl, CTRL.DONE, 1) + 1 === workers) Atomics.notify(ctrl, CTRL.DONE);
 }
