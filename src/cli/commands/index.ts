@@ -3,6 +3,7 @@ import { register as advantages } from './advantages.js';
 import { register as bench } from './bench.js';
 import { register as exportGguf } from './export-gguf.js';
 import { register as grade } from './grade.js';
+import { register as label } from './label.js';
 import { register as metrics } from './metrics.js';
 import { register as report } from './report.js';
 import { register as rl } from './rl.js';
@@ -14,6 +15,7 @@ export const commands: Array<(program: Command) => void> = [
   bench,
   exportGguf,
   grade,
+  label,
   metrics,
   report,
   rl,
