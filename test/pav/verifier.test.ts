@@ -95,23 +95,34 @@ test('calibration table and ECE by hand; BoK PAV scores from Q^pi predictions', 
 });
 
 /**
- * Synthetic arith traces with exact labels: the corpus generator errs on each step with probability e
- * and an error always ends wrong, so Q(prefix) = 0 from the first wrong step on and (1 - e)^(steps left)
- * before it; the answer line's Q is the reward.
+ * Synthetic arith traces with exact labels. Each reduction copies a wrong operand with probability e
+ * (a slip the step checker calls "not the next reduction") and then computes correctly from it, so the
+ * answer ends wrong: Q(prefix) = 0 from the first wrong step on, (1 - e)^(reductions left) before it,
+ * and the answer line's Q is the reward. Operand slips need a copy check, which a tiny model learns in
+ * a unit test's budget; result slips need arithmetic, which takes longer (see bench/pav-search.ts).
  */
 function syntheticExamples(count: number, seed: number, errorRate: number) {
-  // Another split seed for the held-out traces: other problems, not only other samples.
-  const task = arithTask({ operations: 2, operators: '+', errorRate, trainSize: 200, evalSize: 10, seed });
+  const task = arithTask({ operations: 2, operators: '+', trainSize: 200, evalSize: 10, seed });
   const tokenizer = taskTokenizer(task);
   const problems = task.trainProblems();
-  return task.sftCorpus!(count, new Rng(seed)).map((ex, i) => {
-    const lines = ex.response.split('\n');
+  const rng = new Rng(seed + 100);
+  return Array.from({ length: count }, (_, i) => {
+    const problem = problems[rng.int(problems.length)];
+    const operands = problem.prompt.slice(3, -1).split('+').map(Number);
+    let value = operands[0];
+    const lines: string[] = [];
+    for (let h = 1; h < operands.length; h++) {
+      const left = rng.next() < errorRate ? value + (1 + rng.int(9)) : value;
+      value = left + operands[h];
+      lines.push(`${left}+${operands[h]}=${value}`);
+    }
+    lines.push(`A: ${value}`);
+    const response = lines.join('\n');
     const steps = lines.map((l, h) => (h < lines.length - 1 ? l + '\n' : l));
-    const problem = problems.find((p) => p.prompt === ex.prompt)!;
-    const { firstWrong } = task.checkSteps!(problem, ex.response);
+    const { firstWrong } = task.checkSteps!(problem, response);
     const n = lines.length - 1;
     const targets = [(1 - errorRate) ** n, ...steps.map((_, h) => (firstWrong !== null && h >= firstWrong ? 0 : h < n ? (1 - errorRate) ** (n - 1 - h) : 1))];
-    return { ...traceReadouts(tokenizer, ex.prompt, steps), targets, group: String(i), firstWrong, tokenizer };
+    return { ...traceReadouts(tokenizer, problem.prompt, steps), targets, group: String(i), firstWrong, tokenizer };
   });
 }
 

@@ -8,6 +8,7 @@ import { register as metrics } from './metrics.js';
 import { register as report } from './report.js';
 import { register as rl } from './rl.js';
 import { register as sft } from './sft.js';
+import { register as verifier } from './verifier.js';
 
 /** Every command registers itself here; keep the list sorted, one per line. */
 export const commands: Array<(program: Command) => void> = [
@@ -20,4 +21,5 @@ export const commands: Array<(program: Command) => void> = [
   report,
   rl,
   sft,
+  verifier,
 ];
