@@ -129,14 +129,14 @@ function syntheticExamples(count: number, seed: number, errorRate: number) {
 test('arith: a verifier trained on labelled traces ranks the first wrong step below the correct steps before it (held out); save/load keeps it', async () => {
   const engine = await createEngine({ threads: 1 });
   try {
-    const train = syntheticExamples(1500, 1, 0.3);
-    const heldOut = syntheticExamples(300, 2, 0.3);
+    const train = syntheticExamples(3000, 1, 0.5);
+    const heldOut = syntheticExamples(300, 2, 0.5);
     const tokenizer = train[0].tokenizer;
     const model = new LlamaModel({ ...PRESETS.tiny, vocabSize: tokenizer.vocabSize }, engine.arena, engine.kernels);
     const rng = new Rng(3);
     model.initRandom(rng);
     const v = createVerifier(model, engine, rng);
-    trainVerifier(v, engine, train, { steps: 400, batchSize: 32, lr: 1e-2, warmupSteps: 20, maxGradNorm: 1, rng });
+    trainVerifier(v, engine, train, { steps: 600, batchSize: 32, lr: 3e-3, warmupSteps: 30, maxGradNorm: 1, rng });
     const predictions = verifierPredict(v, heldOut.map((e) => e.tokens), heldOut.map((e) => e.positions));
     let wins = 0;
     let pairs = 0;

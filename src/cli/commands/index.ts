@@ -7,6 +7,7 @@ import { register as label } from './label.js';
 import { register as metrics } from './metrics.js';
 import { register as report } from './report.js';
 import { register as rl } from './rl.js';
+import { register as search } from './search.js';
 import { register as sft } from './sft.js';
 import { register as verifier } from './verifier.js';
 
@@ -20,6 +21,7 @@ export const commands: Array<(program: Command) => void> = [
   metrics,
   report,
   rl,
+  search,
   sft,
   verifier,
 ];
