@@ -144,6 +144,7 @@ export class LlamaModel {
   private inferenceBlock: ArenaBlock | null = null;
   private lastShape: { B: number; T: number } | null = null;
   private logitsValid = false;
+  private hiddenValid = false;
 
   constructor(config: ModelConfig, arena: Arena, kernels: Kernels) {
     validateConfig(config);
@@ -345,6 +346,51 @@ export class LlamaModel {
     k.rmsnormBackward(a.dres, g.inputNorm, a.dln, a.residual[l], w.inputNorm, s.rstd1, N, C); // dres = d x
   }
 
+  /**
+   * The trunk alone (for value heads, e.g. a PAV verifier): embeddings, every layer and the final
+   * RMSNorm over tokens (B, T), without lm_head. Returns the final-norm output (B*T, C), a view valid
+   * until the next forward; keeps what `backwardHidden` needs.
+   */
+  forwardHidden(tokens: Int32Array, B: number, T: number): Float32Array {
+    const { hiddenSize: C, numHiddenLayers: L } = this.config;
+    const N = B * T;
+    this.checkBatch(tokens, new Int32Array(N).fill(-1), B, T);
+    const a = this.ensureActivations(N);
+    a.tokens.set(tokens.subarray(0, N));
+    for (let n = 0; n < N; n++) a.positions[n] = n % T;
+    for (let n = 0; n < N; n++) a.residual[0].set(this.w.embed.subarray(a.tokens[n] * C, a.tokens[n] * C + C), n * C);
+    const dims: AttentionDims = { B, T, nHead: this.config.numAttentionHeads, nKvHead: this.config.numKeyValueHeads, headDim: this.config.headDim };
+    for (let l = 0; l < L; l++) this.layerForward(l, a, dims);
+    this.kernels.rmsnormForward(a.lnf, a.rstdf, a.residual[L], this.w.norm, N, C, this.config.rmsNormEps);
+    this.lastShape = { B, T };
+    this.logitsValid = false;
+    this.hiddenValid = true;
+    return a.lnf.subarray(0, N * C);
+  }
+
+  /**
+   * Backward of the last `forwardHidden`: given d loss / d hidden (B*T, C), ACCUMULATES d loss /
+   * d parameter into `grads` (lm_head gets none).
+   */
+  backwardHidden(dhidden: Float32Array): void {
+    if (!this.lastShape || !this.acts || !this.hiddenValid) throw new Error('LlamaModel.backwardHidden: call forwardHidden first (once per backwardHidden)');
+    const { B, T } = this.lastShape;
+    const { hiddenSize: C, numHiddenLayers: L } = this.config;
+    const N = B * T;
+    if (dhidden.length < N * C) throw inputError('LlamaModel.backwardHidden: dhidden', `has ${dhidden.length} values, expected B*T*C = ${N * C}`);
+    const a = this.acts;
+    this.hiddenValid = false;
+    a.dln.set(dhidden.subarray(0, N * C));
+    a.dres.fill(0, 0, N * C);
+    this.kernels.rmsnormBackward(a.dres, this.g.norm, a.dln, a.residual[L], this.w.norm, a.rstdf, N, C);
+    const dims: AttentionDims = { B, T, nHead: this.config.numAttentionHeads, nKvHead: this.config.numKeyValueHeads, headDim: this.config.headDim };
+    for (let l = L - 1; l >= 0; l--) this.layerBackward(l, a, dims);
+    for (let n = 0; n < N; n++) {
+      const row = a.tokens[n] * C;
+      for (let c = 0; c < C; c++) this.g.embed[row + c] += a.dres[n * C + c];
+    }
+  }
+
   /** The logits (B*T, V) of the last `forward`: a view, valid until the next forward or backward. */
   logits(): Float32Array {
     if (!this.lastShape || !this.acts || !this.logitsValid) throw new Error('LlamaModel.logits: needs a forward not yet consumed by backward');
@@ -480,6 +526,27 @@ export class LlamaModel {
     return st.logits.subarray(0, B * V);
   }
 
+  /**
+   * Copies the first `length` cached positions (keys and values, every layer) of slot `from` into
+   * slots `to`: many continuations of one prefix then share a single prefill.
+   */
+  copyCacheSlot(from: number, to: readonly number[], length: number): void {
+    const st = this.inference;
+    if (!st) throw new Error('LlamaModel.copyCacheSlot: call prepareInference first');
+    if (length < 0 || length > st.maxT) throw new Error(`LlamaModel.copyCacheSlot: length ${length} exceeds the cache length ${st.maxT}`);
+    const kvDim = this.config.numKeyValueHeads * this.config.headDim;
+    const slotSize = st.maxT * kvDim;
+    for (const slot of [from, ...to]) {
+      if (!(Number.isInteger(slot) && slot >= 0 && slot < st.batch)) throw new Error(`LlamaModel.copyCacheSlot: slot ${slot} is outside the prepared ${st.batch} slots`);
+    }
+    for (let l = 0; l < this.config.numHiddenLayers; l++) {
+      for (const cache of [st.kCache[l], st.vCache[l]]) {
+        const source = cache.subarray(from * slotSize, from * slotSize + length * kvDim);
+        for (const slot of to) if (slot !== from) cache.set(source, slot * slotSize);
+      }
+    }
+  }
+
   private checkBatch(tokens: Int32Array, targets: Int32Array, B: number, T: number): void {
     const N = B * T;
     const V = this.config.vocabSize;
@@ -550,6 +617,7 @@ export class LlamaModel {
     };
     this.actsBlock.end = arena.mark();
     this.logitsValid = false;
+    this.hiddenValid = false;
     return this.acts;
   }
 }

@@ -280,3 +280,93 @@ function scoreWith(model: LlamaModel, sequences: number[][], options: ScoreOptio
   }
   return { logprobs, entropies };
 }
+
+export interface PrefixSampleOptions extends SampleOptions {
+  /** Per-prefix token budgets (default: `maxNewTokens` for all); a sequence stops with 'length' at its own. */
+  maxNewTokensEach?: readonly number[];
+  /** Cache slots per batch (default 256); prefixes are processed in groups of floor(maxSlots / n). */
+  maxSlots?: number;
+}
+
+/**
+ * `n` continuations of each prefix, sharing one prefill per prefix: the prefix is run once into the
+ * first of its n cache slots, whose keys and values are then copied into the other n - 1 (Monte Carlo
+ * rollouts from a step boundary, beam expansions). Within one group of prefixes the draws, tokens and
+ * log-probs equal `generate` on the prompts repeated n times (prefix 0 n times, then prefix 1, ...),
+ * since rows never interact and copied caches hold the same numbers a prefill would write.
+ */
+export function generateFromPrefixes(model: LlamaModel, prefixes: number[][], n: number, options: PrefixSampleOptions): SampleResult[][] {
+  const V = model.config.vocabSize;
+  const temperature = options.temperature ?? 1;
+  const topP = options.topP ?? 1;
+  const topK = options.topK ?? 0;
+  if (!(Number.isInteger(n) && n >= 1)) throw inputError('sampling: n', `must be a positive integer, got ${n}`);
+  const budgets = options.maxNewTokensEach ?? prefixes.map(() => options.maxNewTokens);
+  if (budgets.length !== prefixes.length) throw inputError('sampling: maxNewTokensEach', `has ${budgets.length} budgets for ${prefixes.length} prefixes`);
+  budgets.forEach((m, i) => validateSampling([prefixes[i]], V, temperature, topP, topK, m, options));
+  const maxSlots = options.maxSlots ?? 256;
+  const perGroup = Math.max(1, Math.floor(maxSlots / n));
+  const out: SampleResult[][] = [];
+  for (let start = 0; start < prefixes.length; start += perGroup) {
+    const group = prefixes.slice(start, start + perGroup);
+    const results = sharedPrefixGroup(model, group, budgets.slice(start, start + perGroup), n, temperature, topK, topP, options);
+    for (let p = 0; p < group.length; p++) out.push(results.slice(p * n, (p + 1) * n));
+  }
+  return out;
+}
+
+function sharedPrefixGroup(model: LlamaModel, prefixes: number[][], budgets: readonly number[], n: number, temperature: number, topK: number, topP: number, options: SampleOptions): SampleResult[] {
+  const V = model.config.vocabSize;
+  const B = prefixes.length * n;
+  const results: SampleResult[] = Array.from({ length: B }, () => ({ tokens: [], logprobs: [], samplingLogprobs: [], finishReason: 'length' }));
+  const maxNew = Math.max(0, ...budgets);
+  if (B === 0 || maxNew === 0) return results;
+  const maxLen = Math.max(...prefixes.map((p) => p.length));
+  model.prepareInference(B, maxLen + maxNew - 1);
+  const stopTokens = new Set(options.stopTokens ?? []);
+  const stopStrings = options.stopStrings ?? [];
+
+  const nextLogits = new Float32Array(B * V); // (B, V)
+  const chunkTokens = new Int32Array(PREFILL_CHUNK);
+  const chunkPos = new Int32Array(1);
+  prefixes.forEach((prefix, p) => {
+    const slot = p * n;
+    for (let start = 0; start < prefix.length; start += PREFILL_CHUNK) {
+      const len = Math.min(PREFILL_CHUNK, prefix.length - start);
+      for (let t = 0; t < len; t++) chunkTokens[t] = prefix[start + t];
+      chunkPos[0] = start;
+      const logits = model.forwardCached(chunkTokens, 1, len, chunkPos, slot);
+      if (start + len === prefix.length) for (let j = 0; j < n; j++) nextLogits.set(logits, (slot + j) * V);
+    }
+    model.copyCacheSlot(slot, Array.from({ length: n - 1 }, (_, j) => slot + 1 + j), prefix.length);
+  });
+
+  const scratch: SamplingScratch = { probs: new Float64Array(V), order: new Int32Array(V), token: 0, logprob: 0, samplingLogprob: 0 };
+  const active = Uint8Array.from({ length: B }, (_, b) => (budgets[Math.floor(b / n)] > 0 ? 1 : 0));
+  let activeCount = active.reduce((s, x) => s + x, 0);
+  const stepTokens = new Int32Array(B);
+  const stepPos = new Int32Array(B);
+  for (let step = 0; step < maxNew && activeCount > 0; step++) {
+    for (let b = 0; b < B; b++) {
+      if (!active[b]) continue;
+      sampleToken(nextLogits, b * V, V, temperature, topK, topP, options.rng, scratch);
+      const r = results[b];
+      r.tokens.push(scratch.token);
+      r.logprobs.push(scratch.logprob);
+      r.samplingLogprobs.push(scratch.samplingLogprob);
+      if (stopTokens.has(scratch.token) || (stopStrings.length > 0 && containsAny(options.decode!(r.tokens), stopStrings))) {
+        r.finishReason = 'stop';
+        active[b] = 0;
+        activeCount--;
+      } else if (r.tokens.length >= budgets[Math.floor(b / n)]) {
+        active[b] = 0;
+        activeCount--;
+      }
+      stepTokens[b] = scratch.token;
+    }
+    if (activeCount === 0 || step === maxNew - 1) break;
+    for (let b = 0; b < B; b++) stepPos[b] = prefixes[Math.floor(b / n)].length + step;
+    nextLogits.set(model.forwardCached(stepTokens, B, 1, stepPos, 0));
+  }
+  return results;
+}

@@ -14,7 +14,8 @@ import type { Rng } from '../util/rng.js';
 
 export const EOS = '<eos>';
 export const BOS = '<bos>';
-const TOKEN_TASK_SYMBOLS = '0123456789abcdefghijklmnopqrstuvwxyz';
+/** Task token a (< the end token) is this string's character a in a token task's tokenizer. */
+export const TOKEN_TASK_SYMBOLS = '0123456789abcdefghijklmnopqrstuvwxyz';
 
 /** One prompt of the task, ready for the model. */
 export interface CodedProblem {

@@ -48,7 +48,7 @@ const runFolder = {
   threads: positiveInt().optional().describe('Kernel worker threads (default: env PRL_THREADS, else the core count). Results do not depend on it.'),
 };
 
-export const RL_ESTIMATORS = ['grpo', 'rloo', 'reinforce', 'prl', 'prl-raw', 'frpo', 'raft'] as const;
+export const RL_ESTIMATORS = ['grpo', 'rloo', 'reinforce', 'prl', 'prl-raw', 'frpo', 'raft', 'pav'] as const;
 export type RlEstimator = (typeof RL_ESTIMATORS)[number];
 
 export const rlConfigSchema = z.object({
@@ -56,7 +56,7 @@ export const rlConfigSchema = z.object({
   taskOptions: z.record(z.string(), z.unknown()).default({}).describe('Task knobs, passed to the task (e.g. {"operations": 3} for arith, {"evalData": "..."} for math).'),
   model: z.string().optional().describe('Model folder to start from; default: the task\'s built-in warm start (trained on first use, cached).'),
   reference: z.string().optional().describe('Frozen reference for the KL terms (SPEC: the policy at the start of RL); default: the starting model.'),
-  estimator: oneOf(RL_ESTIMATORS).default('grpo').describe('Advantage estimator: grpo/rloo/reinforce (outcome), prl (PRL v1), prl-raw (authors\' adv=prm), frpo (PRL v2), raft (SFT on correct samples).'),
+  estimator: oneOf(RL_ESTIMATORS).default('grpo').describe('Advantage estimator: grpo/rloo/reinforce (outcome), prl (PRL v1), prl-raw (authors\' adv=prm), frpo (PRL v2), raft (SFT on correct samples), pav (PAV: Q^pi + alpha A^mu per step).'),
   steps: positiveInt().default(50).describe('RL steps (one rollout batch and one update each).'),
   promptsPerStep: positiveInt().default(8).describe('Prompts per step.'),
   groupSize: positiveInt().default(5).describe('Responses per prompt, G (PRL authors: 5).'),
@@ -68,6 +68,8 @@ export const rlConfigSchema = z.object({
   stepSplit: stepSplitSpec().default('task').describe('PRL: where steps end: `task` (the task\'s own delimiter or step length), length:L, text:DELIM, tokens:IDS.'),
   beta: nonNegative().default(0.01).describe('FRPO: future-KL coefficient beta (v2 paper: 0.01).'),
   kl: oneOf(['k1', 'k3']).default('k1').describe('FRPO: per-token KL estimator k1 or k3.'),
+  alpha: nonNegative().default(1).describe('PAV: weight of the prover\'s progress A^mu in the effective reward Q^pi + alpha A^mu (paper: RL 5.0 for 2B, 3.0 for 9B; didactic 1.0).'),
+  prover: z.string().optional().describe('PAV: the prover mu: `oracle:gamma=G` (exact, planted; paper: gamma = 10) or a verifier folder from `prl verifier train`.'),
   clipRatio: positive().default(0.2).describe('PPO clip range epsilon (SPEC: 0.2).'),
   dualClip: positive().default(3).describe('Dual-clip constant c for negative advantages (SPEC: 3).'),
   lossAggregation: oneOf(['token-mean', 'seq-mean-token-mean', 'seq-mean-token-sum']).default('token-mean').describe('Loss aggregation: token-mean (verl default), seq-mean-token-mean, seq-mean-token-sum.'),

@@ -30,6 +30,7 @@ import { rolloutAdvantages, type AdvantageOptions, type Rollout } from './rollou
 import { loadCheckpointState, RunFolder } from './run-folder.js';
 import { learningRateSchedule } from './sft.js';
 import { warmStartModel } from './warm-start.js';
+import { openPavRewarder, pavAdvantages, type PavRewarder } from '../pav/rl.js';
 
 /** One metrics.jsonl row. `time` holds the wall-clock figures, the only fields that differ between identical runs. */
 export interface RlMetricsRow {
@@ -78,6 +79,8 @@ interface RlContext {
   advantageOptions: AdvantageOptions;
   maxNewTokens: number;
   schedule: (step: number) => number;
+  /** The prover of the `pav` estimator. */
+  pav: PavRewarder | null;
 }
 
 export async function runRl(config: RlConfig, outDir: string, options: { resume?: boolean; quiet?: boolean } = {}): Promise<RlSummary> {
@@ -106,7 +109,7 @@ export async function runRl(config: RlConfig, outDir: string, options: { resume?
       train: codec.problems('train'),
       heldOut: codec.problems('eval').slice(0, config.evalProblems),
       advantageOptions: {
-        estimator: config.estimator === 'raft' ? 'grpo' : config.estimator,
+        estimator: config.estimator === 'raft' || config.estimator === 'pav' ? 'grpo' : config.estimator,
         eta: config.eta,
         beta: config.beta,
         kl: config.kl,
@@ -115,6 +118,7 @@ export async function runRl(config: RlConfig, outDir: string, options: { resume?
       },
       maxNewTokens: config.maxNewTokens ?? codec.maxNewTokens,
       schedule: learningRateSchedule(config.lrSchedule, config.warmupSteps, config.steps),
+      pav: config.estimator === 'pav' ? openPavRewarder(config.prover, engine, codec) : null,
     };
 
     let rng = new Rng(config.seed);
@@ -199,7 +203,7 @@ function rlStep(ctx: RlContext, step: number, rng: Rng, order: DataOrder): { row
       const logp = unpackResponses(policy.forward(mb.tokens, mb.targets, mb.B, mb.T), mb);
       if (Number.isNaN(entropy)) entropy = maskedMean(unpackResponses(policy.entropy(), mb), picked.map((i) => masks[i]));
       if (!logpOld) logpOld = logp.map((x) => x.slice());
-      advantages ??= computeAdvantages(ctx, reads, responses, logpOld, logpRef);
+      advantages ??= computeAdvantages(ctx, reads, responses, logpOld, logpRef, problems);
       const dlogp = updateGradient(ctx, mb, picked, logp, logpOld, logpRef, masks, advantages, reads, lossTotals);
       if (!dlogp) continue;
       policy.backward(dlogp);
@@ -237,7 +241,8 @@ function rlStep(ctx: RlContext, step: number, rng: Rng, order: DataOrder): { row
   return { row, traces };
 }
 
-function computeAdvantages(ctx: RlContext, reads: ReadResponse[], responses: number[][], logpOld: Float64Array[], logpRef: Float64Array[]): Float64Array[] {
+function computeAdvantages(ctx: RlContext, reads: ReadResponse[], responses: number[][], logpOld: Float64Array[], logpRef: Float64Array[], problems: CodedProblem[]): Float64Array[] {
+  if (ctx.pav) return pavStepAdvantages(ctx, ctx.pav, reads, responses, problems);
   if (ctx.config.estimator === 'raft') {
     // RAFT: weight 1 on every token of a correct sample, 0 elsewhere (the update is SFT on those tokens).
     return reads.map((r) => Float64Array.from(r.mask, (m) => (m && r.reward >= 1 ? 1 : 0)));
@@ -255,6 +260,14 @@ function computeAdvantages(ctx: RlContext, reads: ReadResponse[], responses: num
     tokenIds: responses[i],
   }));
   return rolloutAdvantages(rollouts, ctx.advantageOptions);
+}
+
+/** PAV: per-step effective rewards Q^pi + alpha A^mu from the prover (src/pav/rl.ts). */
+function pavStepAdvantages(ctx: RlContext, pav: PavRewarder, reads: ReadResponse[], responses: number[][], problems: CodedProblem[]): Float64Array[] {
+  const G = ctx.config.groupSize;
+  const ends = reads.map((r, i) => stepEnds(ctx.codec.stepSplit, { mask: r.mask, text: r.text, tokenOffsets: r.offsets, tokenIds: responses[i] }));
+  const values = pav.values(reads.map((_, i) => problems[Math.floor(i / G)]), responses, ends);
+  return pavAdvantages(reads.map((r) => r.reward), reads.map((_, i) => Math.floor(i / G)), reads.map((r) => r.mask), ends, values, ctx.config.alpha);
 }
 
 /** The loss gradient d loss / d logp of one mini-batch, packed for `backward`; null when nothing to learn. */

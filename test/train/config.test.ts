@@ -29,7 +29,7 @@ test('defaults fill every field and follow SPEC.md', () => {
 test('an invalid flag value is refused naming the field and the value', () => {
   assert.throws(() => configFromFlags(rlConfigSchema, parseFlags(['--steps', 'many'])), /flags: steps: expected a positive integer, got "many"/);
   assert.throws(() => configFromFlags(rlConfigSchema, parseFlags(['--steps', '2.5'])), /steps: expected a positive integer, got 2\.5/);
-  assert.throws(() => configFromFlags(rlConfigSchema, parseFlags(['--estimator', 'ppo'])), /estimator: expected one of grpo, rloo, reinforce, prl, prl-raw, frpo, raft, got "ppo"/);
+  assert.throws(() => configFromFlags(rlConfigSchema, parseFlags(['--estimator', 'ppo'])), /estimator: expected one of grpo, rloo, reinforce, prl, prl-raw, frpo, raft, pav, got "ppo"/);
   assert.throws(() => configFromFlags(rlConfigSchema, parseFlags(['--step-split', 'lines'])), /stepSplit: expected "task", length:L/);
   assert.throws(() => configFromFlags(rlConfigSchema, parseFlags(['--task-options', '{oops'])), /--task-options: expected a JSON object/);
 });

@@ -7,12 +7,15 @@ import { register as exportGguf } from './export-gguf.js';
 import { register as generate } from './generate.js';
 import { register as grade } from './grade.js';
 import { register as init } from './init.js';
+import { register as label } from './label.js';
 import { register as logprobs } from './logprobs.js';
 import { register as metrics } from './metrics.js';
 import { register as report } from './report.js';
 import { register as rl } from './rl.js';
+import { register as search } from './search.js';
 import { register as serve } from './serve.js';
 import { register as sft } from './sft.js';
+import { register as verifier } from './verifier.js';
 
 /** Every command registers itself here; keep the list sorted, one per line. */
 export const commands: Array<(program: Command) => void> = [
@@ -24,10 +27,13 @@ export const commands: Array<(program: Command) => void> = [
   generate,
   grade,
   init,
+  label,
   logprobs,
   metrics,
   report,
   rl,
+  search,
   serve,
   sft,
+  verifier,
 ];

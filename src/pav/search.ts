@@ -1,0 +1,185 @@
+/**
+ * Test-time search with a PAV verifier (Setlur et al., arXiv 2410.08146, Sec. 4; SPEC.md "PAV: test-time
+ * search"): best-of-N by an outcome verifier, majority vote, verifier-weighted majority, and step-level
+ * beam search scored by Q_hat^pi + alpha A_hat^mu.
+ *
+ * The outcome verifier (ORM) is the learned verifier's Q at the response's last step (or, on planted,
+ * the exact prover value), never the task's ground-truth reward: picking by the true reward would be an
+ * oracle no deployed system has, and would make best-of-N look like pass@N.
+ *
+ * Compute is counted in generated tokens and in sampled segments (full responses for best-of-N, steps
+ * for beam search).
+ */
+import type { LlamaModel } from '../engine/model.js';
+import { generateFromPrefixes } from '../engine/sampler.js';
+import type { CodedProblem, TaskCodec } from '../train/codec.js';
+import type { Rng } from '../util/rng.js';
+import type { ProverValues } from './rl.js';
+import { pavScores, verifierPredict, type Verifier } from './verifier.js';
+import { plantedOracleValues } from './rollers.js';
+
+/** Scores prefixes: Q^pi (for the effective score and the ORM) and Q^mu (for progress) at each prefix's end. */
+export interface PrefixScorer {
+  /** Values at the end of each (problem, response-so-far); an empty response gives V at the prompt. */
+  score(problems: readonly CodedProblem[], responses: readonly number[][]): Array<{ qPi: number; qMu: number }>;
+}
+
+/** A learned verifier as a scorer (Q^mu by the BoK formula when its labels' prover was bok:K). */
+export function verifierScorer(v: Verifier): PrefixScorer {
+  return {
+    score(problems, responses) {
+      const sequences = responses.map((r, i) => [...problems[i].promptTokens, ...r]);
+      const predictions = verifierPredict(v, sequences, sequences.map((s) => [s.length - 1]));
+      return predictions.map(([q]) => ({ qPi: q, qMu: pavScores(v, [q, q]).q[0] }));
+    },
+  };
+}
+
+/** The exact planted prover as a scorer (Q^pi is taken as Q^mu: the policy's own values are unknown). */
+export function oracleScorer(codec: TaskCodec, gamma: number): PrefixScorer {
+  const exact = plantedOracleValues(codec, gamma);
+  return {
+    score: (_problems, responses) =>
+      responses.map((r) => {
+        const { q, v0 }: ProverValues = exact(r);
+        const value = r.length === 0 ? v0 : q[Math.min(r.length, q.length) - 1];
+        return { qPi: value, qMu: value };
+      }),
+  };
+}
+
+export interface SearchOptions {
+  temperature: number;
+  maxNewTokens: number;
+  rng: Rng;
+}
+
+export interface SearchPoint {
+  method: string;
+  /** N for best-of-N and votes, B for beam search. */
+  n: number;
+  accuracy: number;
+  tokens_per_problem: number;
+  samples_per_problem: number;
+}
+
+function argmax(xs: readonly number[]): number {
+  let best = 0;
+  for (let i = 1; i < xs.length; i++) if (xs[i] > xs[best]) best = i;
+  return best;
+}
+
+/** Votes: the answer with the largest total weight; ties to the first seen. Null answers do not vote. */
+function vote(answers: readonly (string | null)[], weights: readonly number[]): string | null {
+  const totals = new Map<string, number>();
+  answers.forEach((a, i) => a !== null && totals.set(a, (totals.get(a) ?? 0) + weights[i]));
+  let best: string | null = null;
+  for (const [a, w] of totals) if (best === null || w > totals.get(best)!) best = a;
+  return best;
+}
+
+/**
+ * Best-of-N, maj@N and weighted maj@N for every N in `ns` from one draw of max(ns) samples per problem
+ * (N takes the first N, so the curves are nested). The ORM picks best-of-N.
+ */
+export function sampleSearch(policy: LlamaModel, codec: TaskCodec, scorer: PrefixScorer, problems: readonly CodedProblem[], ns: readonly number[], options: SearchOptions): SearchPoint[] {
+  const maxN = Math.max(...ns);
+  const points = new Map<string, { correct: number; tokens: number }>();
+  for (const problem of problems) {
+    const samples = generateFromPrefixes(policy, [problem.promptTokens], maxN, { maxNewTokens: options.maxNewTokens, temperature: options.temperature, stopTokens: [codec.eosId], rng: options.rng })[0];
+    const reads = samples.map((s) => codec.read(problem, s.tokens));
+    const orm = scorer.score(samples.map(() => problem), samples.map((s) => s.tokens)).map((s) => s.qPi);
+    const rightAnswer = reads.find((r) => r.reward >= 1)?.answer ?? null;
+    for (const n of ns) {
+      const tokens = samples.slice(0, n).reduce((s, x) => s + x.tokens.length, 0);
+      const answers = reads.slice(0, n).map((r) => r.answer);
+      const add = (method: string, correct: boolean): void => {
+        const p = points.get(`${method}:${n}`) ?? { correct: 0, tokens: 0 };
+        p.correct += correct ? 1 : 0;
+        p.tokens += tokens;
+        points.set(`${method}:${n}`, p);
+      };
+      add('bon', reads[argmax(orm.slice(0, n))].reward >= 1);
+      const majority = vote(answers, answers.map(() => 1));
+      add('maj', majority !== null && majority === rightAnswer);
+      const weighted = vote(answers, orm.slice(0, n));
+      add('wmaj', weighted !== null && weighted === rightAnswer);
+    }
+  }
+  return [...points].map(([key, p]) => {
+    const [method, n] = key.split(':');
+    return { method, n: Number(n), accuracy: p.correct / problems.length, tokens_per_problem: p.tokens / problems.length, samples_per_problem: Number(n) };
+  });
+}
+
+interface Beam {
+  response: number[];
+  qMu: number;
+  score: number;
+  done: boolean;
+}
+
+/**
+ * Step-level beam search for one problem: B beams, each expanded by C sampled next steps (until the
+ * step delimiter, the end token or the budget), children scored by Q_hat^pi + alpha (Q_hat^mu(child) -
+ * Q_hat^mu(parent)), the top B kept, until every kept beam has finished; the ORM (Q_hat^pi at the end)
+ * picks the answer. Returns the pick and the compute spent.
+ */
+export function beamSearch(policy: LlamaModel, codec: TaskCodec, scorer: PrefixScorer, problem: CodedProblem, beamWidth: number, options: SearchOptions & { children: number; alpha: number }): { response: number[]; tokens: number; steps: number } {
+  const split = codec.stepSplit;
+  const stepOptions = split.kind === 'text' ? { stopStrings: [split.delimiter], decode: (ids: number[]) => codec.tokenizer.decode(ids.filter((id) => id !== codec.eosId)) } : {};
+  const stepLength = split.kind === 'length' ? split.length : Infinity;
+  const root = scorer.score([problem], [[]])[0];
+  let active: Beam[] = [{ response: [], qMu: root.qMu, score: root.qPi, done: false }];
+  const finished: Beam[] = [];
+  let tokens = 0;
+  let steps = 0;
+  while (active.length > 0) {
+    const budgets = active.map((b) => Math.min(stepLength, options.maxNewTokens - b.response.length));
+    const expansions = generateFromPrefixes(policy, active.map((b) => [...problem.promptTokens, ...b.response]), options.children, {
+      maxNewTokens: 0,
+      maxNewTokensEach: budgets,
+      temperature: options.temperature,
+      stopTokens: [codec.eosId],
+      rng: options.rng,
+      ...stepOptions,
+    });
+    const children: Array<{ parent: Beam; response: number[] }> = [];
+    expansions.forEach((group, i) =>
+      group.forEach((r) => {
+        tokens += r.tokens.length;
+        steps++;
+        children.push({ parent: active[i], response: [...active[i].response, ...r.tokens] });
+      }),
+    );
+    const values = scorer.score(children.map(() => problem), children.map((c) => c.response));
+    const scored: Beam[] = children.map((c, i) => ({
+      response: c.response,
+      qMu: values[i].qMu,
+      score: values[i].qPi + options.alpha * (values[i].qMu - c.parent.qMu),
+      done: c.response.includes(codec.eosId) || c.response.length >= options.maxNewTokens,
+    }));
+    // Stable sort: ties keep sampling order, so a seed gives one result.
+    const kept = scored.map((b, i) => ({ b, i })).sort((x, y) => y.b.score - x.b.score || x.i - y.i).slice(0, Math.max(0, beamWidth - finished.length)).map((x) => x.b);
+    for (const b of kept) if (b.done) finished.push(b);
+    active = kept.filter((b) => !b.done);
+  }
+  const orm = scorer.score(finished.map(() => problem), finished.map((b) => b.response)).map((s) => s.qPi);
+  return { response: finished[argmax(orm)].response, tokens, steps };
+}
+
+/** Beam search accuracy and compute for each beam width in `widths`. */
+export function beamSearchCurve(policy: LlamaModel, codec: TaskCodec, scorer: PrefixScorer, problems: readonly CodedProblem[], widths: readonly number[], options: SearchOptions & { children: number; alpha: number }): SearchPoint[] {
+  return widths.map((width) => {
+    let correct = 0;
+    let tokens = 0;
+    let steps = 0;
+    for (const problem of problems) {
+      const result = beamSearch(policy, codec, scorer, problem, width, options);
+      correct += codec.read(problem, result.response).reward >= 1 ? 1 : 0;
+      tokens += result.tokens;
+      steps += result.steps;
+    }
+    return { method: 'beam', n: width, accuracy: correct / problems.length, tokens_per_problem: tokens / problems.length, samples_per_problem: steps / problems.length };
+  });
+}
