@@ -326,6 +326,7 @@ function sharedPrefixGroup(model: LlamaModel, prefixes: number[][], budgets: rea
   const stopTokens = new Set(options.stopTokens ?? []);
   const stopStrings = options.stopStrings ?? [];
 
+  const rngOf = sequenceRngs(options, B);
   const nextLogits = new Float32Array(B * V); // (B, V)
   const chunkTokens = new Int32Array(PREFILL_CHUNK);
   const chunkPos = new Int32Array(1);
@@ -349,7 +350,7 @@ function sharedPrefixGroup(model: LlamaModel, prefixes: number[][], budgets: rea
   for (let step = 0; step < maxNew && activeCount > 0; step++) {
     for (let b = 0; b < B; b++) {
       if (!active[b]) continue;
-      sampleToken(nextLogits, b * V, V, temperature, topK, topP, options.rng, scratch);
+      sampleToken(nextLogits, b * V, V, temperature, topK, topP, rngOf(b), scratch);
       const r = results[b];
       r.tokens.push(scratch.token);
       r.logprobs.push(scratch.logprob);

@@ -20,7 +20,7 @@ export interface OpenedPolicy {
 
 /** Loads the policy (DIR, or the task's warm start when absent) and joins it to the task. */
 export async function openPolicy(engine: Engine, task: string, taskOptions: Record<string, unknown>, modelDir: string | undefined, log: (line: string) => void = () => {}): Promise<OpenedPolicy> {
-  const dir = modelDir ?? (await warmStartModel(task, taskOptions, log));
+  const dir = modelDir ?? (await warmStartModel(task, taskOptions, { log }));
   const { model, tokenizer } = loadModel(dir, engine);
   return { codec: createCodec(getTask(task, taskOptions), tokenizer), policy: model, modelDir: dir };
 }
