@@ -10,6 +10,7 @@ import { register as init } from './init.js';
 import { register as logprobs } from './logprobs.js';
 import { register as metrics } from './metrics.js';
 import { register as report } from './report.js';
+import { register as reproduce } from './reproduce.js';
 import { register as rl } from './rl.js';
 import { register as serve } from './serve.js';
 import { register as sft } from './sft.js';
@@ -27,6 +28,7 @@ export const commands: Array<(program: Command) => void> = [
   logprobs,
   metrics,
   report,
+  reproduce,
   rl,
   serve,
   sft,
