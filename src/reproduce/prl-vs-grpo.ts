@@ -9,11 +9,12 @@
  * to GRPO are paired (same seed, same problems).
  *
  * Why the eta grid differs from the authors' {1, 100, 200}: PRL's process term is S_t / eta, with S_t
- * the summed log-ratio log(pi_old / pi_ref) over the rest of the response. Our responses are ~20
- * tokens and a few dozen RL steps move the policy little, so S is O(0.1..1) per response: at eta = 100
- * or 200 the term is below 1% of a group advantage and PRL is GRPO to the printed digit. eta = 1 (the
- * authors' smallest) and 10 are where it can matter; eta = 100 stays as the control that should match
- * GRPO. The report prints the measured S / eta so this reasoning can be checked.
+ * the summed log-ratio log(pi_old / pi_ref) over the rest of the response, against a group advantage of
+ * order 1. Our responses are ~20 tokens and 40-60 RL steps at lr 1e-4 move the policy little: the
+ * measured S_0 is ~0.05-0.3 nats per response. At eta = 100 or 200 the term is ~0.1% of an advantage and
+ * PRL is GRPO to three digits, so GRPO itself stands for that limit; eta = 1 (the authors' smallest)
+ * gives a term of a few to tens of percent, eta = 0.1 one comparable to the advantage, and the full run
+ * adds eta = 10 between GRPO and 1. The report prints the measured S_0 / eta so this can be checked.
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -62,25 +63,25 @@ export interface PrlVsGrpoSettings {
 
 const RL_SHARED = { lr: 1e-4, promptsPerStep: 8, groupSize: 5 };
 
-/** The smoke run: ~2 minutes on 2 cores with the warm start, one seed, four methods. */
+/** The smoke run: ~2 minutes on 2 cores with the warm start, one seed, six methods. */
 export const QUICK_SETTINGS: PrlVsGrpoSettings = {
   seeds: 1,
   taskOptions: TASK_OPTIONS,
   start: { recipe: WARM_START_QUICK },
-  rl: { ...RL_SHARED, steps: 12, evalEvery: 4, evalProblems: 64, evalSamples: 4 },
+  rl: { ...RL_SHARED, steps: 40, evalEvery: 10, evalProblems: 128, evalSamples: 4 },
   splits: ['text:\\n', 'length:4'],
-  etas: [1],
-  finalEval: { problems: 64, samples: 16 },
+  etas: [0.1, 1],
+  finalEval: { problems: 300, samples: 32 },
 };
 
-/** The full run: three seeds, the eta grid {1, 10, 100} on both splits, n = 64 on all 300 held-out problems. */
+/** The full run: three seeds, the eta grid {0.1, 1, 10} on both splits, n = 64 on all 300 held-out problems. */
 export const FULL_SETTINGS: PrlVsGrpoSettings = {
   seeds: 3,
   taskOptions: TASK_OPTIONS,
   start: { recipe: WARM_START_FULL },
   rl: { ...RL_SHARED, steps: 60, evalEvery: 10, evalProblems: 128, evalSamples: 4 },
   splits: ['text:\\n', 'length:4'],
-  etas: [1, 10, 100],
+  etas: [0.1, 1, 10],
   finalEval: { problems: 300, samples: 64 },
 };
 
@@ -331,7 +332,7 @@ export function summarise(settings: PrlVsGrpoSettings, methods: MethodSpec[], ou
   const headline =
     `${quick ? 'Quick smoke run (1 seed, few steps): ' : `${settings.seeds} seeds: `}PRL beat GRPO on avg@${n} in ${better(`avg@${n}`)} of ${prl.length} settings ` +
     `(worse in ${worse(`avg@${n}`)}) and on pass@${n} in ${better(`pass@${n}`)} (worse in ${worse(`pass@${n}`)}); ` +
-    `best PRL ${best.label} avg@${n} ${methodResults[best.id].final[`avg@${n}`].mean} vs GRPO ${grpoAvg} (warm start ${r4(warmStart.metrics[`avg@${n}`] as number)}).`;
+    `best PRL setting (${best.label.replace(/^PRL \(|\)$/g, '')}) avg@${n} ${methodResults[best.id].final[`avg@${n}`].mean} vs GRPO ${grpoAvg} (warm start ${r4(warmStart.metrics[`avg@${n}`] as number)}).`;
   return {
     experiment: 'prl-vs-grpo',
     title: 'PRL vs GRPO and RAFT on synthetic arithmetic',
@@ -493,7 +494,8 @@ async function buildReport(results: PrlVsGrpoResults, outcomes: RunOutcome[], me
             text:
               "PRL's process term is S_t / eta, where S_t sums log(pi_old / pi_ref) over the rest of the response; a group advantage is of order 1. " +
               'The table gives the measured KL to the reference at the last step, per token and per response (about S_0); for PRL, S_0 / eta is the size ' +
-              "of the process term at the first token. The authors' eta = 100 or 200 makes it negligible at this scale (PRL equals GRPO); eta = 1 or 10 lets it act.",
+              "of the process term at the first token. The authors' eta = 100 or 200 makes it negligible at this scale (PRL equals GRPO to three digits, so GRPO stands " +
+              'for that limit); eta = 1 (their smallest) and 0.1 let it act.',
           },
           { kind: 'table', caption: 'KL to the reference at the last RL step (mean over seeds)', columns: ['Method', 'per token', 'per response (~S_0)', 'S_0 / eta'], rows: klRows },
         ],
