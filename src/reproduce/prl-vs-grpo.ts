@@ -61,7 +61,7 @@ export interface PrlVsGrpoSettings {
   finalEval: { problems: number; samples: number };
 }
 
-const RL_SHARED = { lr: 1e-4, promptsPerStep: 8, groupSize: 5 };
+const RL_SHARED = { lr: 1e-4, promptsPerStep: 8, groupSize: 5, samplesPerStep: 5 };
 
 /** The smoke run: ~2 minutes on 2 cores with the warm start, one seed, six methods. */
 export const QUICK_SETTINGS: PrlVsGrpoSettings = {
@@ -177,7 +177,6 @@ const FINAL_EVAL_STEP = 1_000_000;
 /** Runs every method for every seed into `out/runs/<method>/seed-<s>/`, then writes results.json and report.html. */
 export async function runPrlVsGrpo(settings: PrlVsGrpoSettings, options: { out: string; quick: boolean; threads?: number; progress: Progress }): Promise<PrlVsGrpoResults> {
   const { out, progress } = options;
-  const started = performance.now();
   const startModel =
     'model' in settings.start
       ? settings.start.model
@@ -185,6 +184,7 @@ export async function runPrlVsGrpo(settings: PrlVsGrpoSettings, options: { out: 
   const methods = methodsOf(settings);
   const warmStart = await finalEvaluation(startModel, settings, 0, options.threads);
   const outcomes: RunOutcome[] = [];
+  const started = performance.now();
   const total = methods.length * settings.seeds;
   for (let seed = 0; seed < settings.seeds; seed++) {
     for (const method of methods) {
@@ -330,7 +330,7 @@ export function summarise(settings: PrlVsGrpoSettings, methods: MethodSpec[], ou
   const best = prl.reduce((a, b) => (methodResults[b.id].final[`avg@${n}`].mean > methodResults[a.id].final[`avg@${n}`].mean ? b : a), prl[0]);
   const grpoAvg = methodResults.grpo.final[`avg@${n}`].mean;
   const headline =
-    `${quick ? 'Quick smoke run (1 seed, few steps): ' : `${settings.seeds} seeds: `}PRL beat GRPO on avg@${n} in ${better(`avg@${n}`)} of ${prl.length} settings ` +
+    `${quick ? 'Quick smoke run (tiny model, few steps): ' : ''}${settings.seeds === 1 ? '1 seed, problem bootstrap only: ' : `${settings.seeds} seeds: `}PRL beat GRPO on avg@${n} in ${better(`avg@${n}`)} of ${prl.length} settings ` +
     `(worse in ${worse(`avg@${n}`)}) and on pass@${n} in ${better(`pass@${n}`)} (worse in ${worse(`pass@${n}`)}); ` +
     `best PRL setting (${best.label.replace(/^PRL \(|\)$/g, '')}) avg@${n} ${methodResults[best.id].final[`avg@${n}`].mean} vs GRPO ${grpoAvg} (warm start ${r4(warmStart.metrics[`avg@${n}`] as number)}).`;
   return {
