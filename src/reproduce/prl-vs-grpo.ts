@@ -375,22 +375,26 @@ function compareToGrpo(methods: MethodSpec[], byMethod: Map<string, RunOutcome[]
 }
 
 function claimRows(methods: MethodSpec[], comparisons: Comparison[], results: Record<string, MethodResults>, n: number, seeds: number): ClaimRow[] {
-  const prl = methods.filter((m) => m.estimator === 'prl');
-  const scale = `tiny Llama on 2-operation arithmetic, ${seeds} seed${seeds === 1 ? '' : 's'}`;
+  // The paper's claims are about PRL at its own eta (1, 100, 200); eta < 1 is our probe of a dominant process term.
+  const inRange = methods.filter((m) => m.estimator === 'prl' && m.eta! >= 1);
+  const prl = inRange.length > 0 ? inRange : methods.filter((m) => m.estimator === 'prl');
+  const scale = `2-operation arithmetic, ${seeds} seed${seeds === 1 ? '' : 's'}`;
   const row = (metric: string, claim: string, paper: string): ClaimRow => {
     const rows = comparisons.filter((c) => c.metric === metric && prl.some((m) => m.id === c.method));
     const better = rows.filter((c) => c.verdict === 'better').length;
     const worse = rows.filter((c) => c.verdict === 'worse').length;
     const best = rows.reduce((a, b) => (b.difference.mean > a.difference.mean ? b : a), rows[0]);
-    const held = better > rows.length / 2 && worse === 0 ? 'yes' : better > 0 ? 'partly' : 'no';
+    const held = better > rows.length / 2 && worse === 0 ? 'yes' : better > worse ? 'partly' : 'no';
     return {
       claim,
       paper,
       ours:
-        `${better} of ${rows.length} PRL settings better than GRPO, ${worse} worse (95% interval of the paired difference excludes 0); ` +
+        `${better} of ${rows.length} PRL settings (eta >= 1) better than GRPO, ${worse} worse (95% interval of the paired difference excludes 0); ` +
         `largest difference ${signed(best.difference.mean)} [${signed(best.difference.lo!)}, ${signed(best.difference.hi!)}] (${results[best.method].label}; ${scale})`,
       held,
-      note: 'Selecting the best of several PRL settings inflates its difference; the count of settings is the fairer reading.',
+      note:
+        `Counted over PRL settings with eta >= 1 (the authors' range starts at 1). Selecting the best of several settings inflates its ` +
+        'difference, and with few seeds a t interval can be narrow by chance: the count of settings is the fairer reading.',
     };
   };
   return [
