@@ -15,6 +15,9 @@ import { buildIndex } from '../../src/cli/commands/report.js';
 import { writeExampleReport } from '../../src/report/example.js';
 import { divergingColour, renderReportPage } from '../../src/report/html.js';
 import { writeExperimentReport } from '../../src/report/results.js';
+import { runPrlVsGrpo } from '../../src/reproduce/prl-vs-grpo.js';
+import { createProgress } from '../../src/util/progress.js';
+import { microPrlVsGrpo } from '../helpers/micro-prl-vs-grpo.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const skipReason = process.env.PRL_SKIP_BROWSER_TESTS === '1' ? 'PRL_SKIP_BROWSER_TESTS=1 is set: real-browser report tests skipped' : false;
@@ -78,6 +81,38 @@ test('example report and index load in headless Chromium with charts, colours an
   } finally {
     await browser.close();
     rmSync(runs, { recursive: true, force: true });
+  }
+});
+
+test('a prl-vs-grpo report from a micro run loads in headless Chromium with its charts, claims and traces', { skip: skipReason, timeout: 60_000 }, async () => {
+  assert.ok(existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM}: install it with \`apt-get install chromium\`, or set PRL_SKIP_BROWSER_TESTS=1.`);
+  const root = mkdtempSync(join(tmpdir(), 'prl-browser-reproduce-'));
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: process.getuid?.() === 0 ? ['--no-sandbox'] : [] });
+  try {
+    const out = join(root, 'prl-vs-grpo');
+    const results = await runPrlVsGrpo(microPrlVsGrpo(root), { out, quick: true, threads: 1, progress: createProgress(process.stderr, 1, true) });
+    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+    const problems = watch(page);
+    await page.goto(pathToFileURL(join(out, 'report.html')).href);
+    assert.equal(await page.title(), results.title);
+    const charts = page.locator('figure.chart svg');
+    assert.equal(await charts.count(), 3, 'bars, training curves, pass@k');
+    for (const box of await Promise.all((await charts.all()).map((c) => c.boundingBox()))) {
+      assert.ok(box !== null && box.width > 200 && box.height > 150, `chart laid out at ${JSON.stringify(box)}`);
+    }
+    // Three methods on the training curves; the same three plus the warm start on pass@k.
+    assert.equal(await page.locator('svg .line_marks path').count(), 3 + 4);
+    assert.equal(await page.locator('.held').count(), 2, 'two claims, each with a verdict');
+    const steps = page.locator('.step');
+    assert.ok((await steps.count()) > 0, 'traces with per-step advantages');
+    const first = steps.first();
+    const value = Number(await first.getAttribute('data-value'));
+    assert.ok(Number.isFinite(value));
+    assert.match((await first.getAttribute('title'))!, /^step 1: step advantage = /);
+    assert.deepEqual(problems, [], 'no console errors, page errors or network requests');
+  } finally {
+    await browser.close();
+    rmSync(root, { recursive: true, force: true });
   }
 });
 

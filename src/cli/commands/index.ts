@@ -11,6 +11,7 @@ import { register as label } from './label.js';
 import { register as logprobs } from './logprobs.js';
 import { register as metrics } from './metrics.js';
 import { register as report } from './report.js';
+import { register as reproduce } from './reproduce.js';
 import { register as rl } from './rl.js';
 import { register as search } from './search.js';
 import { register as serve } from './serve.js';
@@ -31,6 +32,7 @@ export const commands: Array<(program: Command) => void> = [
   logprobs,
   metrics,
   report,
+  reproduce,
   rl,
   search,
   serve,

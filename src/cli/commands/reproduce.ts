@@ -1,0 +1,45 @@
+/**
+ * `prl reproduce <name|all> [--quick] [--seeds K] --out DIR`: runs a registered reproduction of the
+ * papers' findings (src/reproduce/) and prints a summary table with each experiment's headline and
+ * report. `all` writes every experiment into DIR/<name>/ and the index DIR/index.html.
+ */
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { EXPERIMENTS, reproduce } from '../../reproduce/index.js';
+import { inputError } from '../../util/errors.js';
+import { createProgress, formatDuration } from '../../util/progress.js';
+
+interface ReproduceFlags {
+  quick?: boolean;
+  seeds?: string;
+  out: string;
+  threads?: string;
+}
+
+export function register(program: Command): void {
+  program
+    .command('reproduce')
+    .description(`reproduce a paper finding and write its report: ${[...EXPERIMENTS.map((e) => e.name), 'all'].join(', ')}`)
+    .argument('<name>', 'experiment name, or "all"')
+    .option('--quick', 'a smoke run of a few minutes (tiny model, one seed): checks the pipeline, proves nothing')
+    .option('--seeds <k>', 'training seeds (default: 1 quick, the experiment\'s own full count otherwise)')
+    .option('--threads <n>', 'kernel worker threads (results do not depend on it)')
+    .requiredOption('--out <dir>', 'output folder (for "all": one sub-folder per experiment and index.html)')
+    .addHelpText('after', `\nExperiments:\n${EXPERIMENTS.map((e) => `  ${e.name.padEnd(14)} ${e.description}`).join('\n')}\n`)
+    .action(async (name: string, flags: ReproduceFlags) => {
+      const seeds = flags.seeds === undefined ? undefined : positiveInt('--seeds', flags.seeds);
+      const threads = flags.threads === undefined ? undefined : positiveInt('--threads', flags.threads);
+      const progress = createProgress(process.stderr);
+      const { rows, index } = await reproduce(name, { quick: flags.quick === true, seeds, threads, out: resolve(flags.out), progress });
+      const table = [['experiment', 'time', 'headline', 'report'], ...rows.map((r) => [r.experiment, formatDuration(r.seconds), r.headline, r.report])];
+      const widths = [0, 1].map((c) => Math.max(...table.map((row) => row[c].length)));
+      process.stdout.write('\n' + table.map((row) => `${row[0].padEnd(widths[0])}  ${row[1].padEnd(widths[1])}  ${row[2]}\n${' '.repeat(widths[0] + widths[1] + 4)}${row[3]}`).join('\n') + '\n');
+      if (index) process.stdout.write(`\nindex of all reports: ${index}\n`);
+    });
+}
+
+function positiveInt(flag: string, text: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) throw inputError(flag, `expected a positive integer, got ${JSON.stringify(text)}`);
+  return value;
+}
