@@ -92,32 +92,58 @@ export function generate(model: LlamaModel, prompts: number[][], options: Sample
     }
   }
 
-  // Decode in lockstep. Finished sequences keep running (cheaper than moving caches) but are ignored.
+  const budgets = new Int32Array(B).fill(maxNew);
+  const starts = Int32Array.from(prompts, (p) => p.length);
+  decodeLockstep(model, nextLogits, results, budgets, starts, { temperature, topK, topP, stopTokens, stopStrings, decode: options.decode, rngOf });
+  return results;
+}
+
+interface DecodeSettings {
+  temperature: number;
+  topK: number;
+  topP: number;
+  stopTokens: Set<number>;
+  stopStrings: string[];
+  decode?: (ids: number[]) => string;
+  rngOf: (b: number) => Rng;
+}
+
+/**
+ * Decodes every sequence in lockstep from its prefilled cache slot b, starting with `nextLogits` (B, V):
+ * sequence b has budget budgets[b] and its first new token sits at position starts[b]. Finished
+ * sequences keep running (cheaper than moving caches) but are ignored.
+ */
+function decodeLockstep(model: LlamaModel, nextLogits: Float32Array, results: SampleResult[], budgets: Int32Array, starts: Int32Array, d: DecodeSettings): void {
+  const B = results.length;
+  const V = model.config.vocabSize;
+  const maxNew = Math.max(0, ...budgets);
   const scratch: SamplingScratch = { probs: new Float64Array(V), order: new Int32Array(V), token: 0, logprob: 0, samplingLogprob: 0 };
-  const active = new Uint8Array(B).fill(1);
-  let activeCount = B;
+  const active = Uint8Array.from(budgets, (m) => (m > 0 ? 1 : 0));
+  let activeCount = active.reduce((s, x) => s + x, 0);
   const stepTokens = new Int32Array(B);
   const stepPos = new Int32Array(B);
   for (let step = 0; step < maxNew && activeCount > 0; step++) {
     for (let b = 0; b < B; b++) {
       if (!active[b]) continue;
-      sampleToken(nextLogits, b * V, V, temperature, topK, topP, rngOf(b), scratch);
+      sampleToken(nextLogits, b * V, V, d.temperature, d.topK, d.topP, d.rngOf(b), scratch);
       const r = results[b];
       r.tokens.push(scratch.token);
       r.logprobs.push(scratch.logprob);
       r.samplingLogprobs.push(scratch.samplingLogprob);
-      if (stopTokens.has(scratch.token) || (stopStrings.length > 0 && containsAny(options.decode!(r.tokens), stopStrings))) {
+      if (d.stopTokens.has(scratch.token) || (d.stopStrings.length > 0 && containsAny(d.decode!(r.tokens), d.stopStrings))) {
         r.finishReason = 'stop';
+        active[b] = 0;
+        activeCount--;
+      } else if (r.tokens.length >= budgets[b]) {
         active[b] = 0;
         activeCount--;
       }
       stepTokens[b] = scratch.token;
     }
     if (activeCount === 0 || step === maxNew - 1) break;
-    for (let b = 0; b < B; b++) stepPos[b] = prompts[b].length + step;
+    for (let b = 0; b < B; b++) stepPos[b] = starts[b] + step;
     nextLogits.set(model.forwardCached(stepTokens, B, 1, stepPos, 0));
   }
-  return results;
 }
 
 /**
@@ -342,32 +368,15 @@ function sharedPrefixGroup(model: LlamaModel, prefixes: number[][], budgets: rea
     model.copyCacheSlot(slot, Array.from({ length: n - 1 }, (_, j) => slot + 1 + j), prefix.length);
   });
 
-  const scratch: SamplingScratch = { probs: new Float64Array(V), order: new Int32Array(V), token: 0, logprob: 0, samplingLogprob: 0 };
-  const active = Uint8Array.from({ length: B }, (_, b) => (budgets[Math.floor(b / n)] > 0 ? 1 : 0));
-  let activeCount = active.reduce((s, x) => s + x, 0);
-  const stepTokens = new Int32Array(B);
-  const stepPos = new Int32Array(B);
-  for (let step = 0; step < maxNew && activeCount > 0; step++) {
-    for (let b = 0; b < B; b++) {
-      if (!active[b]) continue;
-      sampleToken(nextLogits, b * V, V, temperature, topK, topP, rngOf(b), scratch);
-      const r = results[b];
-      r.tokens.push(scratch.token);
-      r.logprobs.push(scratch.logprob);
-      r.samplingLogprobs.push(scratch.samplingLogprob);
-      if (stopTokens.has(scratch.token) || (stopStrings.length > 0 && containsAny(options.decode!(r.tokens), stopStrings))) {
-        r.finishReason = 'stop';
-        active[b] = 0;
-        activeCount--;
-      } else if (r.tokens.length >= budgets[Math.floor(b / n)]) {
-        active[b] = 0;
-        activeCount--;
-      }
-      stepTokens[b] = scratch.token;
-    }
-    if (activeCount === 0 || step === maxNew - 1) break;
-    for (let b = 0; b < B; b++) stepPos[b] = prefixes[Math.floor(b / n)].length + step;
-    nextLogits.set(model.forwardCached(stepTokens, B, 1, stepPos, 0));
-  }
+  const perSequence = (values: readonly number[]): Int32Array => Int32Array.from({ length: B }, (_, b) => values[Math.floor(b / n)]);
+  decodeLockstep(model, nextLogits, results, perSequence(budgets), perSequence(prefixes.map((p) => p.length)), {
+    temperature,
+    topK,
+    topP,
+    stopTokens,
+    stopStrings,
+    decode: options.decode,
+    rngOf,
+  });
   return results;
 }
