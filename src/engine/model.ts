@@ -228,27 +228,40 @@ export class LlamaModel {
     return a.logp.subarray(0, N);
   }
 
+  /**
+   * q, k, v (R, qDim / kvDim / kvDim) = projections of the normed rows ln (R, C), plus bias, with RoPE on
+   * q and k at `positions`: shared by training (all rows) and the KV-cache path (the new rows).
+   */
+  private projectQkv(w: LayerTensors, ln: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, positions: Int32Array, R: number): void {
+    const c = this.config;
+    const C = c.hiddenSize;
+    const hd = c.headDim;
+    const qDim = c.numAttentionHeads * hd;
+    const kvDim = c.numKeyValueHeads * hd;
+    const K = this.kernels;
+    K.matmul(q, ln, w.wq, R, qDim, C, 'nt', false); // (R, qDim)
+    K.matmul(k, ln, w.wk, R, kvDim, C, 'nt', false); // (R, kvDim)
+    K.matmul(v, ln, w.wv, R, kvDim, C, 'nt', false); // (R, kvDim)
+    if (w.bq && w.bk && w.bv) {
+      K.addBias(q, w.bq, R, qDim);
+      K.addBias(k, w.bk, R, kvDim);
+      K.addBias(v, w.bv, R, kvDim);
+    }
+    K.rope(q, positions, this.ropeCos, this.ropeSin, R, c.numAttentionHeads, hd, false);
+    K.rope(k, positions, this.ropeCos, this.ropeSin, R, c.numKeyValueHeads, hd, false);
+  }
+
   private layerForward(l: number, a: Activations, dims: AttentionDims): void {
-    const { hiddenSize: C, intermediateSize: I, numAttentionHeads: nH, numKeyValueHeads: nKv, headDim: hd, rmsNormEps: eps } = this.config;
+    const { hiddenSize: C, intermediateSize: I, numAttentionHeads: nH, headDim: hd, rmsNormEps: eps } = this.config;
     const N = dims.B * dims.T;
     const qDim = nH * hd;
-    const kvDim = nKv * hd;
     const w = this.w.layers[l];
     const s = a.layers[l];
     const x = a.residual[l];
     const k = this.kernels;
 
     k.rmsnormForward(s.ln1, s.rstd1, x, w.inputNorm, N, C, eps);
-    k.matmul(s.q, s.ln1, w.wq, N, qDim, C, 'nt', false); // (N, qDim)
-    k.matmul(s.k, s.ln1, w.wk, N, kvDim, C, 'nt', false); // (N, kvDim)
-    k.matmul(s.v, s.ln1, w.wv, N, kvDim, C, 'nt', false); // (N, kvDim)
-    if (w.bq && w.bk && w.bv) {
-      k.addBias(s.q, w.bq, N, qDim);
-      k.addBias(s.k, w.bk, N, kvDim);
-      k.addBias(s.v, w.bv, N, kvDim);
-    }
-    k.rope(s.q, a.positions, this.ropeCos, this.ropeSin, N, nH, hd, false);
-    k.rope(s.k, a.positions, this.ropeCos, this.ropeSin, N, nKv, hd, false);
+    this.projectQkv(w, s.ln1, s.q, s.k, s.v, a.positions, N);
     k.attentionForward(s.att, s.attLse, s.q, s.k, s.v, dims); // (N, qDim)
     s.resMid.set(x.subarray(0, N * C));
     k.matmul(s.resMid, s.att, w.wo, N, C, qDim, 'nt', true); // resMid = x + o_proj(att)
@@ -491,16 +504,7 @@ export class LlamaModel {
       const kCache = st.kCache[l].subarray(slot * slotSize, (slot + B) * slotSize); // (B, maxT, kvDim)
       const vCache = st.vCache[l].subarray(slot * slotSize, (slot + B) * slotSize);
       k.rmsnormForward(st.ln, st.rstd, st.x, w.inputNorm, R, C, eps);
-      k.matmul(st.q, st.ln, w.wq, R, qDim, C, 'nt', false); // (R, qDim)
-      k.matmul(st.k, st.ln, w.wk, R, kvDim, C, 'nt', false); // (R, kvDim)
-      k.matmul(st.v, st.ln, w.wv, R, kvDim, C, 'nt', false); // (R, kvDim)
-      if (w.bq && w.bk && w.bv) {
-        k.addBias(st.q, w.bq, R, qDim);
-        k.addBias(st.k, w.bk, R, kvDim);
-        k.addBias(st.v, w.bv, R, kvDim);
-      }
-      k.rope(st.q, st.positions, this.ropeCos, this.ropeSin, R, nH, hd, false);
-      k.rope(st.k, st.positions, this.ropeCos, this.ropeSin, R, nKv, hd, false);
+      this.projectQkv(w, st.ln, st.q, st.k, st.v, st.positions, R);
       for (let b = 0; b < B; b++) {
         // The Tq new rows of sequence b are contiguous in its cache slot.
         const src = b * Tq * kvDim;
