@@ -30,7 +30,7 @@ import { rolloutAdvantages, type AdvantageOptions, type Rollout } from './rollou
 import { loadCheckpointState, RunFolder } from './run-folder.js';
 import { learningRateSchedule } from './sft.js';
 import { warmStartModel } from './warm-start.js';
-import { openPavRewarder, pavAdvantages, type PavRewarder } from '../pav/rl.js';
+import { openPavRewarder, pavAdvantages, withTerminalOutcomes, type PavRewarder } from '../pav/rl.js';
 
 /** One metrics.jsonl row. `time` holds the wall-clock figures, the only fields that differ between identical runs. */
 export interface RlMetricsRow {
@@ -266,8 +266,9 @@ function computeAdvantages(ctx: RlContext, reads: ReadResponse[], responses: num
 function pavStepAdvantages(ctx: RlContext, pav: PavRewarder, reads: ReadResponse[], responses: number[][], problems: CodedProblem[]): Float64Array[] {
   const G = ctx.config.groupSize;
   const ends = reads.map((r, i) => stepEnds(ctx.codec.stepSplit, { mask: r.mask, text: r.text, tokenOffsets: r.offsets, tokenIds: responses[i] }));
-  const values = pav.values(reads.map((_, i) => problems[Math.floor(i / G)]), responses, ends);
-  return pavAdvantages(reads.map((r) => r.reward), reads.map((_, i) => Math.floor(i / G)), reads.map((r) => r.mask), ends, values, ctx.config.alpha);
+  const rewards = reads.map((r) => r.reward);
+  const values = withTerminalOutcomes(pav.values(reads.map((_, i) => problems[Math.floor(i / G)]), responses, ends), responses, ends, rewards, ctx.codec.eosId, ctx.maxNewTokens);
+  return pavAdvantages(rewards, reads.map((_, i) => Math.floor(i / G)), reads.map((r) => r.mask), ends, values, ctx.config.alpha);
 }
 
 /** The loss gradient d loss / d logp of one mini-batch, packed for `backward`; null when nothing to learn. */

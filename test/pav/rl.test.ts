@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bestOfKValue } from '../../src/algos/pav.js';
-import { pavAdvantages } from '../../src/pav/rl.js';
+import { pavAdvantages, withTerminalOutcomes } from '../../src/pav/rl.js';
 import { Rng } from '../../src/util/rng.js';
 import { runPrl } from '../cli/run-cli.js';
 import { makeTaskModel } from '../helpers/task-model.js';
@@ -89,4 +89,21 @@ test('prl rl --estimator pav with the exact planted prover writes per-step advan
   const missing = runPrl(['rl', '--task', 'planted', '--model', model, '--estimator', 'pav', '--steps', '1', '--threads', '1', '--quiet', '--out', join(root, 'run2')]);
   assert.notEqual(missing.status, 0);
   assert.match(missing.stderr, /needs a prover/);
+});
+
+test('withTerminalOutcomes: a finished response\'s last step takes the outcome as Q^mu; an unfinished one keeps the prover\'s values', () => {
+  const eos = 9;
+  const values = [
+    { q: [0.2, 0.4, 0.7], v0: 0.1 }, // ends with the end token: terminal
+    { q: [0.2, 0.4], v0: 0.1 }, // used the whole budget of 4 tokens: terminal
+    { q: [0.3, 0.6], v0: 0.1 }, // stopped early without an end token in its steps: not terminal
+  ];
+  const responses = [[1, 2, 3, eos], [1, 2, 3, 4], [1, 2]];
+  const ends = [[0, 1, 3], [1, 3], [0, 1]];
+  const out = withTerminalOutcomes(values, responses, ends, [0, 1, 0], eos, 4);
+  assert.deepEqual(out[0], { q: [0.2, 0.4, 0], v0: 0.1 });
+  assert.deepEqual(out[1], { q: [0.2, 1], v0: 0.1 });
+  assert.deepEqual(out[2], values[2]);
+  // The summed progress of a finished response is then r - V^mu, whatever the verifier said at its end.
+  assert.ok(Math.abs(out[0].q[2] - out[0].v0 - (0 - 0.1)) < 1e-12);
 });
