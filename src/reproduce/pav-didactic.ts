@@ -208,23 +208,24 @@ export async function runPavDidactic(settings: PavDidacticSettings, options: { o
   const sweepBaseline: ArmSpec = { alpha: 0, gamma: settings.gamma, iterations: settings.sweep.iterations };
   for (let seed = 0; seed < settings.sweep.seeds; seed++) for (const arm of [sweepBaseline, ...sweepArms]) jobs.push({ arm: reuseCurveArm(arm, effective, outcome), seed });
 
+  const runKey = (job: { arm: ArmSpec; seed: number }) => `${armId(job.arm)}/seed-${job.seed}`;
+  const total = new Set(jobs.map(runKey)).size;
   const outcomes = new Map<string, RunOutcome>();
   for (const job of jobs) {
-    const key = `${armId(job.arm)}/seed-${job.seed}`;
+    const key = runKey(job);
     if (outcomes.has(key)) continue;
     const runStarted = performance.now();
     const result = await runArm(job.arm, job.seed, startModel, settings, out, threads);
     outcomes.set(key, result);
-    const done = [...new Set(jobs.map((j) => `${armId(j.arm)}/seed-${j.seed}`))];
-    const left = done.length - outcomes.size;
+    const left = total - outcomes.size;
     const elapsed = (performance.now() - started) / 1000;
     progress.log(
-      `[${outcomes.size}/${done.length}] ${armLabel(job.arm)}, seed ${job.seed}: accuracy over training ${mean(result.accuracy).toFixed(3)}, last ${settings.window} iterations ` +
+      `[${outcomes.size}/${total}] ${armLabel(job.arm)}, seed ${job.seed}: accuracy over training ${mean(result.accuracy).toFixed(3)}, last ${settings.window} iterations ` +
         `${mean(result.accuracy.slice(-settings.window)).toFixed(3)} (${Math.round((performance.now() - runStarted) / 1000)} s; about ${formatDuration((elapsed / outcomes.size) * left)} left)`,
     );
   }
   const warm = await warmStartPass(startModel, settings, threads);
-  const get = (arm: ArmSpec, seed: number): RunOutcome => outcomes.get(`${armId(reuseCurveArm(arm, effective, outcome))}/seed-${seed}`)!;
+  const get = (arm: ArmSpec, seed: number): RunOutcome => outcomes.get(runKey({ arm: reuseCurveArm(arm, effective, outcome), seed }))!;
   const seeds = Array.from({ length: settings.seeds }, (_, s) => s);
   const sweepSeeds = Array.from({ length: settings.sweep.seeds }, (_, s) => s);
   const results = summarise(settings, {
@@ -429,7 +430,8 @@ function summarise(settings: PavDidacticSettings, c: Collected): PavDidacticResu
   const effectiveReach = reachInfo(c.effective.map((r) => r.accuracy), threshold, window);
   const outcomeReach = reachInfo(c.outcome.map((r) => r.accuracy), threshold, window);
   const allReached = effectiveReach.reachedSeeds === settings.seeds && outcomeReach.reachedSeeds === settings.seeds;
-  const ratio = effectiveReach.reachedSeeds === 0 ? null : sig(outcomeReach.mean / effectiveReach.mean);
+  // With a censored effective arm the ratio has no bound either way.
+  const ratio = effectiveReach.lowerBound ? null : sig(outcomeReach.mean / effectiveReach.mean);
   const perSeedRatios = allReached ? effectiveReach.perSeed.map((t, s) => outcomeReach.perSeed[s]! / t!) : null;
   const baselinePerSeed = c.sweepBaseline.map((r) => mean(r.accuracy));
   const baseline = seedInterval(baselinePerSeed);
@@ -446,7 +448,7 @@ function summarise(settings: PavDidacticSettings, c: Collected): PavDidacticResu
   const warmAccuracy = seedInterval(c.warm.map((e) => e.correct / e.samples));
   const iterations = c.all.reduce((s, r) => s + r.accuracy.length, 0);
   const reachText = (r: ReachInfo) => (r.reachedSeeds === 0 ? `never within ${settings.iterations}` : `${r.lowerBound ? '>= ' : ''}${r.mean}`);
-  const ratioText = ratio === null ? 'undetermined (the effective reward never reached it)' : `${outcomeReach.lowerBound ? '>= ' : ''}${ratio}x`;
+  const ratioText = ratio === null ? 'undetermined (the effective reward did not reach it in every seed)' : `${outcomeReach.lowerBound ? '>= ' : ''}${ratio}x`;
   const best = gammaSweep.reduce((a, b) => (b.accuracy > a.accuracy ? b : a), gammaSweep[0]);
   const headline =
     `${c.quick ? 'Quick run: ' : ''}${settings.seeds} seeds: the effective reward (gamma ${settings.gamma}) reached ${Math.round(threshold * 100)}% accuracy at iteration ` +
@@ -655,7 +657,7 @@ async function buildReport(results: PavDidacticResults): Promise<string> {
             kind: 'text',
             text:
               reach.ratio === null
-                ? 'The effective reward never reached the threshold, so the ratio is undetermined.'
+                ? 'The effective reward did not reach the threshold in every seed, so the ratio is undetermined.'
                 : `Ratio of mean iterations (outcome-only / effective): ${reach.ratioLowerBound ? '>= ' : ''}${reach.ratio}` +
                   `${reach.perSeedRatio ? `; per-seed ratios ${reach.perSeedRatio.perSeed.join(', ')}, mean ${reach.perSeedRatio.mean}${interval(reach.perSeedRatio)}` : ''}.`,
           },
