@@ -15,9 +15,11 @@ import { buildIndex } from '../../src/cli/commands/report.js';
 import { writeExampleReport } from '../../src/report/example.js';
 import { divergingColour, renderReportPage } from '../../src/report/html.js';
 import { writeExperimentReport } from '../../src/report/results.js';
+import { runPavDidactic } from '../../src/reproduce/pav-didactic.js';
 import { runPavRl } from '../../src/reproduce/pav-rl.js';
 import { runPrlVsGrpo } from '../../src/reproduce/prl-vs-grpo.js';
 import { createProgress } from '../../src/util/progress.js';
+import { microPavDidactic } from '../helpers/micro-pav-didactic.js';
 import { microPavRl } from '../helpers/micro-pav-rl.js';
 import { microPrlVsGrpo } from '../helpers/micro-prl-vs-grpo.js';
 
@@ -111,6 +113,37 @@ test('a prl-vs-grpo report from a micro run loads in headless Chromium with its 
     const value = Number(await first.getAttribute('data-value'));
     assert.ok(Number.isFinite(value));
     assert.match((await first.getAttribute('title'))!, /^step 1: step advantage = /);
+    assert.deepEqual(problems, [], 'no console errors, page errors or network requests');
+  } finally {
+    await browser.close();
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('a pav-didactic report from a micro run loads in headless Chromium with its charts, claims and coloured tokens', { skip: skipReason, timeout: 60_000 }, async () => {
+  assert.ok(existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM}: install it with \`apt-get install chromium\`, or set PRL_SKIP_BROWSER_TESTS=1.`);
+  const root = mkdtempSync(join(tmpdir(), 'prl-browser-didactic-'));
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: process.getuid?.() === 0 ? ['--no-sandbox'] : [] });
+  try {
+    const out = join(root, 'pav-didactic');
+    const results = await runPavDidactic(microPavDidactic(root), { out, quick: true, threads: 1, progress: createProgress(process.stderr, 1, true) });
+    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+    const problems = watch(page);
+    await page.goto(pathToFileURL(join(out, 'report.html')).href);
+    assert.equal(await page.title(), results.title);
+    const charts = page.locator('figure.chart svg');
+    assert.equal(await charts.count(), 3, 'accuracy curves, gamma sweep, pass@N');
+    for (const box of await Promise.all((await charts.all()).map((c) => c.boundingBox()))) {
+      assert.ok(box !== null && box.width > 200 && box.height > 150, `chart laid out at ${JSON.stringify(box)}`);
+    }
+    // Two arms on the curves, effective and outcome-only on the sweep, two arms and the warm start on pass@N.
+    assert.equal(await page.locator('svg .line_marks path').count(), 2 + 2 + 3);
+    assert.equal(await page.locator('.held').count(), results.claims.length);
+    const steps = page.locator('.step');
+    assert.ok((await steps.count()) > 0, 'tokens coloured by A^mu');
+    const first = steps.first();
+    assert.equal(Number(await first.getAttribute('data-value')), results.traces[0].advantages[0]);
+    assert.match((await first.getAttribute('title'))!, /^step 1: A\^mu \(progress\) = /);
     assert.deepEqual(problems, [], 'no console errors, page errors or network requests');
   } finally {
     await browser.close();

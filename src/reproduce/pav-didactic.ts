@@ -1,0 +1,779 @@
+/**
+ * `prl reproduce pav-didactic`: Fig. 3 of PAV (Setlur et al., "Rewarding Progress", arXiv 2410.08146,
+ * Sec. 3.3 and App. B; SPEC.md "PAV: the didactic task") on the `planted` task.
+ *
+ * (a) Accuracy against RL iterations for the effective reward Q^pi + alpha A^mu (estimator `pav`, the
+ *     exact prover `oracle:gamma=10`, alpha = 1) and for outcome-only RL (alpha = 0: the same code path,
+ *     whose update is then the leave-one-out outcome update); the iteration at which each first reaches
+ *     90% and their ratio (the paper: about 10x fewer iterations with the effective reward).
+ * (b) Accuracy averaged over training for provers mu(gamma), gamma = 1..17 (the paper: gains only in a
+ *     middle band, about 8..15, since too weak and too strong provers give near-zero advantages).
+ * (c) pass@N, N = 2..256, at iteration 100 for both arms, beside the warm start.
+ *
+ * Every run is an ordinary `prl rl` run (src/train/rl.ts) with the `pav` estimator, so the real
+ * estimator, sampler and update are what is measured. The policy is the engine's Llama (the warm start
+ * of `planted`: the tiny preset after the paper's supervised warm start, 50 iterations of batch 64 on
+ * 3200 samples of mu(5)), not the paper's MADE network: it is the toolkit's one model, trained by the same
+ * code as every other experiment. Accuracy is the fraction of correct samples in each iteration's batch
+ * of 64 on-policy samples (drawn before that iteration's update), so it costs no extra sampling; planted
+ * has a single (empty) prompt, so the batch is an unbiased estimate of the policy's accuracy.
+ */
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { passAtK } from '../algos/index.js';
+import { createEngine } from '../engine/kernels/index.js';
+import { loadModel } from '../engine/io.js';
+import { lineChartWithBands, logXLineChart } from '../report/charts.js';
+import { renderReportPage, type ClaimRow, type Trace } from '../report/html.js';
+import { writeExperimentReport, type ResultsHeader } from '../report/results.js';
+import { getTask } from '../tasks/index.js';
+import { PAPER_PLANTED, PlantedProver, plantedReward, PlantedValues } from '../tasks/planted.js';
+import { createCodec, TOKEN_TASK_SYMBOLS } from '../train/codec.js';
+import { resolveConfig, rlConfigSchema, type RlConfig, type SftConfig } from '../train/config.js';
+import { evaluatePolicy, evaluationSeed } from '../train/evaluate.js';
+import { runRl, type RlMetricsRow } from '../train/rl.js';
+import { RunFolder } from '../train/run-folder.js';
+import { warmStartModel } from '../train/warm-start.js';
+import { readJsonFile, writeJsonAtomic } from '../util/fs.js';
+import { formatDuration, type Progress } from '../util/progress.js';
+import { seedInterval, type MeanInterval } from './stats.js';
+import type { Experiment, ExperimentOptions } from './types.js';
+
+/** Everything that decides the experiment's numbers. */
+export interface PavDidacticSettings {
+  /** Seeds of the two arms of (a) and (c). */
+  seeds: number;
+  /** A model folder to start from, or the SFT recipe of the cached planted warm start ({} = the paper's). */
+  start: { model: string } | { recipe: Partial<SftConfig> };
+  /** RL iterations of (a); each is one batch of `batchSize` samples and one Adam update. */
+  iterations: number;
+  batchSize: number;
+  lr: number;
+  /** The effective reward's alpha and the prover's gamma in (a) and (c) (paper: 1 and 10). */
+  alpha: number;
+  gamma: number;
+  /** Accuracy at which "reached" is read, over a trailing window of `window` iterations (paper: 90%). */
+  threshold: number;
+  /** Iterations per curve point, and of the trailing window of the threshold. */
+  window: number;
+  /** (b): provers swept, seeds and iterations per prover (alpha as above). */
+  sweep: { gammas: number[]; seeds: number; iterations: number };
+  /** (c): the iteration of pass@N and the samples drawn there (planted has one prompt). */
+  passAt: { iteration: number; samples: number; maxN: number };
+  /** Sampled traces shown in the report, per policy. */
+  traces: number;
+}
+
+/** The paper's RL settings (App. B) that every budget shares: batch 64, Adam lr 1e-3 constant, alpha 1, gamma 10. */
+const PAPER_RL = { batchSize: 64, lr: 1e-3, alpha: 1, gamma: 10, threshold: 0.9 };
+
+/**
+ * The quick run, about a minute of CPU on 2 idle cores: (a) 3 seeds x 2 arms x 150 iterations (both arms
+ * pass 90% by about iteration 110), (b) six provers, one seed each, 150 iterations (gamma = 10 and the
+ * outcome-only baseline reuse (a)'s seed 0), (c) 1024 samples per policy.
+ */
+export const QUICK_SETTINGS: PavDidacticSettings = {
+  seeds: 3,
+  start: { recipe: {} },
+  iterations: 150,
+  ...PAPER_RL,
+  window: 10,
+  sweep: { gammas: [1, 3, 6, 10, 14, 17], seeds: 1, iterations: 150 },
+  passAt: { iteration: 100, samples: 1024, maxN: 256 },
+  traces: 2,
+};
+
+/**
+ * The full run, about 11 minutes of CPU: (a) 5 seeds x 2 arms x 500 iterations (the paper ran 10,000;
+ * both arms have converged long before 500 here), (b) every gamma 1..17 plus 25 and 50 (to find where
+ * provers become too strong in our reading) with 3 seeds x 200 iterations, (c) 1024 samples per policy.
+ */
+export const FULL_SETTINGS: PavDidacticSettings = {
+  seeds: 5,
+  start: { recipe: {} },
+  iterations: 500,
+  ...PAPER_RL,
+  window: 10,
+  sweep: { gammas: [...Array.from({ length: 17 }, (_, i) => i + 1), 25, 50], seeds: 3, iterations: 200 },
+  passAt: { iteration: 100, samples: 1024, maxN: 256 },
+  traces: 2,
+};
+
+/** One RL run: the effective reward (alpha > 0) or outcome-only (alpha = 0) with prover mu(gamma). */
+export interface ArmSpec {
+  alpha: number;
+  gamma: number;
+  iterations: number;
+  /** Evaluate pass@N at this iteration (between two legs of the same run). */
+  passAtIteration?: number;
+}
+
+/** Folder name of a run: every setting that changes its numbers. */
+export function armId(arm: ArmSpec): string {
+  return `alpha${arm.alpha}-gamma${arm.gamma}-it${arm.iterations}${arm.passAtIteration === undefined ? '' : `-pass${arm.passAtIteration}`}`;
+}
+
+/** pass@N of one policy from `samples` draws, with the raw count it comes from. */
+export interface PassEvaluation {
+  samples: number;
+  correct: number;
+  /** Sampled responses (task tokens, end token and padding included) for the report's traces. */
+  traces: number[][];
+}
+
+interface RunOutcome {
+  arm: ArmSpec;
+  seed: number;
+  /** Batch accuracy at iterations 1..N. */
+  accuracy: number[];
+  pass?: PassEvaluation;
+  /** Whether the run was found finished in its folder rather than trained now. */
+  reused: boolean;
+  /** Wall time of its training steps as the trainer measured them (sampling, scoring, update), summed. */
+  stepSeconds: number;
+}
+
+/** A 95% interval; absent with one seed. */
+export interface Bounds {
+  lo?: number;
+  hi?: number;
+}
+
+export interface CurvePoint extends Bounds {
+  iteration: number;
+  accuracy: number;
+}
+
+export interface ReachInfo {
+  /** Per seed: the first iteration whose trailing-window accuracy is >= threshold; null if never within the budget. */
+  perSeed: Array<number | null>;
+  /** Mean over seeds with never-reached seeds counted at the budget (then a lower bound), and its t interval. */
+  mean: number;
+  lo?: number;
+  hi?: number;
+  reachedSeeds: number;
+  lowerBound: boolean;
+  /** Per seed: the first iteration with at least one correct sample in the batch (outcome-only learns nothing before it). */
+  firstSuccess: Array<number | null>;
+}
+
+export interface PavDidacticResults extends ResultsHeader {
+  quick: boolean;
+  seeds: number;
+  config: Record<string, unknown>;
+  accuracyDefinition: string;
+  warmStart: { accuracy: MeanInterval; model: string };
+  curves: { effective: CurvePoint[]; outcome: CurvePoint[] };
+  reach: {
+    threshold: number;
+    window: number;
+    effective: ReachInfo;
+    outcome: ReachInfo;
+    /** mean outcome iteration / mean effective iteration; a lower bound when `lowerBound`. */
+    ratio: number | null;
+    ratioLowerBound: boolean;
+    /** Per-seed ratios (paired by seed) with a t interval, when every seed of both arms reached the threshold. */
+    perSeedRatio?: MeanInterval & { perSeed: number[] };
+  };
+  gamma_sweep: Array<Bounds & { gamma: number; accuracy: number; gain: MeanInterval; perSeed: number[] }>;
+  /** Outcome-only accuracy averaged over the sweep's iterations and seeds: the sweep's baseline. */
+  sweep_baseline: Bounds & { accuracy: number; perSeed: number[] };
+  /** The prover's own success probability V^mu at the empty prefix and mean |A^mu| of its first action, per gamma (exact). */
+  prover_strength: Array<{ gamma: number; v0: number; meanAbsAdvantage: number }>;
+  pass_at_n: {
+    iteration: number;
+    samples: number;
+    effective: Array<Bounds & { n: number; pass: number }>;
+    outcome: Array<Bounds & { n: number; pass: number }>;
+    warm_start: Array<Bounds & { n: number; pass: number }>;
+    correct: { effective: number[]; outcome: number[]; warm_start: number[] };
+  };
+  /**
+   * `wallSeconds` is this invocation (small when runs were reused: `reusedRuns` of `runs`); `stepSeconds` sums
+   * every run's training steps as the trainer timed them, whenever they ran.
+   */
+  timing: { wallSeconds: number; runs: number; reusedRuns: number; iterations: number; stepSeconds: number; secondsPerIteration: number };
+  claims: ClaimRow[];
+  traces: Array<{ policy: string; tokens: number[]; advantages: number[]; reward: number }>;
+}
+
+/** Runs every arm and seed into `out/runs/<arm>/seed-<s>/` (finished runs are reused), then writes results.json and report.html. */
+export async function runPavDidactic(settings: PavDidacticSettings, options: { out: string; quick: boolean; threads?: number; progress: Progress }): Promise<PavDidacticResults> {
+  const { out, progress, threads } = options;
+  const started = performance.now();
+  const startModel =
+    'model' in settings.start
+      ? settings.start.model
+      : await warmStartModel('planted', {}, { recipe: { ...settings.start.recipe, threads }, log: (line) => progress.log(line) });
+  const effective: ArmSpec = { alpha: settings.alpha, gamma: settings.gamma, iterations: settings.iterations, passAtIteration: settings.passAt.iteration };
+  const outcome: ArmSpec = { ...effective, alpha: 0 };
+  const jobs: Array<{ arm: ArmSpec; seed: number }> = [];
+  for (let seed = 0; seed < settings.seeds; seed++) jobs.push({ arm: effective, seed }, { arm: outcome, seed });
+  const sweepArms = settings.sweep.gammas.map((gamma): ArmSpec => ({ alpha: settings.alpha, gamma, iterations: settings.sweep.iterations }));
+  const sweepBaseline: ArmSpec = { alpha: 0, gamma: settings.gamma, iterations: settings.sweep.iterations };
+  for (let seed = 0; seed < settings.sweep.seeds; seed++) for (const arm of [sweepBaseline, ...sweepArms]) jobs.push({ arm: reuseCurveArm(arm, effective, outcome), seed });
+
+  const runKey = (job: { arm: ArmSpec; seed: number }) => `${armId(job.arm)}/seed-${job.seed}`;
+  const total = new Set(jobs.map(runKey)).size;
+  const outcomes = new Map<string, RunOutcome>();
+  for (const job of jobs) {
+    const key = runKey(job);
+    if (outcomes.has(key)) continue;
+    const runStarted = performance.now();
+    const result = await runArm(job.arm, job.seed, startModel, settings, out, threads);
+    outcomes.set(key, result);
+    const left = total - outcomes.size;
+    const elapsed = (performance.now() - started) / 1000;
+    progress.log(
+      `[${outcomes.size}/${total}] ${armLabel(job.arm)}, seed ${job.seed}: accuracy over training ${mean(result.accuracy).toFixed(3)}, last ${settings.window} iterations ` +
+        `${mean(result.accuracy.slice(-settings.window)).toFixed(3)} (${Math.round((performance.now() - runStarted) / 1000)} s; about ${formatDuration((elapsed / outcomes.size) * left)} left)`,
+    );
+  }
+  const warm = await warmStartPass(startModel, settings, threads);
+  const get = (arm: ArmSpec, seed: number): RunOutcome => outcomes.get(runKey({ arm: reuseCurveArm(arm, effective, outcome), seed }))!;
+  const seeds = Array.from({ length: settings.seeds }, (_, s) => s);
+  const sweepSeeds = Array.from({ length: settings.sweep.seeds }, (_, s) => s);
+  const results = summarise(settings, {
+    effective: seeds.map((s) => get(effective, s)),
+    outcome: seeds.map((s) => get(outcome, s)),
+    sweep: sweepArms.map((arm) => ({ gamma: arm.gamma, runs: sweepSeeds.map((s) => get(arm, s)) })),
+    sweepBaseline: sweepSeeds.map((s) => get(sweepBaseline, s)),
+    warm,
+    startModel,
+    quick: options.quick,
+    seconds: (performance.now() - started) / 1000,
+    all: [...outcomes.values()],
+  });
+  writeExperimentReport(out, results, await buildReport(results));
+  return results;
+}
+
+/** A sweep run identical to one of (a)'s runs over the same iterations is that run (its pass@N leg does not change its numbers). */
+function reuseCurveArm(arm: ArmSpec, effective: ArmSpec, outcome: ArmSpec): ArmSpec {
+  for (const curve of [effective, outcome]) {
+    if (arm.alpha === curve.alpha && arm.iterations === curve.iterations && (arm.gamma === curve.gamma || arm.alpha === 0)) return curve;
+  }
+  return arm;
+}
+
+function armLabel(arm: ArmSpec): string {
+  return arm.alpha === 0 ? 'outcome only (alpha 0)' : `effective reward (alpha ${arm.alpha}, gamma ${arm.gamma})`;
+}
+
+/** The `prl rl` config of one run (estimator pav, the exact planted prover, one prompt times the batch). */
+export function armConfig(arm: ArmSpec, seed: number, startModel: string, settings: PavDidacticSettings, steps: number, threads?: number): RlConfig {
+  const raw: Record<string, unknown> = {
+    task: 'planted',
+    model: startModel,
+    estimator: 'pav',
+    prover: `oracle:gamma=${arm.gamma}`,
+    alpha: arm.alpha,
+    steps,
+    promptsPerStep: 1,
+    groupSize: settings.batchSize,
+    lr: settings.lr,
+    lrSchedule: 'constant',
+    // The accuracy is the training batch's reward, so no held-out evaluation and no per-step traces.
+    evalEvery: 0,
+    samplesPerStep: 0,
+    checkpointEvery: arm.iterations,
+    keepCheckpoints: 1,
+    seed,
+    ...(threads === undefined ? {} : { threads }),
+  };
+  return resolveConfig(rlConfigSchema, raw, `pav-didactic ${armId(arm)}`);
+}
+
+/**
+ * One arm and seed, reused when its folder already holds this exact run. With `passAtIteration`, the run
+ * goes in two legs: RL to that iteration, pass@N from its checkpoint, then `--resume` to the end (a resumed
+ * run continues with identical numbers, so this is the same run as one of `iterations` steps).
+ */
+async function runArm(arm: ArmSpec, seed: number, startModel: string, settings: PavDidacticSettings, out: string, threads?: number): Promise<RunOutcome> {
+  const dir = join(out, 'runs', armId(arm), `seed-${seed}`);
+  const config = armConfig(arm, seed, startModel, settings, arm.iterations, threads);
+  const passPath = join(dir, 'pass-at-n.json');
+  const passKey = { iteration: arm.passAtIteration, samples: settings.passAt.samples, traces: settings.traces };
+  const reused = sameRun(dir, config, arm.passAtIteration === undefined ? null : { path: passPath, key: passKey });
+  if (!reused) {
+    rmSync(dir, { recursive: true, force: true });
+    if (arm.passAtIteration !== undefined && arm.passAtIteration < arm.iterations) {
+      await runRl(armConfig(arm, seed, startModel, settings, arm.passAtIteration, threads), dir, { quiet: true });
+      const checkpoint = new RunFolder(dir).latestCheckpoint();
+      if (!checkpoint) throw new Error(`${dir}: the first leg left no checkpoint`);
+      writeJsonAtomic(passPath, { key: passKey, ...(await passEvaluation(checkpoint.dir, settings, seed, threads)) });
+      await runRl(config, dir, { quiet: true, resume: true });
+    } else {
+      await runRl(config, dir, { quiet: true });
+      if (arm.passAtIteration !== undefined) {
+        const checkpoint = new RunFolder(dir).latestCheckpoint()!;
+        writeJsonAtomic(passPath, { key: passKey, ...(await passEvaluation(checkpoint.dir, settings, seed, threads)) });
+      }
+    }
+  }
+  const rows = readRows(join(dir, 'metrics.jsonl')).filter((r) => r.reward !== undefined);
+  return {
+    arm,
+    seed,
+    accuracy: rows.map((r) => r.reward!),
+    ...(arm.passAtIteration === undefined ? {} : { pass: readJsonFile(passPath) as PassEvaluation }),
+    reused,
+    stepSeconds: rows.reduce((sum, r) => sum + (r.time?.step_s ?? 0), 0),
+  };
+}
+
+/** Whether `dir` holds a finished run of exactly this config (thread count aside) and, if asked, its pass@N file. */
+function sameRun(dir: string, config: RlConfig, pass: { path: string; key: unknown } | null): boolean {
+  if (!existsSync(join(dir, 'summary.json')) || !existsSync(join(dir, 'config.json'))) return false;
+  if (pass && (!existsSync(pass.path) || JSON.stringify((readJsonFile(pass.path) as { key: unknown }).key) !== JSON.stringify(pass.key))) return false;
+  const { threads: _a, ...want } = config;
+  const { threads: _b, ...have } = readJsonFile(join(dir, 'config.json')) as RlConfig;
+  return JSON.stringify(have) === JSON.stringify(want);
+}
+
+/** Draws `samples` responses of the policy in `modelDir` and counts the correct ones (for pass@N). */
+async function passEvaluation(modelDir: string, settings: PavDidacticSettings, seed: number, threads?: number): Promise<PassEvaluation> {
+  const engine = await createEngine({ threads });
+  try {
+    const { model, tokenizer } = loadModel(modelDir, engine);
+    const codec = createCodec(getTask('planted', {}), tokenizer);
+    const { problems } = evaluatePolicy(model, codec, codec.problems('eval'), {
+      samples: settings.passAt.samples,
+      temperature: 1.0,
+      maxNewTokens: codec.maxNewTokens,
+      seed: evaluationSeed(seed, PASS_EVAL_STEP),
+    });
+    const [planted] = problems;
+    return { samples: settings.passAt.samples, correct: planted.correct.filter(Boolean).length, traces: pickTraceTokens(planted.texts, planted.correct, settings.traces) };
+  } finally {
+    await engine.kernels.dispose();
+  }
+}
+
+/** The pass@N evaluations use this pseudo-step for their seed, so every policy of one seed draws with the same stream. */
+const PASS_EVAL_STEP = 1_000_000;
+
+/** The warm start's pass@N, once per seed of (a) (different sampling seeds, the same policy). */
+async function warmStartPass(startModel: string, settings: PavDidacticSettings, threads?: number): Promise<PassEvaluation[]> {
+  const evaluations: PassEvaluation[] = [];
+  for (let seed = 0; seed < settings.seeds; seed++) evaluations.push(await passEvaluation(startModel, settings, seed, threads));
+  return evaluations;
+}
+
+/** Up to `count` responses as task tokens (padded with the end token): correct ones first, then wrong ones. */
+function pickTraceTokens(texts: readonly string[], correct: readonly boolean[], count: number): number[][] {
+  const { length, eosToken } = PAPER_PLANTED;
+  const order = [...texts.keys()].sort((a, b) => Number(correct[b]) - Number(correct[a]));
+  const picked = [...new Set([order[0], order[order.length - 1]])].slice(0, count);
+  return picked.map((i) => {
+    const tokens = [...texts[i]].map((c) => TOKEN_TASK_SYMBOLS.indexOf(c));
+    while (tokens.length < length) tokens.push(eosToken);
+    return tokens;
+  });
+}
+
+/** Curve points: accuracy averaged over consecutive windows of `window` iterations, mean over seeds with a t interval. */
+export function accuracyCurve(runs: readonly number[][], window: number): CurvePoint[] {
+  const iterations = Math.min(...runs.map((r) => r.length));
+  const points: CurvePoint[] = [];
+  for (let end = window; end <= iterations; end += window) {
+    const perSeed = runs.map((r) => mean(r.slice(end - window, end)));
+    const interval = seedInterval(perSeed);
+    points.push({ iteration: end, accuracy: r4(interval.mean), ...bounds(interval) });
+  }
+  return points;
+}
+
+/** The first iteration (1-based) whose trailing window of `window` iterations averages >= threshold; null if none. */
+export function firstReach(accuracy: readonly number[], threshold: number, window: number): number | null {
+  let sum = 0;
+  for (let t = 0; t < accuracy.length; t++) {
+    sum += accuracy[t];
+    if (t >= window) sum -= accuracy[t - window];
+    if (t >= window - 1 && sum / window >= threshold) return t + 1;
+  }
+  return null;
+}
+
+function reachInfo(runs: readonly number[][], threshold: number, window: number): ReachInfo {
+  const perSeed = runs.map((r) => firstReach(r, threshold, window));
+  const counted = perSeed.map((t, s) => t ?? runs[s].length);
+  const interval = seedInterval(counted);
+  const reachedSeeds = perSeed.filter((t) => t !== null).length;
+  const firstSuccess = runs.map((r) => {
+    const t = r.findIndex((a) => a > 0);
+    return t < 0 ? null : t + 1;
+  });
+  return { perSeed, mean: r4(interval.mean), ...bounds(interval), reachedSeeds, lowerBound: reachedSeeds < perSeed.length, firstSuccess };
+}
+
+/** pass@n (unbiased estimator, SPEC "Metrics") for n = 2, 4, .., maxN from each seed's count; mean over seeds with a t interval. */
+export function passCurve(evaluations: readonly PassEvaluation[], maxN: number): Array<Bounds & { n: number; pass: number }> {
+  const ns: number[] = [];
+  for (let n = 2; n <= Math.min(maxN, evaluations[0].samples); n *= 2) ns.push(n);
+  return ns.map((n) => {
+    const interval = seedInterval(evaluations.map((e) => passAtK(e.samples, e.correct, n)));
+    return { n, pass: r4(interval.mean), ...bounds(interval) };
+  });
+}
+
+interface Collected {
+  effective: RunOutcome[];
+  outcome: RunOutcome[];
+  sweep: Array<{ gamma: number; runs: RunOutcome[] }>;
+  sweepBaseline: RunOutcome[];
+  warm: PassEvaluation[];
+  startModel: string;
+  quick: boolean;
+  seconds: number;
+  all: RunOutcome[];
+}
+
+/** Aggregates the runs into results.json: curves, time to the threshold, the gamma sweep, pass@N, claims. */
+function summarise(settings: PavDidacticSettings, c: Collected): PavDidacticResults {
+  const { threshold, window } = settings;
+  const effectiveReach = reachInfo(c.effective.map((r) => r.accuracy), threshold, window);
+  const outcomeReach = reachInfo(c.outcome.map((r) => r.accuracy), threshold, window);
+  const allReached = effectiveReach.reachedSeeds === settings.seeds && outcomeReach.reachedSeeds === settings.seeds;
+  // With a censored effective arm the ratio has no bound either way.
+  const ratio = effectiveReach.lowerBound ? null : sig(outcomeReach.mean / effectiveReach.mean);
+  const perSeedRatios = allReached ? effectiveReach.perSeed.map((t, s) => outcomeReach.perSeed[s]! / t!) : null;
+  const baselinePerSeed = c.sweepBaseline.map((r) => mean(r.accuracy));
+  const baseline = seedInterval(baselinePerSeed);
+  const gammaSweep = c.sweep.map(({ gamma, runs }) => {
+    const perSeed = runs.map((r) => mean(r.accuracy));
+    const interval = seedInterval(perSeed);
+    // Paired by seed: the same seed gives both runs the same first batch.
+    const gain = seedInterval(perSeed.map((a, s) => a - baselinePerSeed[s]));
+    return { gamma, accuracy: r4(interval.mean), ...bounds(interval), gain: { mean: r4(gain.mean), ...bounds(gain) }, perSeed: perSeed.map(r4) };
+  });
+  const passEffective = passCurve(c.effective.map((r) => r.pass!), settings.passAt.maxN);
+  const passOutcome = passCurve(c.outcome.map((r) => r.pass!), settings.passAt.maxN);
+  const passWarm = passCurve(c.warm, settings.passAt.maxN);
+  const warmAccuracy = seedInterval(c.warm.map((e) => e.correct / e.samples));
+  const iterations = c.all.reduce((s, r) => s + r.accuracy.length, 0);
+  const reachText = (r: ReachInfo) => (r.reachedSeeds === 0 ? `never within ${settings.iterations}` : `${r.lowerBound ? '>= ' : ''}${r.mean}`);
+  const ratioText = ratio === null ? 'undetermined (the effective reward did not reach it in every seed)' : `${outcomeReach.lowerBound ? '>= ' : ''}${ratio}x`;
+  const best = gammaSweep.reduce((a, b) => (b.accuracy > a.accuracy ? b : a), gammaSweep[0]);
+  const headline =
+    `${c.quick ? 'Quick run: ' : ''}${settings.seeds} seeds: the effective reward (gamma ${settings.gamma}) reached ${Math.round(threshold * 100)}% accuracy at iteration ` +
+    `${reachText(effectiveReach)}, outcome-only at ${reachText(outcomeReach)} (${ratioText} sooner; paper ~10x); ` +
+    `best prover in the sweep gamma ${best.gamma} (accuracy over training ${best.accuracy} vs outcome-only ${r4(baseline.mean)}).`;
+  const stepSeconds = c.all.reduce((sum, r) => sum + r.stepSeconds, 0);
+  const results: PavDidacticResults = {
+    experiment: 'pav-didactic',
+    title: "PAV's didactic task: effective reward vs outcome-only RL (Fig. 3)",
+    headline,
+    finishedAt: new Date().toISOString(),
+    quick: c.quick,
+    seeds: settings.seeds,
+    config: { ...settings, task: 'planted', taskConfig: PAPER_PLANTED, estimator: 'pav', startModel: c.startModel },
+    accuracyDefinition: `fraction of correct samples in each iteration's training batch of ${settings.batchSize} on-policy samples (drawn before the update); curve points average ${window} iterations`,
+    warmStart: { accuracy: round(warmAccuracy), model: c.startModel },
+    curves: { effective: accuracyCurve(c.effective.map((r) => r.accuracy), window), outcome: accuracyCurve(c.outcome.map((r) => r.accuracy), window) },
+    reach: {
+      threshold,
+      window,
+      effective: effectiveReach,
+      outcome: outcomeReach,
+      ratio,
+      ratioLowerBound: outcomeReach.lowerBound,
+      ...(perSeedRatios ? { perSeedRatio: { ...round(seedInterval(perSeedRatios)), perSeed: perSeedRatios.map(sig) } } : {}),
+    },
+    gamma_sweep: gammaSweep,
+    sweep_baseline: { accuracy: r4(baseline.mean), ...bounds(baseline), perSeed: baselinePerSeed.map(r4) },
+    prover_strength: settings.sweep.gammas.map((gamma) => proverStrength(gamma)),
+    pass_at_n: {
+      iteration: settings.passAt.iteration,
+      samples: settings.passAt.samples,
+      effective: passEffective,
+      outcome: passOutcome,
+      warm_start: passWarm,
+      correct: { effective: c.effective.map((r) => r.pass!.correct), outcome: c.outcome.map((r) => r.pass!.correct), warm_start: c.warm.map((e) => e.correct) },
+    },
+    timing: {
+      wallSeconds: Math.round(c.seconds),
+      runs: c.all.length,
+      reusedRuns: c.all.filter((r) => r.reused).length,
+      iterations,
+      stepSeconds: Math.round(stepSeconds),
+      secondsPerIteration: sig(stepSeconds / Math.max(1, iterations)),
+    },
+    claims: [],
+    traces: [],
+  };
+  results.claims = claimRows(results, settings);
+  results.traces = traceRows(c, settings);
+  return results;
+}
+
+/** How strong mu(gamma) is: its success probability from the start, and E_mu |A^mu| of its first action (exact, by DP). */
+export function proverStrength(gamma: number): { gamma: number; v0: number; meanAbsAdvantage: number } {
+  const values = new PlantedValues(new PlantedProver(PAPER_PLANTED, gamma));
+  const p = values.prover.distribution(0, false);
+  const v0 = values.stateValue([]);
+  const q = values.actionValues([]);
+  const meanAbsAdvantage = Array.from(q).reduce((s, qa, a) => s + p[a] * Math.abs(qa - v0), 0);
+  return { gamma, v0: sig(v0), meanAbsAdvantage: sig(meanAbsAdvantage) };
+}
+
+/** pass@2 above this for both arms leaves pass@N nothing to compare. */
+const SATURATED = 0.98;
+
+function claimRows(results: PavDidacticResults, settings: PavDidacticSettings): ClaimRow[] {
+  const { reach } = results;
+  const scale = `tiny Llama policy, ${settings.seeds} seeds, ${settings.iterations} iterations`;
+  const ratio = reach.ratio;
+  const efficiency: ClaimRow = {
+    claim: `The effective reward (gamma ${settings.gamma}, alpha ${settings.alpha}) reaches high accuracy far sooner than outcome-only RL`,
+    paper: 'About 10x fewer iterations to high accuracy; outcome-only RL barely moves within the budget (PAV Fig. 3a)',
+    ours:
+      `${Math.round(reach.threshold * 100)}% reached at iteration ${reach.effective.mean} [${reach.effective.lo ?? '-'}, ${reach.effective.hi ?? '-'}] (effective) vs ` +
+      `${reach.outcome.lowerBound ? '>= ' : ''}${reach.outcome.mean} [${reach.outcome.lo ?? '-'}, ${reach.outcome.hi ?? '-'}] (outcome-only, ${reach.outcome.reachedSeeds} of ${settings.seeds} seeds reached it): ` +
+      `${ratio === null ? 'undetermined' : `${reach.ratioLowerBound ? '>= ' : ''}${ratio}x`} (${scale})`,
+    held: ratio === null ? 'untested' : ratio >= 5 ? 'yes' : ratio > 1.5 ? 'partly' : 'no',
+    note: 'Iterations to the threshold over a trailing window, mean over seeds (a seed that never reaches it counts as the budget, making the mean and the ratio lower bounds).',
+  };
+  const sweep = results.gamma_sweep;
+  const helped = sweep.filter((g) => (g.gain.lo !== undefined ? g.gain.lo > 0 : g.gain.mean > 0.05));
+  const ends = [sweep[0].gamma, sweep.at(-1)!.gamma];
+  const middleOnly = helped.length > 0 && !helped.some((g) => ends.includes(g.gamma));
+  const band: ClaimRow = {
+    claim: 'Only provers in a middle band help: too weak or too strong ones give near-zero advantages',
+    paper: 'Gains for gamma of about 8..15 out of 1..17 (PAV Fig. 3b)',
+    ours:
+      `gain over outcome-only in accuracy averaged over ${settings.sweep.iterations} iterations for gamma ${helped.map((g) => g.gamma).join(', ') || 'none'} ` +
+      `(of ${sweep.map((g) => g.gamma).join(', ')}); largest ${Math.max(...sweep.map((g) => g.gain.mean))} at gamma ${sweep.reduce((a, b) => (b.gain.mean > a.gain.mean ? b : a)).gamma}`,
+    held: middleOnly ? 'yes' : helped.length > 0 ? 'partly' : 'no',
+    note:
+      settings.sweep.seeds >= 2
+        ? 'A gain counts when its 95% t interval over seeds (paired with outcome-only by seed) excludes 0.'
+        : 'One seed per prover: a gain counts when it exceeds 0.05 accuracy; there is no interval.',
+  };
+  const pass = results.pass_at_n;
+  const mid = pass.effective.findIndex((p) => p.n === 16);
+  const at = mid >= 0 ? mid : 0;
+  const saturated = Math.min(pass.effective[0].pass, pass.outcome[0].pass) > SATURATED;
+  // "yes" needs the arms' 95% intervals over seeds apart at every N (at N = 2 for a single seed, a 0.05 margin).
+  const separated = pass.effective.every((p, i) => (p.lo !== undefined && pass.outcome[i].hi !== undefined ? p.lo > pass.outcome[i].hi! : p.pass > pass.outcome[i].pass + 0.05));
+  const passRow: ClaimRow = {
+    claim: `pass@N at iteration ${pass.iteration} is higher with the effective reward than with outcome-only RL`,
+    paper: 'pass@N for N = 2..256 grows about 5x faster with the effective reward (PAV Fig. 3c)',
+    ours:
+      `pass@${pass.effective[at].n}: ${pass.effective[at].pass} (effective) vs ${pass.outcome[at].pass} (outcome-only) vs ${pass.warm_start[at].pass} (warm start); ` +
+      `pass@2: ${pass.effective[0].pass} vs ${pass.outcome[0].pass}`,
+    held: saturated ? 'untested' : separated ? 'yes' : pass.effective[0].pass > pass.outcome[0].pass ? 'partly' : 'no',
+    note:
+      `From ${pass.samples} samples per seed with the unbiased estimator; mean over ${settings.seeds} seeds. Held means the arms' 95% intervals are apart at every N.` +
+      (saturated ? ` Both arms already have pass@2 > ${SATURATED} at this iteration, so pass@N cannot separate them here; the accuracy curves show the gap earlier.` : ''),
+  };
+  return [efficiency, band, passRow];
+}
+
+/** Traces for the report: each policy's sampled responses with the exact per-token A^mu of the gamma prover. */
+function traceRows(c: Collected, settings: PavDidacticSettings): PavDidacticResults['traces'] {
+  const values = new PlantedValues(new PlantedProver(PAPER_PLANTED, settings.gamma));
+  const sources: Array<[string, PassEvaluation | undefined]> = [
+    ['warm start', c.warm[0]],
+    [`effective reward, iteration ${settings.passAt.iteration}`, c.effective[0]?.pass],
+    [`outcome only, iteration ${settings.passAt.iteration}`, c.outcome[0]?.pass],
+  ];
+  return sources.flatMap(([policy, pass]) =>
+    (pass?.traces ?? []).map((tokens) => {
+      return { policy, tokens, advantages: values.responseAdvantages(tokens).map(sig), reward: plantedReward(PAPER_PLANTED, tokens) };
+    }),
+  );
+}
+
+function plantedContent(tokens: number[]): number[] {
+  const end = tokens.indexOf(PAPER_PLANTED.eosToken);
+  return end < 0 ? tokens : tokens.slice(0, end);
+}
+
+async function buildReport(results: PavDidacticResults): Promise<string> {
+  const { reach, pass_at_n: pass } = results;
+  const series = (name: string, points: CurvePoint[]) => ({ name, points: points.map((p) => ({ x: p.iteration, y: p.accuracy, ...(p.lo === undefined ? {} : { lo: clamp01(p.lo), hi: clamp01(p.hi!) }) })) });
+  const config = results.config as unknown as PavDidacticSettings;
+  const curveChart = await lineChartWithBands({
+    series: [series(`effective reward (alpha ${config.alpha}, gamma ${config.gamma})`, results.curves.effective), series('outcome only (alpha 0)', results.curves.outcome)],
+    xTitle: 'RL iteration',
+    yTitle: 'Accuracy (training batch)',
+    yDomain: [0, 1],
+  });
+  const sweepChart = await lineChartWithBands({
+    series: [
+      { name: `effective reward (alpha ${config.alpha})`, points: results.gamma_sweep.map((g) => ({ x: g.gamma, y: g.accuracy, ...(g.lo === undefined ? {} : { lo: clamp01(g.lo), hi: clamp01(g.hi!) }) })) },
+      { name: 'outcome only (alpha 0)', points: results.gamma_sweep.map((g) => ({ x: g.gamma, y: results.sweep_baseline.accuracy })) },
+    ],
+    xTitle: 'Prover gamma',
+    yTitle: `Accuracy averaged over ${config.sweep.iterations} iterations`,
+    yDomain: [0, 1],
+    showPoints: true,
+  });
+  const passSeries = (name: string, points: Array<{ n: number; pass: number; lo?: number; hi?: number }>) => ({
+    name,
+    points: points.map((p) => ({ x: p.n, y: p.pass, ...(p.lo === undefined ? {} : { lo: clamp01(p.lo), hi: clamp01(p.hi!) }) })),
+  });
+  const passChart = await logXLineChart({
+    series: [passSeries('effective reward', pass.effective), passSeries('outcome only', pass.outcome), passSeries('warm start (before RL)', pass.warm_start)],
+    xTitle: 'N (samples)',
+    yTitle: `pass@N at iteration ${pass.iteration}`,
+    logBase: 2,
+    yDomain: [0, 1],
+  });
+  const quickNote = results.quick
+    ? 'This is the quick run: fewer seeds, iterations and provers than the full run. The planted task is small enough that its numbers already mean something, but the intervals are wide.'
+    : null;
+  const reachRows = [
+    ['effective reward', ...reach.effective.perSeed.map((t) => (t === null ? 'never' : String(t))), `${reach.effective.lowerBound ? '>= ' : ''}${reach.effective.mean}${interval(reach.effective)}`],
+    ['outcome only', ...reach.outcome.perSeed.map((t) => (t === null ? 'never' : String(t))), `${reach.outcome.lowerBound ? '>= ' : ''}${reach.outcome.mean}${interval(reach.outcome)}`],
+    ['outcome only: first correct sample', ...reach.outcome.firstSuccess.map((t) => (t === null ? 'never' : String(t))), '-'],
+  ];
+  const sweepRows = results.gamma_sweep.map((g, i) => [
+    g.gamma,
+    `${g.accuracy}${interval(g)}`,
+    `${signed(g.gain.mean)}${g.gain.lo === undefined ? '' : ` [${signed(g.gain.lo)}, ${signed(g.gain.hi!)}]`}`,
+    results.prover_strength[i].v0,
+    results.prover_strength[i].meanAbsAdvantage,
+  ]);
+  const passRows = pass.effective.map((p, i) => [p.n, `${p.pass}${interval(p)}`, `${pass.outcome[i].pass}${interval(pass.outcome[i])}`, `${pass.warm_start[i].pass}${interval(pass.warm_start[i])}`]);
+  const traces: Trace[] = results.traces.map((t) => ({
+    title: `${t.policy}: reward ${t.reward}`,
+    steps: plantedContent(t.tokens)
+      .concat(t.tokens.includes(PAPER_PLANTED.eosToken) ? [PAPER_PLANTED.eosToken] : [])
+      .map((a, h) => ({ text: a === PAPER_PLANTED.eosToken ? ' <end>' : ` ${a}`, value: t.advantages[h] })),
+    outcome: t.reward >= 1 ? 'correct (contains 3 6 0 3 5)' : 'wrong',
+  }));
+  return renderReportPage({
+    title: results.title,
+    summary: `${results.headline} ${quickNote ?? ''}`.trim(),
+    indexHref: '../index.html',
+    sections: [
+      {
+        title: 'Sample efficiency: effective reward vs outcome-only',
+        blocks: [
+          ...(quickNote ? [{ kind: 'text' as const, text: quickNote }] : []),
+          {
+            kind: 'text',
+            text:
+              `Both arms start from the same warm start (accuracy ${results.warmStart.accuracy.mean}) and run the same prl rl loop with the pav estimator; ` +
+              `outcome-only is alpha = 0, where the update is the leave-one-out outcome update. Accuracy is the ${results.accuracyDefinition}. ` +
+              `Bands are 95% t intervals over ${results.seeds} seeds.`,
+          },
+          { kind: 'chart', svg: curveChart, caption: 'Accuracy against RL iteration (PAV Fig. 3a).' },
+          {
+            kind: 'table',
+            caption: `First iteration whose trailing ${reach.window}-iteration accuracy is >= ${reach.threshold} (never: counted as the budget, so the mean is a lower bound)`,
+            columns: ['Arm', ...reach.effective.perSeed.map((_, s) => `seed ${s}`), 'mean [95% interval]'],
+            rows: reachRows,
+          },
+          {
+            kind: 'text',
+            text:
+              reach.ratio === null
+                ? 'The effective reward did not reach the threshold in every seed, so the ratio is undetermined.'
+                : `Ratio of mean iterations (outcome-only / effective): ${reach.ratioLowerBound ? '>= ' : ''}${reach.ratio}` +
+                  `${reach.perSeedRatio ? `; per-seed ratios ${reach.perSeedRatio.perSeed.join(', ')}, mean ${reach.perSeedRatio.mean}${interval(reach.perSeedRatio)}` : ''}.`,
+          },
+        ],
+      },
+      {
+        title: 'Which provers help',
+        blocks: [
+          { kind: 'chart', svg: sweepChart, caption: `Accuracy averaged over ${config.sweep.iterations} iterations for each prover mu(gamma), and outcome-only (PAV Fig. 3b).` },
+          {
+            kind: 'table',
+            caption: 'Prover sweep: accuracy averaged over training, gain over outcome-only (paired by seed), and the prover itself (exact)',
+            columns: ['gamma', 'accuracy [95%]', 'gain over outcome-only', 'V^mu at the start', 'E|A^mu| of the first action'],
+            rows: sweepRows,
+          },
+        ],
+      },
+      {
+        title: `pass@N at iteration ${pass.iteration}`,
+        blocks: [
+          { kind: 'chart', svg: passChart, caption: `pass@N from ${pass.samples} samples per seed (unbiased estimator), mean over seeds (PAV Fig. 3c).` },
+          { kind: 'table', columns: ['N', 'effective reward', 'outcome only', 'warm start'], rows: passRows },
+        ],
+      },
+      { title: "The paper's claims at this scale", blocks: [{ kind: 'claims', rows: results.claims }] },
+      {
+        title: 'Sampled responses with the prover\'s progress',
+        blocks: [
+          {
+            kind: 'text',
+            text:
+              `Responses sampled from each policy, every token coloured by its progress A^mu(s, a) = Q^mu(s, a) - V^mu(s) under the gamma = ${config.gamma} prover ` +
+              '(exact by dynamic programming): green tokens raise the prover\'s chance of completing 3 6 0 3 5, red ones lower it. The end token is shown as <end>.',
+          },
+          { kind: 'traces', valueLabel: 'A^mu (progress)', traces },
+        ],
+      },
+      {
+        title: 'Time',
+        blocks: [
+          {
+            kind: 'text',
+            text:
+              `${results.timing.iterations} RL iterations in ${results.timing.runs} runs; their training steps took ${results.timing.stepSeconds} s as the trainer timed them ` +
+              `(${results.timing.secondsPerIteration} s per iteration: sampling, the reference forward and the update). This invocation took ${results.timing.wallSeconds} s of wall time` +
+              `${results.timing.reusedRuns > 0 ? `, reusing ${results.timing.reusedRuns} finished runs from an earlier one` : ''}. Step times depend on the machine's load; the numbers do not.`,
+          },
+        ],
+      },
+    ],
+    config: results.config,
+  });
+}
+
+function readRows(path: string): RlMetricsRow[] {
+  if (!existsSync(path)) return [];
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as RlMetricsRow);
+}
+
+function interval(m: { lo?: number; hi?: number }): string {
+  return m.lo === undefined ? '' : ` [${r4(m.lo)}, ${r4(m.hi!)}]`;
+}
+
+function bounds(m: MeanInterval): Bounds {
+  return m.lo === undefined ? {} : { lo: r4(m.lo), hi: r4(m.hi!) };
+}
+
+function round(m: MeanInterval): MeanInterval {
+  return { mean: r4(m.mean), ...bounds(m) };
+}
+
+function clamp01(x: number): number {
+  return Math.min(1, Math.max(0, x));
+}
+
+function signed(x: number): string {
+  return `${x >= 0 ? '+' : ''}${r4(x)}`;
+}
+
+function mean(xs: readonly number[]): number {
+  return xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length;
+}
+
+function r4(x: number): number {
+  return Math.round(x * 1e4) / 1e4;
+}
+
+function sig(x: number): number {
+  return Number(x.toPrecision(4));
+}
+
+/** The registry entry: quick or full settings, seeds overridable from the command line. */
+export const pavDidactic: Experiment = {
+  name: 'pav-didactic',
+  description: "PAV's didactic planted task (Fig. 3): effective reward vs outcome-only RL, prover gamma sweep, pass@N",
+  async run(options: ExperimentOptions) {
+    const base = options.quick ? QUICK_SETTINGS : FULL_SETTINGS;
+    const settings = { ...base, seeds: options.seeds ?? base.seeds };
+    const results = await runPavDidactic(settings, { out: options.out, quick: options.quick, threads: options.threads, progress: options.progress });
+    return { headline: results.headline, report: join(options.out, 'report.html') };
+  },
+};

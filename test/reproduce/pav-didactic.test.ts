@@ -1,0 +1,128 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { passAtK } from '../../src/algos/index.js';
+import { accuracyCurve, armConfig, armId, firstReach, passCurve, proverStrength, runPavDidactic, type ArmSpec, type PavDidacticResults } from '../../src/reproduce/pav-didactic.js';
+import { EXPERIMENTS } from '../../src/reproduce/index.js';
+import { PAPER_PLANTED, PlantedProver, PlantedValues } from '../../src/tasks/planted.js';
+import { runRl } from '../../src/train/rl.js';
+import { createProgress } from '../../src/util/progress.js';
+import { microPavDidactic } from '../helpers/micro-pav-didactic.js';
+
+const quiet = createProgress(process.stderr, 1, true);
+
+function rewards(dir: string): number[] {
+  return readFileSync(join(dir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { step: number; reward?: number })
+    .filter((r) => r.reward !== undefined)
+    .map((r) => r.reward!);
+}
+
+test('pav-didactic on a micro budget: results.json from the runs\' own numbers, pass@N from raw counts, and a report', { timeout: 60_000 }, async () => {
+  const root = mkdtempSync(join(tmpdir(), 'prl-pav-didactic-'));
+  try {
+    const settings = microPavDidactic(root);
+    const out = join(root, 'pav-didactic');
+    const results = await runPavDidactic(settings, { out, quick: true, threads: 1, progress: quiet });
+    const onDisk = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as PavDidacticResults;
+    assert.equal(onDisk.experiment, 'pav-didactic');
+    assert.equal(onDisk.headline, results.headline);
+
+    const effective: ArmSpec = { alpha: 1, gamma: 10, iterations: 4, passAtIteration: 2 };
+    const outcome: ArmSpec = { ...effective, alpha: 0 };
+    const runDir = (arm: ArmSpec, seed: number) => join(out, 'runs', armId(arm), `seed-${seed}`);
+    // Curves: windows of 2 iterations, mean over the 2 seeds of each run's batch rewards, iterations increasing.
+    for (const [arm, curve] of [[effective, onDisk.curves.effective], [outcome, onDisk.curves.outcome]] as const) {
+      assert.deepEqual(curve.map((p) => p.iteration), [2, 4]);
+      const perSeed = [0, 1].map((s) => rewards(runDir(arm, s)));
+      perSeed.forEach((r) => assert.equal(r.length, 4, 'the two legs of a run log each iteration once'));
+      curve.forEach((p, w) => {
+        const expected = (perSeed[0][2 * w] + perSeed[0][2 * w + 1] + perSeed[1][2 * w] + perSeed[1][2 * w + 1]) / 4;
+        assert.ok(Math.abs(p.accuracy - expected) < 1e-4, `window ${w}: ${p.accuracy} vs ${expected}`);
+        assert.equal(typeof p.lo, 'number', 'two seeds give an interval');
+      });
+    }
+    // A random model never reaches 90%: the reach is censored and says so.
+    assert.deepEqual(onDisk.reach.effective.perSeed, [null, null]);
+    assert.equal(onDisk.reach.outcome.lowerBound, true);
+    assert.equal(onDisk.reach.ratio, null);
+
+    assert.deepEqual(onDisk.gamma_sweep.map((g) => g.gamma), [1, 10]);
+    for (const g of onDisk.gamma_sweep) assert.ok(Math.abs(g.gain.mean - (g.accuracy - onDisk.sweep_baseline.accuracy)) < 2e-4);
+    // The sweep's gamma = 10 entry is (a)'s seed-0 effective run, not a second training.
+    assert.ok(Math.abs(onDisk.gamma_sweep[1].accuracy - rewards(runDir(effective, 0)).reduce((a, b) => a + b, 0) / 4) < 1e-4);
+
+    // pass@N for N = 2..16 from the raw counts in each run's pass-at-n.json, non-decreasing in N.
+    const pass = onDisk.pass_at_n;
+    for (const [arm, curve] of [[effective, pass.effective], [outcome, pass.outcome]] as const) {
+      assert.deepEqual(curve.map((p) => p.n), [2, 4, 8, 16]);
+      const counts = [0, 1].map((s) => (JSON.parse(readFileSync(join(runDir(arm, s), 'pass-at-n.json'), 'utf8')) as { correct: number; samples: number }).correct);
+      curve.forEach((p, i) => {
+        const expected = (passAtK(64, counts[0], p.n) + passAtK(64, counts[1], p.n)) / 2;
+        assert.ok(Math.abs(p.pass - expected) < 1e-4);
+        if (i > 0) assert.ok(p.pass >= curve[i - 1].pass);
+      });
+    }
+    // With no correct sample, outcome-only (alpha = 0) has all-zero advantages and does not move the policy:
+    // at iteration 2 it samples exactly what the warm start samples with the same seed. The effective reward does move it.
+    assert.ok(rewards(runDir(outcome, 0)).every((r) => r === 0));
+    const traceOf = (policy: string) => onDisk.traces.filter((t) => t.policy.startsWith(policy)).map((t) => t.tokens.join(','));
+    assert.deepEqual(traceOf('outcome only'), traceOf('warm start'));
+    assert.notDeepEqual(traceOf('effective reward'), traceOf('warm start'));
+    // Trace colours are the exact A^mu of the gamma = 10 prover.
+    const values = new PlantedValues(new PlantedProver(PAPER_PLANTED, 10));
+    const trace = onDisk.traces[0];
+    values.responseAdvantages(trace.tokens).forEach((a, t) => assert.ok(Math.abs(a - trace.advantages[t]) <= 1e-3 * Math.max(1e-6, Math.abs(a))));
+
+    const html = readFileSync(join(out, 'report.html'), 'utf8');
+    assert.equal(html.match(/<figure class="chart"><svg/g)?.length, 3, 'accuracy curves, gamma sweep, pass@N');
+    assert.ok(html.includes('<th>Held here?</th>'), 'the claims table');
+    assert.ok((html.match(/<span class="step"/g)?.length ?? 0) > 0, 'traces with coloured tokens');
+
+    // A second run reuses every finished run.
+    const before = statSync(join(runDir(effective, 0), 'metrics.jsonl')).mtimeMs;
+    await runPavDidactic(settings, { out, quick: true, threads: 1, progress: quiet });
+    assert.equal(statSync(join(runDir(effective, 0), 'metrics.jsonl')).mtimeMs, before);
+
+    // The two legs (RL to iteration 2, pass@N, resume to 4) are the same run as one uninterrupted run.
+    const single = join(root, 'single');
+    await runRl(armConfig(effective, 1, (settings.start as { model: string }).model, settings, 4, 1), single, { quiet: true });
+    assert.deepEqual(rewards(single), rewards(runDir(effective, 1)));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('firstReach reads the first iteration whose trailing window reaches the threshold', () => {
+  assert.equal(firstReach([0, 0.95, 0.9, 1], 0.9, 2), 3);
+  assert.equal(firstReach([0.95, 0.9], 0.9, 1), 1);
+  assert.equal(firstReach([0.95, 0.5, 0.95], 0.9, 2), null);
+  assert.equal(firstReach([1], 0.9, 2), null, 'a window longer than the run never fills');
+});
+
+test('accuracyCurve averages windows over seeds with a t interval; passCurve uses the unbiased estimator per seed', () => {
+  const curve = accuracyCurve([[0, 1, 1, 1], [0, 0, 1, 0]], 2);
+  assert.deepEqual(curve.map((p) => [p.iteration, p.accuracy]), [[2, 0.25], [4, 0.75]]);
+  // Per-seed window means 0.5 and 0: mean 0.25, sd 0.3536, t(1) = 12.706, half-width 12.706 * 0.3536 / sqrt(2) = 3.1765.
+  assert.ok(Math.abs(curve[0].lo! - (0.25 - 3.1765)) < 1e-3);
+  const pass = passCurve([{ samples: 8, correct: 1, traces: [] }, { samples: 8, correct: 3, traces: [] }], 4);
+  // pass@2 from 8 samples with c correct: 1 - C(8-c, 2) / C(8, 2).
+  assert.deepEqual(pass.map((p) => p.n), [2, 4]);
+  assert.ok(Math.abs(pass[0].pass - ((1 - 21 / 28 + (1 - 10 / 28)) / 2)) < 1e-4);
+});
+
+test('proverStrength: mu(gamma) succeeds more often as gamma grows, and gamma = 1 (uniform) barely distinguishes actions', () => {
+  const [weak, mid, strong] = [1, 10, 50].map(proverStrength);
+  assert.ok(weak.v0 < mid.v0 && mid.v0 < strong.v0);
+  // Uniform over 15 tokens: the chance of y* in 10 tokens is tiny, so its progress is tiny.
+  assert.ok(weak.v0 < 1e-4 && weak.meanAbsAdvantage < 1e-4);
+  assert.ok(mid.meanAbsAdvantage > 100 * weak.meanAbsAdvantage);
+});
+
+test('pav-didactic is registered', () => {
+  assert.ok(EXPERIMENTS.some((e) => e.name === 'pav-didactic'));
+});
