@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { findExperiments, renderIndexPage } from '../report/index-page.js';
 import { inputError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
+import { pavSearch } from './pav-search.js';
 import { prlVsGrpo } from './prl-vs-grpo.js';
 import type { Experiment, ExperimentOptions, ExperimentOutcome } from './types.js';
 
@@ -14,6 +15,7 @@ export type { Experiment, ExperimentOptions, ExperimentOutcome } from './types.j
 /** Every reproduction, in the order `prl reproduce all` runs them; one line each. */
 export const EXPERIMENTS: readonly Experiment[] = [
   prlVsGrpo,
+  pavSearch,
 ];
 
 /** The experiment called `name`; an unknown name is an error listing the known ones. */

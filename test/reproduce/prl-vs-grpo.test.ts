@@ -65,5 +65,5 @@ test('prl-vs-grpo on a micro budget writes results.json and a report with its ch
 });
 
 test('an unknown experiment name is refused, naming the known ones', () => {
-  assert.throws(() => getExperiment('pav-nope'), /pav-nope.*unknown \(known: prl-vs-grpo, all\)/);
+  assert.throws(() => getExperiment('pav-nope'), /pav-nope.*unknown \(known: prl-vs-grpo, pav-search, all\)/);
 });
