@@ -43,41 +43,48 @@ export interface PavSearchSettings {
   temperature: number;
   /** Best-of-N sizes; the largest is the reference the ratio is taken against (the paper: 128). */
   bestOfN: number[];
-  /** Beam widths B, children per beam C, and the alpha grid of the score Q_hat^pi + alpha A_hat^mu. */
+  /** Beam widths B of the primary alpha, and children per beam C. */
   beamWidths: number[];
   children: number;
-  alphas: number[];
   /** The alpha the headline ratio is taken at (the paper's default for search: 0.5), chosen before the run. */
   primaryAlpha: number;
+  /** Other alphas of the score Q_hat^pi + alpha A_hat^mu, each searched at `gridWidths` (a cheaper grid). */
+  gridAlphas: number[];
+  gridWidths: number[];
   seed: number;
   /** Bootstrap resamples of the problems for intervals. */
   resamples: number;
 }
 
-/** The smoke run: the quick verifier, 64 problems, best-of-32 against beams up to 8, alpha 0.5 only. */
+/** The smoke run: the quick verifier, 100 problems, best-of-32 against beams up to 8, alpha 0.5 only. */
 export const QUICK_SETTINGS: PavSearchSettings = {
   pav: ARITH_PAV_QUICK,
-  problems: 64,
+  problems: 100,
   temperature: 1,
   bestOfN: [1, 2, 4, 8, 16, 32],
   beamWidths: [1, 2, 4, 8],
   children: 3,
-  alphas: [0.5],
   primaryAlpha: 0.5,
+  gridAlphas: [],
+  gridWidths: [],
   seed: 0,
   resamples: 1000,
 };
 
-/** The full run: the small warm start's verifier, all 300 held-out problems, best-of-128 against beams up to 32. */
+/**
+ * The full run: the small warm start's verifier, all 300 held-out problems, best-of-128 against beams up
+ * to 16 at alpha 0.5 (B = 16 already spends ~1000 tokens, best-of-48's) and up to 8 at alpha 0 and 2.
+ */
 export const FULL_SETTINGS: PavSearchSettings = {
   pav: ARITH_PAV_FULL,
   problems: 300,
   temperature: 1,
   bestOfN: [1, 2, 4, 8, 16, 32, 64, 128],
-  beamWidths: [1, 2, 4, 8, 16, 32],
+  beamWidths: [1, 2, 4, 8, 16],
   children: 3,
-  alphas: [0, 0.5, 2],
   primaryAlpha: 0.5,
+  gridAlphas: [0, 2],
+  gridWidths: [1, 2, 4, 8],
   seed: 0,
   resamples: 1000,
 };
@@ -103,6 +110,8 @@ export interface Curve {
 /** The token ratio at equal accuracy and its bootstrap interval (null: the beam never reached the reference). */
 export interface RatioResult {
   alpha: number;
+  /** `max-n`: best-of-N at the largest N (the paper's reference); `best-n`: the most accurate best-of-N point (chosen anew in each resample). */
+  against: 'max-n' | 'best-n';
   reference: { n: number; accuracy: number; tokensPerProblem: number };
   /** The cheapest beam width whose accuracy reaches the reference's, or null. */
   reachedAt: { n: number; accuracy: number; tokensPerProblem: number } | null;
@@ -119,7 +128,7 @@ export interface PavSearchResults extends ResultsHeader {
   config: Record<string, unknown>;
   pav: { policy: string; labels: LabelStats; verifier: VerifierStats };
   curves: Curve[];
-  /** One per alpha; the primary alpha's is the headline. */
+  /** Per alpha, against best-of-N_max and against the most accurate best-of-N; the primary alpha's are the headline. */
   ratios: RatioResult[];
   /** Beam at its largest width against best-of-N at the same tokens (interpolated in log tokens), per alpha. */
   equalCompute: Array<{ alpha: number; beamWidth: number; tokensPerProblem: number; beam: number; bestOfN: number; difference: number }>;
@@ -184,11 +193,11 @@ export async function runPavSearch(settings: PavSearchSettings, options: { out: 
 
     started = performance.now();
     const beams = new Map<number, Map<number, BeamOutcome[]>>();
-    const total = settings.alphas.length * settings.beamWidths.length;
+    const total = alphasOf(settings).reduce((a, alpha) => a + widthsOf(settings, alpha).length, 0);
     let done = 0;
-    for (const alpha of settings.alphas) {
+    for (const alpha of alphasOf(settings)) {
       const byWidth = new Map<number, BeamOutcome[]>();
-      for (const width of settings.beamWidths) {
+      for (const width of widthsOf(settings, alpha)) {
         const settingStarted = performance.now();
         byWidth.set(
           width,
@@ -217,6 +226,15 @@ export async function runPavSearch(settings: PavSearchSettings, options: { out: 
   } finally {
     await engine.kernels.dispose();
   }
+}
+
+/** The primary alpha first, then the grid. */
+export function alphasOf(settings: PavSearchSettings): number[] {
+  return [settings.primaryAlpha, ...settings.gridAlphas.filter((a) => a !== settings.primaryAlpha)];
+}
+
+function widthsOf(settings: PavSearchSettings, alpha: number): number[] {
+  return alpha === settings.primaryAlpha ? settings.beamWidths : settings.gridWidths;
 }
 
 /** Per-problem accuracy and tokens of one curve point: what the bootstrap resamples. */
@@ -283,18 +301,25 @@ export function ratioAtEqualAccuracy<T extends { accuracy: number; tokensPerProb
   return reaching.length === 0 ? null : { ratio: reference.tokensPerProblem / reaching[0].tokensPerProblem, at: reaching[0] };
 }
 
+/** The most accurate point, the cheapest among equals. */
+export function mostAccurate<T extends { accuracy: number; tokensPerProblem: number }>(points: readonly T[]): T {
+  return points.reduce((best, p) => (p.accuracy > best.accuracy || (p.accuracy === best.accuracy && p.tokensPerProblem < best.tokensPerProblem) ? p : best));
+}
+
 /**
- * The ratio on `resamples` bootstrap resamples of the problems (the same indices for the reference and
- * every candidate: they ran on the same problems). Unreached resamples sort below every ratio.
+ * The ratio on `resamples` bootstrap resamples of the problems (the same indices for the references and
+ * every candidate: they ran on the same problems); in each resample the reference is the most accurate
+ * of `references` (one reference: that one), so choosing the best N is part of the noise. Unreached
+ * resamples sort below every ratio.
  */
-export function bootstrapRatio(reference: PerProblem, candidates: readonly PerProblem[], rng: Rng, resamples: number): { lo: number | null; hi: number | null; reachedShare: number } {
-  const count = reference.correct.length;
+export function bootstrapRatio(references: readonly PerProblem[], candidates: readonly PerProblem[], rng: Rng, resamples: number): { lo: number | null; hi: number | null; reachedShare: number } {
+  const count = references[0].correct.length;
   const ratios: number[] = [];
   let reached = 0;
   const summaryOf = (p: PerProblem, idx: readonly number[]) => ({ accuracy: mean(idx.map((i) => p.correct[i])), tokensPerProblem: mean(idx.map((i) => p.tokens[i])) });
   for (let r = 0; r < resamples; r++) {
     const idx = Array.from({ length: count }, () => rng.int(count));
-    const found = ratioAtEqualAccuracy(summaryOf(reference, idx), candidates.map((c) => summaryOf(c, idx)));
+    const found = ratioAtEqualAccuracy(mostAccurate(references.map((p) => summaryOf(p, idx))), candidates.map((c) => summaryOf(c, idx)));
     ratios.push(found === null ? -Infinity : found.ratio);
     if (found !== null) reached++;
   }
@@ -343,34 +368,43 @@ export function summarise(
   const rng = new Rng(settings.seed + 7);
   const perN = settings.bestOfN.map((n) => sampleMethodsAt(samples, n));
   const curves: Curve[] = SAMPLE_METHODS.map((m) => ({ id: m.id, label: m.label, points: perN.map((p) => curvePoint(p[m.id], rng, settings.resamples)) }));
-  for (const alpha of settings.alphas) {
+  for (const alpha of alphasOf(settings)) {
     const byWidth = beams.get(alpha)!;
-    curves.push({ id: `beam-alpha${alpha}`, label: `beam search, PAV (alpha ${alpha})`, points: settings.beamWidths.map((w) => curvePoint(beamPerProblem(byWidth.get(w)!, w), rng, settings.resamples)) });
+    curves.push({ id: `beam-alpha${alpha}`, label: `beam search, PAV (alpha ${alpha})`, points: widthsOf(settings, alpha).map((w) => curvePoint(beamPerProblem(byWidth.get(w)!, w), rng, settings.resamples)) });
   }
   const maxN = Math.max(...settings.bestOfN);
   const referencePer = perN[settings.bestOfN.indexOf(maxN)].bon;
   const bon = curves.find((c) => c.id === 'bon')!;
   const reference = bon.points.find((p) => p.n === maxN)!;
-  const ratios: RatioResult[] = settings.alphas.map((alpha) => {
+  const bestBon = mostAccurate(bon.points);
+  const pick = (p: CurvePoint) => ({ n: p.n, accuracy: p.accuracy, tokensPerProblem: p.tokensPerProblem });
+  const ratios: RatioResult[] = alphasOf(settings).flatMap((alpha) => {
     const curve = curves.find((c) => c.id === `beam-alpha${alpha}`)!;
-    const found = ratioAtEqualAccuracy(reference, curve.points);
-    const interval = bootstrapRatio(referencePer, settings.beamWidths.map((w) => beamPerProblem(beams.get(alpha)!.get(w)!, w)), rng, settings.resamples);
-    const pick = (p: CurvePoint) => ({ n: p.n, accuracy: p.accuracy, tokensPerProblem: p.tokensPerProblem });
-    return { alpha, reference: pick(reference), reachedAt: found ? pick(found.at) : null, ratio: found ? r3(found.ratio) : null, ...interval };
+    const candidates = widthsOf(settings, alpha).map((w) => beamPerProblem(beams.get(alpha)!.get(w)!, w));
+    return (['max-n', 'best-n'] as const).map((against) => {
+      const ref = against === 'max-n' ? reference : bestBon;
+      const found = ratioAtEqualAccuracy(ref, curve.points);
+      const interval = bootstrapRatio(against === 'max-n' ? [referencePer] : perN.map((p) => p.bon), candidates, rng, settings.resamples);
+      return { alpha, against, reference: pick(ref), reachedAt: found ? pick(found.at) : null, ratio: found ? r3(found.ratio) : null, ...interval };
+    });
   });
-  const equalCompute = settings.alphas.map((alpha) => {
+  const equalCompute = alphasOf(settings).map((alpha) => {
     const last = curves.find((c) => c.id === `beam-alpha${alpha}`)!.points.at(-1)!;
     const bonThere = accuracyAtTokens(bon.points, last.tokensPerProblem);
     return { alpha, beamWidth: last.n, tokensPerProblem: last.tokensPerProblem, beam: last.accuracy, bestOfN: r4(bonThere), difference: r4(last.accuracy - bonThere) };
   });
-  const primary = ratios.find((r) => r.alpha === settings.primaryAlpha) ?? ratios[0];
-  const interval = primary.lo === null && primary.hi === null ? '' : ` [95% bootstrap over problems: ${primary.lo ?? 'not reached'}, ${primary.hi ?? 'not reached'}]`;
+  const primary = ratios.find((r) => r.alpha === settings.primaryAlpha && r.against === 'max-n')!;
+  const primaryBest = ratios.find((r) => r.alpha === settings.primaryAlpha && r.against === 'best-n')!;
+  const ratioText = (r: RatioResult, name: string): string =>
+    r.reachedAt
+      ? `reaches ${name}'s accuracy ${r.reference.accuracy} at B = ${r.reachedAt.n} with ${r.reachedAt.tokensPerProblem} tokens/problem against ${r.reference.tokensPerProblem}: ` +
+        `token ratio ${r.ratio} [95% bootstrap over problems: ${r.lo ?? 'not reached'}, ${r.hi ?? 'not reached'}]`
+      : `never reaches ${name}'s accuracy ${r.reference.accuracy} (ratio undefined)`;
+  const fallsWithN = bestBon.n !== maxN && reference.accuracy < bestBon.accuracy;
   const headline =
     `${quick ? 'Quick smoke run (tiny model, small verifier): ' : ''}` +
-    (primary.reachedAt
-      ? `beam search with the PAV (alpha ${primary.alpha}) reaches best-of-${maxN}'s accuracy ${reference.accuracy} at B = ${primary.reachedAt.n} ` +
-        `with ${primary.reachedAt.tokensPerProblem} tokens/problem against ${reference.tokensPerProblem}: ${primary.ratio}x fewer tokens${interval}.`
-      : `beam search with the PAV (alpha ${primary.alpha}) never reaches best-of-${maxN}'s accuracy ${reference.accuracy} (best ${Math.max(...curves.find((c) => c.id === `beam-alpha${primary.alpha}`)!.points.map((p) => p.accuracy))}): the ratio is undefined.`) +
+    `Beam search with the PAV (alpha ${primary.alpha}) ${ratioText(primary, `best-of-${maxN}`)}` +
+    (fallsWithN ? `; but best-of-N with this ORM falls as N grows (best at N = ${bestBon.n}), and against that best point it ${ratioText(primaryBest, `best-of-${bestBon.n}`)}.` : '.') +
     ` Verifier: held-out ECE ${pav.stats.verifier.ece}, right answer ranked above wrong ${pav.stats.verifier.outcomeRanking.rate}.`;
   return {
     experiment: 'pav-search',
@@ -383,15 +417,22 @@ export function summarise(
     curves,
     ratios,
     equalCompute,
-    claims: claimRows(settings, primary, equalCompute.find((e) => e.alpha === primary.alpha)!, quick),
+    claims: claimRows(settings, primary, primaryBest, equalCompute.find((e) => e.alpha === primary.alpha)!, quick),
     seconds: { prepare: Math.round(seconds.prepare), bestOfN: Math.round(seconds.bestOfN), beam: Math.round(seconds.beam) },
   };
 }
 
-function claimRows(settings: PavSearchSettings, ratio: RatioResult, equal: PavSearchResults['equalCompute'][number], quick: boolean): ClaimRow[] {
+function claimRows(settings: PavSearchSettings, ratio: RatioResult, best: RatioResult, equal: PavSearchResults['equalCompute'][number], quick: boolean): ClaimRow[] {
   const maxN = Math.max(...settings.bestOfN);
   const scale = `2-operation arithmetic, ${settings.problems} held-out problems, 1 search seed${quick ? ', quick budget' : ''}`;
-  const ratioHeld = ratio.ratio === null ? 'no' : ratio.lo !== null && ratio.lo >= 1.5 ? 'yes' : ratio.ratio >= 1.5 ? 'partly' : 'no';
+  const heldBy = (r: RatioResult): 'yes' | 'partly' | 'no' => (r.ratio === null ? 'no' : r.lo !== null && r.lo >= 1.5 ? 'yes' : r.ratio >= 1.5 ? 'partly' : 'no');
+  // A ratio against a best-of-N that gets worse with N measures the ORM's overoptimisation, not the PAV: the claim holds only as far as it holds against best-of-N's best point too.
+  const ratioHeld = best.reference.n === ratio.reference.n ? heldBy(ratio) : heldBy(best) === 'yes' && heldBy(ratio) === 'yes' ? 'yes' : heldBy(best) === 'no' ? (heldBy(ratio) === 'no' ? 'no' : 'partly') : 'partly';
+  const bestText =
+    best.reference.n === ratio.reference.n
+      ? ''
+      : `; against the most accurate best-of-N (N = ${best.reference.n}, ${best.reference.accuracy}): ` +
+        (best.ratio === null ? 'never reached' : `token ratio ${best.ratio} [${best.lo ?? 'not reached'}, ${best.hi ?? 'not reached'}] (B = ${best.reachedAt!.n})`);
   const diffHeld = equal.difference >= 0.08 ? 'yes' : equal.difference > 0 ? 'partly' : 'no';
   return [
     {
@@ -400,9 +441,11 @@ function claimRows(settings: PavSearchSettings, ratio: RatioResult, equal: PavSe
       ours:
         ratio.ratio === null
           ? `never reached best-of-${maxN}'s accuracy ${ratio.reference.accuracy} (alpha ${ratio.alpha}; ${scale})`
-          : `${ratio.ratio}x [${ratio.lo ?? 'not reached'}, ${ratio.hi ?? 'not reached'}] fewer tokens at best-of-${maxN}'s accuracy ${ratio.reference.accuracy} (B = ${ratio.reachedAt!.n}, alpha ${ratio.alpha}; ${scale})`,
+          : `token ratio ${ratio.ratio} [${ratio.lo ?? 'not reached'}, ${ratio.hi ?? 'not reached'}] at best-of-${maxN}'s accuracy ${ratio.reference.accuracy} (B = ${ratio.reachedAt!.n}, alpha ${ratio.alpha})${bestText} (${scale})`,
       held: ratioHeld,
-      note: 'Ratio of tokens at the first beam width whose accuracy reaches best-of-N_max, without interpolation; the interval is a bootstrap over problems (search noise of one seed is in it, training noise of the verifier is not).',
+      note:
+        'Ratio of tokens at the first beam width whose accuracy reaches the reference, without interpolation; the interval is a bootstrap over problems (search noise of one seed is in it, ' +
+        'training noise of the verifier is not). When best-of-N falls with N, the ratio against N_max is inflated by the ORM being exploited, so the verdict also needs the ratio against the best N.',
     },
     {
       claim: 'Beam search with the PAV is more accurate than best-of-N at equal compute',
@@ -427,9 +470,9 @@ async function buildReport(results: PavSearchResults, codec: TaskCodec, problems
   const pointRows = results.curves.flatMap((c) => c.points.map((p) => [c.label, p.n, `${p.accuracy} [${p.lo}, ${p.hi}]`, p.tokensPerProblem, p.samplesPerProblem]));
   const ratioRows = results.ratios.map((r) => [
     r.alpha,
-    `${r.reference.accuracy} (${r.reference.tokensPerProblem} tokens)`,
+    `best-of-${r.reference.n}${r.against === 'best-n' ? ' (most accurate N)' : ''}: ${r.reference.accuracy} (${r.reference.tokensPerProblem} tokens)`,
     r.reachedAt ? `B = ${r.reachedAt.n}: ${r.reachedAt.accuracy} (${r.reachedAt.tokensPerProblem} tokens)` : 'never',
-    r.ratio === null ? 'undefined' : `${r.ratio}x`,
+    r.ratio === null ? 'undefined' : String(r.ratio),
     `[${r.lo ?? 'not reached'}, ${r.hi ?? 'not reached'}]`,
     r.reachedShare,
   ]);
@@ -450,9 +493,10 @@ async function buildReport(results: PavSearchResults, codec: TaskCodec, problems
               `On ${settings.problems} held-out problems, best-of-N draws N full responses and the outcome verifier (the learned verifier's Q_hat at the last step) picks one; ` +
               `beam search keeps B partial responses, expands each by ${settings.children} sampled next steps (the prompt by B x ${settings.children}), keeps the B children with the highest ` +
               `Q_hat^pi + alpha A_hat^mu (mu = the labels' prover, ${settings.pav.labels.prover}) and lets the same outcome verifier pick among the finished beams. ` +
-              `The ratio divides best-of-${maxN}'s tokens by those of the cheapest beam width whose accuracy reaches best-of-${maxN}'s; its interval resamples problems.`,
+              `The token ratio divides the reference's tokens by those of the cheapest beam width whose accuracy reaches the reference's (above 1: beam search is cheaper); ` +
+              `the reference is best-of-${maxN} (the paper's) and, since best-of-N need not improve with N, also the most accurate best-of-N; the intervals resample problems.`,
           },
-          { kind: 'table', caption: 'Token ratio at equal accuracy', columns: ['alpha', `best-of-${maxN} (ORM)`, 'cheapest beam reaching it', 'ratio', '95% interval', 'share of resamples reached'], rows: ratioRows },
+          { kind: 'table', caption: 'Token ratio at equal accuracy', columns: ['alpha', 'reference: best-of-N (ORM pick)', 'cheapest beam reaching it', 'ratio', '95% interval', 'share of resamples reached'], rows: ratioRows },
           { kind: 'chart', svg: tokenChart, caption: 'Accuracy against generated tokens per problem; bands are 95% bootstrap intervals over problems.' },
           { kind: 'chart', svg: sampleChart, caption: 'Accuracy against samples per problem: full responses for the sample-based methods, sampled steps for beam search.' },
         ],

@@ -18,8 +18,9 @@ export function microPavSearch(root: string): PavSearchSettings {
     bestOfN: [1, 2, 4],
     beamWidths: [1, 2],
     children: 3,
-    alphas: [0.5],
     primaryAlpha: 0.5,
+    gridAlphas: [1],
+    gridWidths: [1],
     seed: 0,
     resamples: 200,
   };

@@ -20,9 +20,10 @@ test('pav-search on a micro budget: results, compute consistent with the cached 
     assert.deepEqual(JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')), JSON.parse(JSON.stringify(results)));
     assert.equal(results.experiment, 'pav-search');
     assert.match(results.headline, /^Quick smoke run/);
-    assert.deepEqual(results.curves.map((c) => c.id), ['bon', 'maj', 'wmaj', 'pass', 'beam-alpha0.5']);
+    assert.deepEqual(results.curves.map((c) => c.id), ['bon', 'maj', 'wmaj', 'pass', 'beam-alpha0.5', 'beam-alpha1']);
     assert.deepEqual(results.curves[0].points.map((p) => p.n), [1, 2, 4]);
-    assert.deepEqual(results.curves[4].points.map((p) => p.n), [1, 2]);
+    assert.deepEqual(results.curves[4].points.map((p) => p.n), [1, 2], 'the primary alpha at every width');
+    assert.deepEqual(results.curves[5].points.map((p) => p.n), [1], 'a grid alpha at the grid widths');
 
     // Labels and verifier: 8 problems x 2 seeds, two held out.
     assert.equal(results.pav.labels.traces, 16);
@@ -52,8 +53,15 @@ test('pav-search on a micro budget: results, compute consistent with the cached 
       assert.equal(point.tokensPerProblem, Math.round((beams.reduce((a, b) => a + b.tokens, 0) / 4) * 10) / 10);
     }
     for (const c of results.curves) for (const p of c.points) assert.ok(p.lo <= p.accuracy && p.accuracy <= p.hi, `${c.id} ${p.n}`);
-    assert.equal(results.ratios.length, 1);
+    assert.deepEqual(results.ratios.map((r) => [r.alpha, r.against]), [[0.5, 'max-n'], [0.5, 'best-n'], [1, 'max-n'], [1, 'best-n']]);
     assert.equal(results.ratios[0].reference.n, 4);
+    const best = bon.reduce((a, p) => (p.accuracy > a.accuracy || (p.accuracy === a.accuracy && p.tokensPerProblem < a.tokensPerProblem) ? p : a));
+    assert.equal(results.ratios[1].reference.n, best.n, 'against the most accurate best-of-N');
+    for (const r of results.ratios) {
+      if (r.reachedAt === null) continue;
+      assert.ok(r.reachedAt.accuracy >= r.reference.accuracy);
+      assert.ok(Math.abs(r.ratio! - r.reference.tokensPerProblem / r.reachedAt.tokensPerProblem) < 1e-3);
+    }
     assert.equal(results.claims.length, 2);
 
     const html = readFileSync(join(out, 'report.html'), 'utf8');
@@ -95,9 +103,13 @@ test('bootstrap of the ratio: a candidate right whenever the reference is, at a 
   const reference: PerProblem = { n: 8, correct: [1, 0, 1, 1, 0, 1], tokens: [80, 80, 80, 80, 80, 80], samples: [8, 8, 8, 8, 8, 8] };
   const cheap: PerProblem = { n: 2, correct: [1, 0, 1, 1, 0, 1], tokens: [20, 20, 20, 20, 20, 20], samples: [6, 6, 6, 6, 6, 6] };
   const never: PerProblem = { n: 1, correct: [0, 0, 0, 0, 0, 0], tokens: [5, 5, 5, 5, 5, 5], samples: [3, 3, 3, 3, 3, 3] };
-  assert.deepEqual(bootstrapRatio(reference, [never, cheap], new Rng(1), 300), { lo: 4, hi: 4, reachedShare: 1 });
-  const none = bootstrapRatio({ ...reference, correct: [1, 1, 1, 1, 1, 1] }, [never], new Rng(1), 300);
+  assert.deepEqual(bootstrapRatio([reference], [never, cheap], new Rng(1), 300), { lo: 4, hi: 4, reachedShare: 1 });
+  const none = bootstrapRatio([{ ...reference, correct: [1, 1, 1, 1, 1, 1] }], [never], new Rng(1), 300);
   assert.deepEqual(none, { lo: null, hi: null, reachedShare: 0 });
+  // Several references: each resample takes the most accurate (here the all-right one at 80 tokens), not the cheapest.
+  const right: PerProblem = { ...reference, correct: [1, 1, 1, 1, 1, 1] };
+  const cheapRight: PerProblem = { ...cheap, correct: [1, 1, 1, 1, 1, 1] };
+  assert.deepEqual(bootstrapRatio([never, right], [cheapRight], new Rng(2), 300), { lo: 4, hi: 4, reachedShare: 1 });
 });
 
 test('sample methods at N average over disjoint blocks; pass@N is the unbiased estimator', () => {
