@@ -21,7 +21,7 @@ if (!out || !['full', 'quick'].includes(which)) throw new Error('usage: node dis
 const settings = which === 'full' ? FULL_SETTINGS : QUICK_SETTINGS;
 const t0 = performance.now();
 const results = await runPavSearch(settings, { out, quick: which === 'quick', threads: 1, progress: createProgress() });
-console.log(`${results.headline}\n(${((performance.now() - t0) / 1000).toFixed(0)} s; first run: prepare ${results.seconds.prepare} s, best-of-N ${results.seconds.bestOfN} s, beam ${results.seconds.beam} s)`);
+console.log(`${results.headline}\n(${((performance.now() - t0) / 1000).toFixed(0)} s; this run, cached stages at 0: prepare ${results.seconds.prepare} s, best-of-N ${results.seconds.bestOfN} s, beam ${results.seconds.beam} s)`);
 console.log('| method | N or B | accuracy [95% bootstrap] | tokens / problem | samples / problem |\n| --- | ---: | ---: | ---: | ---: |');
 for (const c of results.curves) for (const p of c.points) console.log(`| ${c.label} | ${p.n} | ${p.accuracy.toFixed(3)} [${p.lo.toFixed(3)}, ${p.hi.toFixed(3)}] | ${p.tokensPerProblem.toFixed(0)} | ${p.samplesPerProblem.toFixed(1)} |`);
 for (const r of results.ratios) {

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ProblemSamples } from '../../src/pav/search.js';
-import { accuracyAtTokens, bootstrapRatio, ratioAtEqualAccuracy, runPavSearch, sampleMethodsAt, type PavSearchResults, type PerProblem } from '../../src/reproduce/pav-search.js';
+import { accuracyAtTokens, bestOfNEnvelope, bootstrapRatio, ratioAtEqualAccuracy, runPavSearch, sampleMethodsAt, type PavSearchResults, type PerProblem } from '../../src/reproduce/pav-search.js';
 import { createProgress } from '../../src/util/progress.js';
 import { Rng } from '../../src/util/rng.js';
 import { microPavSearch } from '../helpers/micro-pav-search.js';
@@ -97,6 +97,15 @@ test('ratio at equal accuracy on a hand-made curve: the cheapest width reaching 
   assert.ok(Math.abs(accuracyAtTokens(curve, Math.sqrt(400 * 800)) - 0.65) < 1e-12);
   assert.equal(accuracyAtTokens(curve, 50), 0.4);
   assert.equal(accuracyAtTokens(curve, 5000), 0.7);
+  // A best-of-N that falls with N: at 900 tokens the best affordable is N at 300 tokens (0.6), not the 0.2 the curve has there.
+  const falling = [
+    { accuracy: 0.3, tokensPerProblem: 100 },
+    { accuracy: 0.6, tokensPerProblem: 300 },
+    { accuracy: 0.2, tokensPerProblem: 1000 },
+  ];
+  assert.equal(bestOfNEnvelope(falling, 900), 0.6);
+  assert.ok(Math.abs(bestOfNEnvelope(falling, Math.sqrt(100 * 300)) - 0.45) < 1e-12, 'between points the interpolated curve');
+  assert.equal(bestOfNEnvelope(falling, 50), 0.3);
 });
 
 test('bootstrap of the ratio: a candidate right whenever the reference is, at a quarter of its tokens, gives 4 on every resample; one never right never reaches', () => {
