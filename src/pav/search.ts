@@ -70,12 +70,50 @@ function argmax(xs: readonly number[]): number {
 }
 
 /** Votes: the answer with the largest total weight; ties to the first seen. Null answers do not vote. */
-function vote(answers: readonly (string | null)[], weights: readonly number[]): string | null {
+export function vote(answers: readonly (string | null)[], weights: readonly number[]): string | null {
   const totals = new Map<string, number>();
   answers.forEach((a, i) => a !== null && totals.set(a, (totals.get(a) ?? 0) + weights[i]));
   let best: string | null = null;
   for (const [a, w] of totals) if (best === null || w > totals.get(best)!) best = a;
   return best;
+}
+
+/** n sampled responses to one problem, read and scored by the ORM (Q_hat^pi at the last token). */
+export interface ProblemSamples {
+  /** Generated tokens of each sample (the end token included when sampled). */
+  tokens: number[];
+  rewards: number[];
+  answers: Array<string | null>;
+  orm: number[];
+  /** The true answer when some sample found it (votes are judged by it), else null. */
+  rightAnswer: string | null;
+}
+
+/** Draws `n` responses to `problem` and scores each with the ORM. */
+export function drawSamples(policy: LlamaModel, codec: TaskCodec, scorer: PrefixScorer, problem: CodedProblem, n: number, options: SearchOptions): ProblemSamples {
+  const samples = generateFromPrefixes(policy, [problem.promptTokens], n, { maxNewTokens: options.maxNewTokens, temperature: options.temperature, stopTokens: [codec.eosId], rng: options.rng })[0];
+  const reads = samples.map((s) => codec.read(problem, s.tokens));
+  const orm = scorer.score(samples.map(() => problem), samples.map((s) => s.tokens)).map((s) => s.qPi);
+  return { tokens: samples.map((s) => s.tokens.length), rewards: reads.map((r) => r.reward), answers: reads.map((r) => r.answer), orm, rightAnswer: reads.find((r) => r.reward >= 1)?.answer ?? null };
+}
+
+/**
+ * Whether each selection rule is right on samples [from, from + n) of a problem: best-of-n by the ORM,
+ * majority vote, ORM-weighted majority vote, and any correct (pass@n's event, the exact grader as the
+ * picker: an upper bound no deployed system has); with the tokens those n samples cost.
+ */
+export function selectFrom(s: ProblemSamples, from: number, n: number): { bon: boolean; maj: boolean; wmaj: boolean; any: boolean; tokens: number } {
+  const idx = Array.from({ length: n }, (_, i) => from + i);
+  const answers = idx.map((i) => s.answers[i]);
+  const majority = vote(answers, answers.map(() => 1));
+  const weighted = vote(answers, idx.map((i) => s.orm[i]));
+  return {
+    bon: s.rewards[from + argmax(idx.map((i) => s.orm[i]))] >= 1,
+    maj: majority !== null && majority === s.rightAnswer,
+    wmaj: weighted !== null && weighted === s.rightAnswer,
+    any: idx.some((i) => s.rewards[i] >= 1),
+    tokens: idx.reduce((a, i) => a + s.tokens[i], 0),
+  };
 }
 
 /**
@@ -86,24 +124,15 @@ export function sampleSearch(policy: LlamaModel, codec: TaskCodec, scorer: Prefi
   const maxN = Math.max(...ns);
   const points = new Map<string, { correct: number; tokens: number }>();
   for (const problem of problems) {
-    const samples = generateFromPrefixes(policy, [problem.promptTokens], maxN, { maxNewTokens: options.maxNewTokens, temperature: options.temperature, stopTokens: [codec.eosId], rng: options.rng })[0];
-    const reads = samples.map((s) => codec.read(problem, s.tokens));
-    const orm = scorer.score(samples.map(() => problem), samples.map((s) => s.tokens)).map((s) => s.qPi);
-    const rightAnswer = reads.find((r) => r.reward >= 1)?.answer ?? null;
+    const samples = drawSamples(policy, codec, scorer, problem, maxN, options);
     for (const n of ns) {
-      const tokens = samples.slice(0, n).reduce((s, x) => s + x.tokens.length, 0);
-      const answers = reads.slice(0, n).map((r) => r.answer);
-      const add = (method: string, correct: boolean): void => {
+      const picked = selectFrom(samples, 0, n);
+      for (const method of ['bon', 'maj', 'wmaj'] as const) {
         const p = points.get(`${method}:${n}`) ?? { correct: 0, tokens: 0 };
-        p.correct += correct ? 1 : 0;
-        p.tokens += tokens;
+        p.correct += picked[method] ? 1 : 0;
+        p.tokens += picked.tokens;
         points.set(`${method}:${n}`, p);
-      };
-      add('bon', reads[argmax(orm.slice(0, n))].reward >= 1);
-      const majority = vote(answers, answers.map(() => 1));
-      add('maj', majority !== null && majority === rightAnswer);
-      const weighted = vote(answers, orm.slice(0, n));
-      add('wmaj', weighted !== null && weighted === rightAnswer);
+      }
     }
   }
   return [...points].map(([key, p]) => {
@@ -112,25 +141,50 @@ export function sampleSearch(policy: LlamaModel, codec: TaskCodec, scorer: Prefi
   });
 }
 
+/** The verifier's values after one step of a beam's response. */
+export interface BeamStep {
+  /** Response length (tokens) at the end of this step. */
+  end: number;
+  qPi: number;
+  qMu: number;
+  /** Progress A_hat^mu = Q_hat^mu(after) - Q_hat^mu(before). */
+  advantage: number;
+  /** The beam score Q_hat^pi + alpha A_hat^mu this step was kept by. */
+  score: number;
+}
+
 interface Beam {
   response: number[];
   qMu: number;
   score: number;
   done: boolean;
+  history: BeamStep[];
+}
+
+export interface BeamSearchResult {
+  /** The ORM's pick among the finished beams. */
+  response: number[];
+  /** Per-step values of the picked beam. */
+  history: BeamStep[];
+  /** Generated tokens and sampled steps, over every expansion. */
+  tokens: number;
+  steps: number;
 }
 
 /**
- * Step-level beam search for one problem: B beams, each expanded by C sampled next steps (until the
- * step delimiter, the end token or the budget), children scored by Q_hat^pi + alpha (Q_hat^mu(child) -
- * Q_hat^mu(parent)), the top B kept, until every kept beam has finished; the ORM (Q_hat^pi at the end)
- * picks the answer. Returns the pick and the compute spent.
+ * Step-level beam search for one problem (Snell et al. 2024, as PAV uses it): the prompt is expanded by
+ * B x C sampled first steps (as if it were B beams), and then each of the B kept beams by C sampled
+ * next steps (until the step delimiter, the end token or the budget); children are scored by
+ * Q_hat^pi + alpha (Q_hat^mu(child) - Q_hat^mu(parent)), the top B kept, until every kept beam has
+ * finished; the ORM (Q_hat^pi at the end) picks the answer. Returns the pick and the compute spent.
  */
-export function beamSearch(policy: LlamaModel, codec: TaskCodec, scorer: PrefixScorer, problem: CodedProblem, beamWidth: number, options: SearchOptions & { children: number; alpha: number }): { response: number[]; tokens: number; steps: number } {
+export function beamSearch(policy: LlamaModel, codec: TaskCodec, scorer: PrefixScorer, problem: CodedProblem, beamWidth: number, options: SearchOptions & { children: number; alpha: number }): BeamSearchResult {
   const split = codec.stepSplit;
   const stepOptions = split.kind === 'text' ? { stopStrings: [split.delimiter], decode: (ids: number[]) => codec.tokenizer.decode(ids.filter((id) => id !== codec.eosId)) } : {};
   const stepLength = split.kind === 'length' ? split.length : Infinity;
   const root = scorer.score([problem], [[]])[0];
-  let active: Beam[] = [{ response: [], qMu: root.qMu, score: root.qPi, done: false }];
+  // B copies of the prompt, so its first expansion samples B x C children like any later round.
+  let active: Beam[] = Array.from({ length: beamWidth }, () => ({ response: [], qMu: root.qMu, score: root.qPi, done: false, history: [] }));
   const finished: Beam[] = [];
   let tokens = 0;
   let steps = 0;
@@ -153,19 +207,25 @@ export function beamSearch(policy: LlamaModel, codec: TaskCodec, scorer: PrefixS
       }),
     );
     const values = scorer.score(children.map(() => problem), children.map((c) => c.response));
-    const scored: Beam[] = children.map((c, i) => ({
-      response: c.response,
-      qMu: values[i].qMu,
-      score: values[i].qPi + options.alpha * (values[i].qMu - c.parent.qMu),
-      done: c.response.includes(codec.eosId) || c.response.length >= options.maxNewTokens,
-    }));
+    const scored: Beam[] = children.map((c, i) => {
+      const advantage = values[i].qMu - c.parent.qMu;
+      const score = values[i].qPi + options.alpha * advantage;
+      return {
+        response: c.response,
+        qMu: values[i].qMu,
+        score,
+        done: c.response.includes(codec.eosId) || c.response.length >= options.maxNewTokens,
+        history: [...c.parent.history, { end: c.response.length, qPi: values[i].qPi, qMu: values[i].qMu, advantage, score }],
+      };
+    });
     // Stable sort: ties keep sampling order, so a seed gives one result.
     const kept = scored.map((b, i) => ({ b, i })).sort((x, y) => y.b.score - x.b.score || x.i - y.i).slice(0, Math.max(0, beamWidth - finished.length)).map((x) => x.b);
     for (const b of kept) if (b.done) finished.push(b);
     active = kept.filter((b) => !b.done);
   }
-  const orm = scorer.score(finished.map(() => problem), finished.map((b) => b.response)).map((s) => s.qPi);
-  return { response: finished[argmax(orm)].response, tokens, steps };
+  // The ORM's score of a finished beam is the Q_hat^pi its last step was scored with.
+  const pick = finished[argmax(finished.map((b) => b.history[b.history.length - 1].qPi))];
+  return { response: pick.response, history: pick.history, tokens, steps };
 }
 
 /** Beam search accuracy and compute for each beam width in `widths`. */

@@ -58,12 +58,12 @@ export interface ArithPavSettings {
   };
 }
 
-/** Quick: the tiny warm start, 256 problems x 4 seeds x 4 rollouts, 300 verifier steps (well under a minute idle). */
+/** Quick: the tiny warm start (shared with prl-vs-grpo), 512 problems x 4 seeds x 4 rollouts, 500 verifier steps (about 40 s on a loaded machine). */
 export const ARITH_PAV_QUICK: ArithPavSettings = {
   taskOptions: TASK_OPTIONS,
   start: { recipe: WARM_START_QUICK },
-  labels: { problems: 256, nCov: 4, nMc: 4, prover: 'bok:4', strategy: 'random', temperature: 1, seed: 0, chunk: 64 },
-  verifier: { steps: 300, batchSize: 32, lr: 1e-3, warmupSteps: 20, heldOutFraction: 0.1, seed: 0 },
+  labels: { problems: 512, nCov: 4, nMc: 4, prover: 'bok:4', strategy: 'random', temperature: 1, seed: 0, chunk: 128 },
+  verifier: { steps: 500, batchSize: 32, lr: 1e-3, warmupSteps: 20, heldOutFraction: 0.1, seed: 0 },
 };
 
 /**

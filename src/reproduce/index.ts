@@ -8,6 +8,7 @@ import { inputError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { pavDidactic } from './pav-didactic.js';
 import { pavRl } from './pav-rl.js';
+import { pavSearch } from './pav-search.js';
 import { prlVsGrpo } from './prl-vs-grpo.js';
 import type { Experiment, ExperimentOptions, ExperimentOutcome } from './types.js';
 
@@ -17,6 +18,7 @@ export type { Experiment, ExperimentOptions, ExperimentOutcome } from './types.j
 export const EXPERIMENTS: readonly Experiment[] = [
   prlVsGrpo,
   pavDidactic,
+  pavSearch,
   pavRl,
 ];
 

@@ -17,10 +17,12 @@ import { divergingColour, renderReportPage } from '../../src/report/html.js';
 import { writeExperimentReport } from '../../src/report/results.js';
 import { runPavDidactic } from '../../src/reproduce/pav-didactic.js';
 import { runPavRl } from '../../src/reproduce/pav-rl.js';
+import { runPavSearch } from '../../src/reproduce/pav-search.js';
 import { runPrlVsGrpo } from '../../src/reproduce/prl-vs-grpo.js';
 import { createProgress } from '../../src/util/progress.js';
 import { microPavDidactic } from '../helpers/micro-pav-didactic.js';
 import { microPavRl } from '../helpers/micro-pav-rl.js';
+import { microPavSearch } from '../helpers/micro-pav-search.js';
 import { microPrlVsGrpo } from '../helpers/micro-prl-vs-grpo.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -144,6 +146,35 @@ test('a pav-didactic report from a micro run loads in headless Chromium with its
     const first = steps.first();
     assert.equal(Number(await first.getAttribute('data-value')), results.traces[0].advantages[0]);
     assert.match((await first.getAttribute('title'))!, /^step 1: A\^mu \(progress\) = /);
+    assert.deepEqual(problems, [], 'no console errors, page errors or network requests');
+  } finally {
+    await browser.close();
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('a pav-search report from a micro run loads in headless Chromium with its charts, claims and beam traces', { skip: skipReason, timeout: 60_000 }, async () => {
+  assert.ok(existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM}: install it with \`apt-get install chromium\`, or set PRL_SKIP_BROWSER_TESTS=1.`);
+  const root = mkdtempSync(join(tmpdir(), 'prl-browser-pav-search-'));
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: process.getuid?.() === 0 ? ['--no-sandbox'] : [] });
+  try {
+    const out = join(root, 'pav-search');
+    const results = await runPavSearch(microPavSearch(root), { out, quick: true, threads: 1, progress: createProgress(process.stderr, 1, true) });
+    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+    const problems = watch(page);
+    await page.goto(pathToFileURL(join(out, 'report.html')).href);
+    assert.equal(await page.title(), results.title);
+    const charts = page.locator('figure.chart svg');
+    assert.equal(await charts.count(), 2, 'accuracy against tokens and against samples');
+    for (const box of await Promise.all((await charts.all()).map((c) => c.boundingBox()))) {
+      assert.ok(box !== null && box.width > 200 && box.height > 150, `chart laid out at ${JSON.stringify(box)}`);
+    }
+    // Four sample-based curves and two beam curves (two alphas) on each chart.
+    assert.equal(await page.locator('svg .line_marks path').count(), 2 * results.curves.length);
+    assert.equal(await page.locator('.held').count(), 2, 'two claims, each with a verdict');
+    const steps = page.locator('.step');
+    assert.ok((await steps.count()) > 0, 'beam traces with per-step progress');
+    assert.match((await steps.first().getAttribute('title'))!, /^step 1: progress A_hat\^mu = /);
     assert.deepEqual(problems, [], 'no console errors, page errors or network requests');
   } finally {
     await browser.close();
