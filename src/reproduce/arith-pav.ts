@@ -21,7 +21,7 @@ import { getTask } from '../tasks/index.js';
 import type { TextProblem, TextTask } from '../tasks/types.js';
 import { createCodec } from '../train/codec.js';
 import type { SftConfig } from '../train/config.js';
-import { warmStartModel } from '../train/warm-start.js';
+import { cacheDir, warmStartModel } from '../train/warm-start.js';
 import { readJsonFile, writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
 import { formatDuration, type Progress } from '../util/progress.js';
 import { Rng } from '../util/rng.js';
@@ -128,19 +128,22 @@ function keyOf(value: unknown): string {
 }
 
 /**
- * The policy, labels and verifier of `settings` inside `out` (`labels.jsonl`, `verifier/`), reusing what
- * a previous call with the same settings left there; returns their paths and the held-out statistics.
+ * The policy, labels and verifier of `settings` (`labels.jsonl`, `verifier/`), reusing what a previous
+ * call with the same settings left; returns their paths and the held-out statistics. They live in `out`
+ * when given, else in the shared cache `cacheDir()/arith-pav/<key>`, so that pav-search and pav-rl with
+ * the same settings label and train once and stand on the same verifier.
  */
-export async function prepareArithPav(settings: ArithPavSettings, options: { out: string; progress: Progress; threads?: number }): Promise<ArithPav> {
-  const { out, progress, threads } = options;
-  mkdirSync(out, { recursive: true });
+export async function prepareArithPav(settings: ArithPavSettings, options: { out?: string; progress: Progress; threads?: number }): Promise<ArithPav> {
+  const { progress, threads } = options;
   const policy =
     'model' in settings.start
       ? settings.start.model
       : await warmStartModel('arith', settings.taskOptions, { recipe: { ...settings.start.recipe, threads }, log: (line) => progress.log(line) });
   const labelKey = keyOf({ policy, taskOptions: settings.taskOptions, labels: settings.labels });
-  const labels = await labelStage(settings, policy, labelKey, out, progress, threads);
   const verifierKey = keyOf({ labelKey, verifier: settings.verifier });
+  const out = options.out ?? join(cacheDir(), 'arith-pav', verifierKey);
+  mkdirSync(out, { recursive: true });
+  const labels = await labelStage(settings, policy, labelKey, out, progress, threads);
   const verifier = await verifierStage(settings, policy, verifierKey, out, progress, threads);
   return { policy, labels: join(out, 'labels.jsonl'), verifier: join(out, 'verifier'), stats: { labels, verifier } };
 }

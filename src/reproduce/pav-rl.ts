@@ -270,7 +270,7 @@ export async function runPavRl(settings: PavRlSettings, options: { out: string; 
     }
   }
   if (settings.arith) {
-    arithPav = await prepareArithPav(settings.arith.pav, { out: join(out, 'arith-pav'), progress, threads });
+    arithPav = await prepareArithPav(settings.arith.pav, { progress, threads });
     starts.arith = arithPav.policy;
     for (const arm of arms.filter((a) => a.task === 'arith' && a.estimator === 'pav')) provers[arm.id] = arithPav.verifier;
   }

@@ -154,7 +154,7 @@ function seedOf(...parts: unknown[]): number {
 export async function runPavSearch(settings: PavSearchSettings, options: { out: string; quick: boolean; threads?: number; progress: Progress }): Promise<PavSearchResults> {
   const { out, progress, threads } = options;
   const prepareStarted = performance.now();
-  const pav = await prepareArithPav(settings.pav, { out: join(out, 'pav'), progress, threads });
+  const pav = await prepareArithPav(settings.pav, { progress, threads });
   const prepareSeconds = (performance.now() - prepareStarted) / 1000;
   const engine = await createEngine({ threads });
   try {

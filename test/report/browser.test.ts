@@ -20,10 +20,13 @@ import { runPavRl } from '../../src/reproduce/pav-rl.js';
 import { runPavSearch } from '../../src/reproduce/pav-search.js';
 import { runPrlVsGrpo } from '../../src/reproduce/prl-vs-grpo.js';
 import { createProgress } from '../../src/util/progress.js';
+import { useIsolatedCache } from '../helpers/isolated-cache.js';
 import { microPavDidactic } from '../helpers/micro-pav-didactic.js';
 import { microPavRl } from '../helpers/micro-pav-rl.js';
 import { microPavSearch } from '../helpers/micro-pav-search.js';
 import { microPrlVsGrpo } from '../helpers/micro-prl-vs-grpo.js';
+
+useIsolatedCache();
 
 const CHROMIUM = '/usr/bin/chromium';
 const skipReason = process.env.PRL_SKIP_BROWSER_TESTS === '1' ? 'PRL_SKIP_BROWSER_TESTS=1 is set: real-browser report tests skipped' : false;

@@ -6,7 +6,10 @@ import { join } from 'node:path';
 import { agreement, armsOf, newcombeDifference, runPavRl, sampleEfficiency, stepsToThreshold, type PavRlResults } from '../../src/reproduce/pav-rl.js';
 import { getExperiment } from '../../src/reproduce/index.js';
 import { createProgress } from '../../src/util/progress.js';
+import { useIsolatedCache } from '../helpers/isolated-cache.js';
 import { microPavRl } from '../helpers/micro-pav-rl.js';
+
+useIsolatedCache();
 
 const quiet = createProgress(process.stderr, 1, true);
 

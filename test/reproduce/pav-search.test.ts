@@ -7,7 +7,10 @@ import type { ProblemSamples } from '../../src/pav/search.js';
 import { accuracyAtTokens, bestOfNEnvelope, bootstrapRatio, ratioAtEqualAccuracy, runPavSearch, sampleMethodsAt, type PavSearchResults, type PerProblem } from '../../src/reproduce/pav-search.js';
 import { createProgress } from '../../src/util/progress.js';
 import { Rng } from '../../src/util/rng.js';
+import { useIsolatedCache } from '../helpers/isolated-cache.js';
 import { microPavSearch } from '../helpers/micro-pav-search.js';
+
+useIsolatedCache();
 
 const quiet = createProgress(process.stderr, 1, true);
 
