@@ -26,6 +26,7 @@ import { readJsonFile, writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
 import { formatDuration, type Progress } from '../util/progress.js';
 import { Rng } from '../util/rng.js';
 import { TASK_OPTIONS, WARM_START_FULL, WARM_START_QUICK } from './prl-vs-grpo.js';
+import { r4 } from './numbers.js';
 
 /** Everything that decides the policy, the labels and the verifier. */
 export interface ArithPavSettings {
@@ -320,6 +321,3 @@ export function heldOutStats(
   };
 }
 
-function r4(x: number): number {
-  return Math.round(x * 1e4) / 1e4;
-}

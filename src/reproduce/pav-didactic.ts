@@ -37,7 +37,8 @@ import { warmStartModel } from '../train/warm-start.js';
 import { readJsonFile, writeJsonAtomic } from '../util/fs.js';
 import { formatDuration, type Progress } from '../util/progress.js';
 import { seedInterval, type MeanInterval } from './stats.js';
-import type { Experiment, ExperimentOptions } from './types.js';
+import { defineExperiment } from './types.js';
+import { mean, r4, roundInterval, sig4, signed } from './numbers.js';
 
 /** Everything that decides the experiment's numbers. */
 export interface PavDidacticSettings {
@@ -436,7 +437,7 @@ function summarise(settings: PavDidacticSettings, c: Collected): PavDidacticResu
   const outcomeReach = reachInfo(c.outcome.map((r) => r.accuracy), threshold, window);
   const allReached = effectiveReach.reachedSeeds === settings.seeds && outcomeReach.reachedSeeds === settings.seeds;
   // With a censored effective arm the ratio has no bound either way.
-  const ratio = effectiveReach.lowerBound ? null : sig(outcomeReach.mean / effectiveReach.mean);
+  const ratio = effectiveReach.lowerBound ? null : sig4(outcomeReach.mean / effectiveReach.mean);
   const perSeedRatios = allReached ? effectiveReach.perSeed.map((t, s) => outcomeReach.perSeed[s]! / t!) : null;
   const baselinePerSeed = c.sweepBaseline.map((r) => mean(r.accuracy));
   const baseline = seedInterval(baselinePerSeed);
@@ -469,7 +470,7 @@ function summarise(settings: PavDidacticSettings, c: Collected): PavDidacticResu
     seeds: settings.seeds,
     config: { ...settings, task: 'planted', taskConfig: PAPER_PLANTED, estimator: 'pav', startModel: c.startModel },
     accuracyDefinition: `fraction of correct samples in each iteration's training batch of ${settings.batchSize} on-policy samples (drawn before the update); curve points average ${window} iterations`,
-    warmStart: { accuracy: round(warmAccuracy), model: c.startModel },
+    warmStart: { accuracy: roundInterval(warmAccuracy), model: c.startModel },
     curves: { effective: accuracyCurve(c.effective.map((r) => r.accuracy), window), outcome: accuracyCurve(c.outcome.map((r) => r.accuracy), window) },
     reach: {
       threshold,
@@ -478,7 +479,7 @@ function summarise(settings: PavDidacticSettings, c: Collected): PavDidacticResu
       outcome: outcomeReach,
       ratio,
       ratioLowerBound: outcomeReach.lowerBound,
-      ...(perSeedRatios ? { perSeedRatio: { ...round(seedInterval(perSeedRatios)), perSeed: perSeedRatios.map(sig) } } : {}),
+      ...(perSeedRatios ? { perSeedRatio: { ...roundInterval(seedInterval(perSeedRatios)), perSeed: perSeedRatios.map(sig4) } } : {}),
     },
     gamma_sweep: gammaSweep,
     sweep_baseline: { accuracy: r4(baseline.mean), ...bounds(baseline), perSeed: baselinePerSeed.map(r4) },
@@ -497,7 +498,7 @@ function summarise(settings: PavDidacticSettings, c: Collected): PavDidacticResu
       reusedRuns: c.all.filter((r) => r.reused).length,
       iterations,
       stepSeconds: Math.round(stepSeconds),
-      secondsPerIteration: sig(stepSeconds / Math.max(1, iterations)),
+      secondsPerIteration: sig4(stepSeconds / Math.max(1, iterations)),
     },
     claims: [],
     traces: [],
@@ -514,7 +515,7 @@ export function proverStrength(gamma: number): { gamma: number; v0: number; mean
   const v0 = values.stateValue([]);
   const q = values.actionValues([]);
   const meanAbsAdvantage = Array.from(q).reduce((s, qa, a) => s + p[a] * Math.abs(qa - v0), 0);
-  return { gamma, v0: sig(v0), meanAbsAdvantage: sig(meanAbsAdvantage) };
+  return { gamma, v0: sig4(v0), meanAbsAdvantage: sig4(meanAbsAdvantage) };
 }
 
 /** pass@2 above this for both arms leaves pass@N nothing to compare. */
@@ -580,7 +581,7 @@ function traceRows(c: Collected, settings: PavDidacticSettings): PavDidacticResu
   ];
   return sources.flatMap(([policy, pass]) =>
     (pass?.traces ?? []).map((tokens) => {
-      return { policy, tokens, advantages: values.responseAdvantages(tokens).map(sig), reward: plantedReward(PAPER_PLANTED, tokens) };
+      return { policy, tokens, advantages: values.responseAdvantages(tokens).map(sig4), reward: plantedReward(PAPER_PLANTED, tokens) };
     }),
   );
 }
@@ -742,38 +743,9 @@ function bounds(m: MeanInterval): Bounds {
   return m.lo === undefined ? {} : { lo: r4(m.lo), hi: r4(m.hi!) };
 }
 
-function round(m: MeanInterval): MeanInterval {
-  return { mean: r4(m.mean), ...bounds(m) };
-}
-
 function clamp01(x: number): number {
   return Math.min(1, Math.max(0, x));
 }
 
-function signed(x: number): string {
-  return `${x >= 0 ? '+' : ''}${r4(x)}`;
-}
-
-function mean(xs: readonly number[]): number {
-  return xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length;
-}
-
-function r4(x: number): number {
-  return Math.round(x * 1e4) / 1e4;
-}
-
-function sig(x: number): number {
-  return Number(x.toPrecision(4));
-}
-
-/** The registry entry: quick or full settings, seeds overridable from the command line. */
-export const pavDidactic: Experiment = {
-  name: 'pav-didactic',
-  description: "PAV's didactic planted task (Fig. 3): effective reward vs outcome-only RL, prover gamma sweep, pass@N",
-  async run(options: ExperimentOptions) {
-    const base = options.quick ? QUICK_SETTINGS : FULL_SETTINGS;
-    const settings = { ...base, seeds: options.seeds ?? base.seeds };
-    const results = await runPavDidactic(settings, { out: options.out, quick: options.quick, threads: options.threads, progress: options.progress });
-    return { headline: results.headline, report: join(options.out, 'report.html') };
-  },
-};
+/** The registry entry. */
+export const pavDidactic = defineExperiment('pav-didactic', "PAV's didactic planted task (Fig. 3): effective reward vs outcome-only RL, prover gamma sweep, pass@N", { quick: QUICK_SETTINGS, full: FULL_SETTINGS }, runPavDidactic);

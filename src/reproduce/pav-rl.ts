@@ -39,7 +39,8 @@ import { formatDuration, type Progress } from '../util/progress.js';
 import { Rng } from '../util/rng.js';
 import { ARITH_PAV_FULL, ARITH_PAV_QUICK, prepareArithPav, type ArithPav, type ArithPavSettings } from './arith-pav.js';
 import { pairedBootstrap, seedInterval, type MeanInterval } from './stats.js';
-import type { Experiment, ExperimentOptions } from './types.js';
+import { defineExperiment } from './types.js';
+import { mean, r4, roundInterval, sig, signed, sum } from './numbers.js';
 
 /** Accuracy levels for steps-to-threshold: absolute, or gains over each run's step-0 (warm-start) accuracy. */
 export interface Thresholds {
@@ -538,8 +539,8 @@ export function summarise(settings: PavRlSettings, arms: ArmSpec[], outcomes: Ru
       ...(arm.prover === undefined ? {} : { prover: arm.prover }),
       ...(arm.alpha === undefined ? {} : { alpha: arm.alpha }),
       curves,
-      final: { ...round(finalInterval), perSeed: finals.map(r4), interval: finalInterval.interval },
-      ...(difference ? { difference: { ...round(difference), interval: difference.interval } } : {}),
+      final: { ...roundInterval(finalInterval), perSeed: finals.map(r4), interval: finalInterval.interval },
+      ...(difference ? { difference: { ...roundInterval(difference), interval: difference.interval } } : {}),
       thresholds,
       advStd: sig(advStd),
     };
@@ -739,38 +740,5 @@ function fmt(x: unknown): string {
   return typeof x === 'number' ? x.toFixed(3) : '?';
 }
 
-function signed(x: number): string {
-  return `${x >= 0 ? '+' : ''}${r4(x)}`;
-}
-
-function sum(xs: readonly number[]): number {
-  return xs.reduce((a, b) => a + b, 0);
-}
-
-function mean(xs: readonly number[]): number {
-  return xs.length === 0 ? 0 : sum(xs) / xs.length;
-}
-
-function r4(x: number): number {
-  return Math.round(x * 1e4) / 1e4;
-}
-
-function sig(x: number): number {
-  return Number(x.toPrecision(3));
-}
-
-function round(m: MeanInterval): MeanInterval {
-  return { mean: r4(m.mean), ...(m.lo === undefined ? {} : { lo: r4(m.lo), hi: r4(m.hi!) }) };
-}
-
-/** The registry entry: quick or full settings, seeds overridable from the command line. */
-export const pavRl: Experiment = {
-  name: 'pav-rl',
-  description: 'PAV-RL (Q^pi + alpha A^mu per step) vs outcome-only RL: planted (exact and learned prover) and arith (Bo4 verifier): curves, steps to accuracy, final accuracy',
-  async run(options: ExperimentOptions) {
-    const base = options.quick ? QUICK_SETTINGS : FULL_SETTINGS;
-    const settings = { ...base, seeds: options.seeds ?? base.seeds };
-    const results = await runPavRl(settings, { out: options.out, quick: options.quick, threads: options.threads, progress: options.progress });
-    return { headline: results.headline, report: join(options.out, 'report.html') };
-  },
-};
+/** The registry entry. */
+export const pavRl = defineExperiment('pav-rl', 'PAV-RL (Q^pi + alpha A^mu per step) vs outcome-only RL: planted (exact and learned prover) and arith (Bo4 verifier): curves, steps to accuracy, final accuracy', { quick: QUICK_SETTINGS, full: FULL_SETTINGS }, runPavRl);

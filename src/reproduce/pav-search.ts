@@ -32,7 +32,8 @@ import { readJsonFile, writeJsonAtomic } from '../util/fs.js';
 import { formatDuration, type Progress } from '../util/progress.js';
 import { Rng } from '../util/rng.js';
 import { ARITH_PAV_FULL, ARITH_PAV_QUICK, prepareArithPav, type ArithPavSettings, type LabelStats, type VerifierStats } from './arith-pav.js';
-import type { Experiment, ExperimentOptions } from './types.js';
+import { defineExperiment } from './types.js';
+import { mean, r4, signed } from './numbers.js';
 
 /** Everything that decides the experiment's numbers. */
 export interface PavSearchSettings {
@@ -566,14 +567,6 @@ function beamTraces(codec: TaskCodec, problems: readonly CodedProblem[], outcome
   });
 }
 
-function mean(xs: readonly number[]): number {
-  return xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
-}
-
-function signed(x: number): string {
-  return `${x >= 0 ? '+' : ''}${r4(x)}`;
-}
-
 function r1(x: number): number {
   return Math.round(x * 10) / 10;
 }
@@ -582,17 +575,5 @@ function r3(x: number): number {
   return Math.round(x * 1e3) / 1e3;
 }
 
-function r4(x: number): number {
-  return Math.round(x * 1e4) / 1e4;
-}
-
-/** The registry entry: quick or full settings. */
-export const pavSearch: Experiment = {
-  name: 'pav-search',
-  description: 'PAV beam search (Q + alpha A) vs best-of-N with an outcome verifier on arithmetic: accuracy against tokens, compute ratio',
-  async run(options: ExperimentOptions) {
-    const settings = options.quick ? QUICK_SETTINGS : FULL_SETTINGS;
-    const results = await runPavSearch(settings, { out: options.out, quick: options.quick, threads: options.threads, progress: options.progress });
-    return { headline: results.headline, report: join(options.out, 'report.html') };
-  },
-};
+/** The registry entry. */
+export const pavSearch = defineExperiment('pav-search', 'PAV beam search (Q + alpha A) vs best-of-N with an outcome verifier on arithmetic: accuracy against tokens, compute ratio', { quick: QUICK_SETTINGS, full: FULL_SETTINGS }, runPavSearch);

@@ -35,7 +35,8 @@ import { readJsonFile, writeJsonAtomic } from '../util/fs.js';
 import { formatDuration, type Progress } from '../util/progress.js';
 import { Rng } from '../util/rng.js';
 import { differenceVerdict, pairedBootstrap, seedInterval, type MeanInterval } from './stats.js';
-import type { Experiment, ExperimentOptions } from './types.js';
+import { defineExperiment } from './types.js';
+import { mean, r4, roundInterval, sig, signed } from './numbers.js';
 
 /** The arith task of this experiment: two operations per problem, 1800 training and 300 held-out problems. */
 export const TASK_OPTIONS = { operations: 2, trainSize: 1800, evalSize: 300 };
@@ -306,7 +307,7 @@ export function summarise(settings: PrlVsGrpoSettings, methods: MethodSpec[], ou
       const perSeed = runs.map((r) => r.final.metrics[name] as number);
       const bootstrap = runs.map((r) => (r.final.metrics.ci95 as Record<string, [number, number]>)[name].map(r4) as [number, number]);
       const interval = runs.length >= 2 ? seedInterval(perSeed) : { mean: perSeed[0], lo: bootstrap[0][0], hi: bootstrap[0][1] };
-      final[name] = { ...round(interval), perSeed: perSeed.map(r4), bootstrap, interval: runs.length >= 2 ? 'seeds (t)' : 'bootstrap over problems (1 seed)' };
+      final[name] = { ...roundInterval(interval), perSeed: perSeed.map(r4), bootstrap, interval: runs.length >= 2 ? 'seeds (t)' : 'bootstrap over problems (1 seed)' };
     }
     const lastRows = runs.map((r) => r.rows.filter((row) => row.kl_ref !== undefined).at(-1)!);
     const perToken = mean(lastRows.map((r) => r.kl_ref!));
@@ -365,7 +366,7 @@ function compareToGrpo(methods: MethodSpec[], byMethod: Map<string, RunOutcome[]
       comparisons.push({
         method: method.id,
         metric,
-        difference: round(difference),
+        difference: roundInterval(difference),
         unit: runs.length >= 2 ? 'seeds (t)' : 'paired bootstrap over problems (1 seed)',
         verdict: differenceVerdict(difference),
       });
@@ -554,34 +555,5 @@ function fmt(x: unknown): string {
   return typeof x === 'number' ? x.toFixed(3) : '?';
 }
 
-function signed(x: number): string {
-  return `${x >= 0 ? '+' : ''}${r4(x)}`;
-}
-
-function mean(xs: readonly number[]): number {
-  return xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
-}
-
-function r4(x: number): number {
-  return Math.round(x * 1e4) / 1e4;
-}
-
-function sig(x: number): number {
-  return Number(x.toPrecision(3));
-}
-
-function round(m: MeanInterval): MeanInterval {
-  return { mean: r4(m.mean), ...(m.lo === undefined ? {} : { lo: r4(m.lo), hi: r4(m.hi!) }) };
-}
-
-/** The registry entry: quick or full settings, seeds overridable from the command line. */
-export const prlVsGrpo: Experiment = {
-  name: 'prl-vs-grpo',
-  description: 'PRL (length and newline steps, several eta) vs GRPO and RAFT on arithmetic: avg@n, pass@n, training curves',
-  async run(options: ExperimentOptions) {
-    const base = options.quick ? QUICK_SETTINGS : FULL_SETTINGS;
-    const settings = { ...base, seeds: options.seeds ?? base.seeds };
-    const results = await runPrlVsGrpo(settings, { out: options.out, quick: options.quick, threads: options.threads, progress: options.progress });
-    return { headline: results.headline, report: join(options.out, 'report.html') };
-  },
-};
+/** The registry entry. */
+export const prlVsGrpo = defineExperiment('prl-vs-grpo', 'PRL (length and newline steps, several eta) vs GRPO and RAFT on arithmetic: avg@n, pass@n, training curves', { quick: QUICK_SETTINGS, full: FULL_SETTINGS }, runPrlVsGrpo);
