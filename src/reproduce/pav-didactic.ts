@@ -18,7 +18,7 @@
  * of 64 on-policy samples (drawn before that iteration's update), so it costs no extra sampling; planted
  * has a single (empty) prompt, so the batch is an unbiased estimate of the policy's accuracy.
  */
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { passAtK } from '../algos/index.js';
 import { createEngine } from '../engine/kernels/index.js';
@@ -39,6 +39,7 @@ import { formatDuration, type Progress } from '../util/progress.js';
 import { seedInterval, type MeanInterval } from './stats.js';
 import { defineExperiment } from './types.js';
 import { mean, r4, roundInterval, sig4, signed } from './numbers.js';
+import { readRunRows } from './runs.js';
 
 /** Everything that decides the experiment's numbers. */
 export interface PavDidacticSettings {
@@ -312,7 +313,7 @@ async function runArm(arm: ArmSpec, seed: number, startModel: string, settings: 
       }
     }
   }
-  const rows = readRows(join(dir, 'metrics.jsonl')).filter((r) => r.reward !== undefined);
+  const rows = readRunRows<RlMetricsRow>(join(dir, 'metrics.jsonl')).filter((r) => r.reward !== undefined);
   return {
     arm,
     seed,
@@ -727,13 +728,6 @@ async function buildReport(results: PavDidacticResults): Promise<string> {
   });
 }
 
-function readRows(path: string): RlMetricsRow[] {
-  if (!existsSync(path)) return [];
-  return readFileSync(path, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as RlMetricsRow);
-}
 
 function interval(m: { lo?: number; hi?: number }): string {
   return m.lo === undefined ? '' : ` [${r4(m.lo)}, ${r4(m.hi!)}]`;

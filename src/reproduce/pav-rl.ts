@@ -14,7 +14,7 @@
  * Metrics: held-out accuracy (avg@n) during training, steps to reach accuracy thresholds and the ratio
  * outcome steps / PAV steps (a lower bound when outcome-only never gets there), final accuracy.
  */
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { stepEnds } from '../algos/index.js';
 import { createEngine } from '../engine/kernels/index.js';
@@ -30,7 +30,6 @@ import { writeExperimentReport, type ResultsHeader } from '../report/results.js'
 import { getTask } from '../tasks/index.js';
 import { createCodec } from '../train/codec.js';
 import { resolveConfig, rlConfigSchema, type RlConfig, type SftConfig } from '../train/config.js';
-import { evaluatePolicy, evaluationSeed } from '../train/evaluate.js';
 import { runRl, type RlMetricsRow } from '../train/rl.js';
 import { RunFolder } from '../train/run-folder.js';
 import { warmStartModel } from '../train/warm-start.js';
@@ -41,6 +40,7 @@ import { ARITH_PAV_FULL, ARITH_PAV_QUICK, prepareArithPav, type ArithPav, type A
 import { pairedBootstrap, seedInterval, type MeanInterval } from './stats.js';
 import { defineExperiment } from './types.js';
 import { mean, r4, roundInterval, sig, signed, sum } from './numbers.js';
+import { finalEvaluation, readRunRows, type FinalEvaluation } from './runs.js';
 
 /** Accuracy levels for steps-to-threshold: absolute, or gains over each run's step-0 (warm-start) accuracy. */
 export interface Thresholds {
@@ -202,11 +202,6 @@ export function newcombeDifference(s1: number, n1: number, s2: number, n2: numbe
   return { mean: d, lo: d - Math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2), hi: d + Math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2) };
 }
 
-interface FinalEvaluation {
-  /** Correct samples per problem, out of `n`. */
-  correct: number[];
-  n: number;
-}
 
 interface RunOutcome {
   arm: ArmSpec;
@@ -432,7 +427,7 @@ async function runArm(arm: ArmSpec, seed: number, startModel: string, prover: st
     writeJsonAtomic(finalPath, { finalEval: task.finalEval, ...(await finalEvaluation(checkpoint.dir, arm.task, taskOptions, task.finalEval, seed, threads)) });
   }
   const final = readJsonFile(finalPath) as FinalEvaluation;
-  return { arm, seed, rows: readRows(join(dir, 'metrics.jsonl')) as unknown as RlMetricsRow[], final, traces: readRows(join(dir, 'samples.jsonl')) };
+  return { arm, seed, rows: readRunRows<RlMetricsRow>(join(dir, 'metrics.jsonl')), final, traces: readRunRows(join(dir, 'samples.jsonl')) };
 }
 
 /** Whether `dir` already holds a finished run of exactly this config and final evaluation (thread count aside). */
@@ -444,29 +439,8 @@ function sameRun(dir: string, config: RlConfig, finalEval: TaskSettings['finalEv
   return JSON.stringify(have) === JSON.stringify(want) && JSON.stringify((readJsonFile(finalPath) as { finalEval: unknown }).finalEval) === JSON.stringify(finalEval);
 }
 
-/** The final pseudo-step of the evaluation seed: the same for every arm of a training seed. */
-const FINAL_EVAL_STEP = 1_000_000;
 
-async function finalEvaluation(modelDir: string, task: string, taskOptions: Record<string, unknown>, finalEval: TaskSettings['finalEval'], seed: number, threads?: number): Promise<FinalEvaluation> {
-  const engine = await createEngine({ threads });
-  try {
-    const { model, tokenizer } = loadModel(modelDir, engine);
-    const codec = createCodec(getTask(task, taskOptions), tokenizer);
-    const problems = codec.problems('eval').slice(0, finalEval.problems);
-    const { problems: samples } = evaluatePolicy(model, codec, problems, { samples: finalEval.samples, temperature: 1, maxNewTokens: codec.maxNewTokens, seed: evaluationSeed(seed, FINAL_EVAL_STEP) });
-    return { correct: samples.map((p) => p.correct.filter(Boolean).length), n: finalEval.samples };
-  } finally {
-    await engine.kernels.dispose();
-  }
-}
 
-function readRows(path: string): Array<Record<string, unknown>> {
-  if (!existsSync(path)) return [];
-  return readFileSync(path, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
 
 /** A run's held-out accuracy curve (step, avg@n). */
 function curveOf(run: RunOutcome, metric: string): Array<{ step: number; value: number }> {

@@ -16,18 +16,13 @@
  * gives a term of a few to tens of percent, eta = 0.1 one comparable to the advantage, and the full run
  * adds eta = 10 between GRPO and 1. The report prints the measured S_0 / eta so this can be checked.
  */
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { passAtK, passKs } from '../algos/index.js';
-import { createEngine } from '../engine/kernels/index.js';
-import { loadModel } from '../engine/io.js';
 import { barChartWithErrors, lineChartWithBands, logXLineChart } from '../report/charts.js';
 import { renderReportPage, type ClaimRow, type Trace } from '../report/html.js';
 import { writeExperimentReport, type ResultsHeader } from '../report/results.js';
-import { getTask } from '../tasks/index.js';
-import { createCodec } from '../train/codec.js';
 import { resolveConfig, rlConfigSchema, type RlConfig, type SftConfig } from '../train/config.js';
-import { evaluatePolicy, evaluationSeed } from '../train/evaluate.js';
 import { runRl, type RlMetricsRow } from '../train/rl.js';
 import { RunFolder } from '../train/run-folder.js';
 import { warmStartModel } from '../train/warm-start.js';
@@ -37,6 +32,7 @@ import { Rng } from '../util/rng.js';
 import { differenceVerdict, pairedBootstrap, seedInterval, type MeanInterval } from './stats.js';
 import { defineExperiment } from './types.js';
 import { mean, r4, roundInterval, sig, signed } from './numbers.js';
+import { finalEvaluation, readRunRows, type FinalEvaluation } from './runs.js';
 
 /** The arith task of this experiment: two operations per problem, 1800 training and 300 held-out problems. */
 export const TASK_OPTIONS = { operations: 2, trainSize: 1800, evalSize: 300 };
@@ -156,12 +152,6 @@ export interface PrlVsGrpoResults extends ResultsHeader {
   claims: ClaimRow[];
 }
 
-interface FinalEvaluation {
-  metrics: Record<string, unknown>;
-  /** Correct samples per problem, out of `n`. */
-  correct: number[];
-  n: number;
-}
 
 interface RunOutcome {
   method: MethodSpec;
@@ -172,8 +162,6 @@ interface RunOutcome {
   seconds: number;
 }
 
-/** The held-out evaluation at the end of training uses this pseudo-step for its seed (same for every method). */
-const FINAL_EVAL_STEP = 1_000_000;
 
 /** Runs every method for every seed into `out/runs/<method>/seed-<s>/`, then writes results.json and report.html. */
 export async function runPrlVsGrpo(settings: PrlVsGrpoSettings, options: { out: string; quick: boolean; threads?: number; progress: Progress }): Promise<PrlVsGrpoResults> {
@@ -183,7 +171,7 @@ export async function runPrlVsGrpo(settings: PrlVsGrpoSettings, options: { out: 
       ? settings.start.model
       : await warmStartModel('arith', settings.taskOptions, { recipe: { ...settings.start.recipe, threads: options.threads }, log: (line) => progress.log(line) });
   const methods = methodsOf(settings);
-  const warmStart = await finalEvaluation(startModel, settings, 0, options.threads);
+  const warmStart = await finalEvaluation(startModel, 'arith', settings.taskOptions, settings.finalEval, 0, options.threads);
   const outcomes: RunOutcome[] = [];
   const started = performance.now();
   const total = methods.length * settings.seeds;
@@ -231,10 +219,10 @@ async function runMethod(method: MethodSpec, seed: number, startModel: string, s
     await runRl(config, dir, { quiet: true });
     const checkpoint = new RunFolder(dir).latestCheckpoint();
     if (!checkpoint) throw new Error(`${dir}: the run left no checkpoint`);
-    writeJsonAtomic(finalPath, { finalEval: settings.finalEval, ...(await finalEvaluation(checkpoint.dir, settings, seed, threads)) });
+    writeJsonAtomic(finalPath, { finalEval: settings.finalEval, ...(await finalEvaluation(checkpoint.dir, 'arith', settings.taskOptions, settings.finalEval, seed, threads)) });
   }
   const final = readJsonFile(finalPath) as FinalEvaluation;
-  return { method, seed, rows: readRows(join(dir, 'metrics.jsonl')) as unknown as RlMetricsRow[], final, traces: readRows(join(dir, 'samples.jsonl')), seconds: (performance.now() - started) / 1000 };
+  return { method, seed, rows: readRunRows<RlMetricsRow>(join(dir, 'metrics.jsonl')), final, traces: readRunRows(join(dir, 'samples.jsonl')), seconds: (performance.now() - started) / 1000 };
 }
 
 /** Whether `dir` already holds a finished run of exactly this config and final evaluation (thread count aside). */
@@ -246,32 +234,7 @@ function sameRun(dir: string, config: RlConfig, settings: PrlVsGrpoSettings): bo
   return JSON.stringify(have) === JSON.stringify(want) && JSON.stringify((readJsonFile(finalPath) as { finalEval: unknown }).finalEval) === JSON.stringify(settings.finalEval);
 }
 
-/** n samples per held-out problem from `modelDir`; the seed depends on the training seed only, so methods share it. */
-async function finalEvaluation(modelDir: string, settings: PrlVsGrpoSettings, seed: number, threads?: number): Promise<FinalEvaluation> {
-  const engine = await createEngine({ threads });
-  try {
-    const { model, tokenizer } = loadModel(modelDir, engine);
-    const codec = createCodec(getTask('arith', settings.taskOptions), tokenizer);
-    const problems = codec.problems('eval').slice(0, settings.finalEval.problems);
-    const { metrics, problems: samples } = evaluatePolicy(model, codec, problems, {
-      samples: settings.finalEval.samples,
-      temperature: 1.0,
-      maxNewTokens: codec.maxNewTokens,
-      seed: evaluationSeed(seed, FINAL_EVAL_STEP),
-    });
-    return { metrics: metrics as unknown as Record<string, unknown>, correct: samples.map((p) => p.correct.filter(Boolean).length), n: settings.finalEval.samples };
-  } finally {
-    await engine.kernels.dispose();
-  }
-}
 
-function readRows(path: string): Array<Record<string, unknown>> {
-  if (!existsSync(path)) return [];
-  return readFileSync(path, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
 
 function lastEval(rows: RlMetricsRow[]): Record<string, unknown> | undefined {
   return rows.filter((r) => r.eval).at(-1)?.eval;

@@ -1,0 +1,53 @@
+/**
+ * What the reproductions share about the `prl rl` run folders they train: reading a run's JSONL rows, and the
+ * held-out evaluation of its final checkpoint, seeded by the training seed alone so that every method or arm
+ * of one seed is evaluated on the same samples' randomness.
+ */
+import { existsSync } from 'node:fs';
+import { createEngine } from '../engine/kernels/index.js';
+import { loadModel } from '../engine/io.js';
+import { getTask } from '../tasks/index.js';
+import { createCodec } from '../train/codec.js';
+import { evaluatePolicy, evaluationSeed } from '../train/evaluate.js';
+import { readJsonl } from '../util/fs.js';
+
+/** The pseudo-step of the final evaluation's seed: past any real step, the same for every arm. */
+export const FINAL_EVAL_STEP = 1_000_000;
+
+export interface FinalEvaluation {
+  metrics: Record<string, unknown>;
+  /** Correct samples per problem, out of `n`. */
+  correct: number[];
+  n: number;
+}
+
+/** n samples at temperature 1 on each of the first `problems` held-out problems of `task`, from `modelDir`. */
+export async function finalEvaluation(
+  modelDir: string,
+  task: string,
+  taskOptions: Record<string, unknown>,
+  finalEval: { problems: number; samples: number },
+  seed: number,
+  threads?: number,
+): Promise<FinalEvaluation> {
+  const engine = await createEngine({ threads });
+  try {
+    const { model, tokenizer } = loadModel(modelDir, engine);
+    const codec = createCodec(getTask(task, taskOptions), tokenizer);
+    const problems = codec.problems('eval').slice(0, finalEval.problems);
+    const { metrics, problems: samples } = evaluatePolicy(model, codec, problems, {
+      samples: finalEval.samples,
+      temperature: 1,
+      maxNewTokens: codec.maxNewTokens,
+      seed: evaluationSeed(seed, FINAL_EVAL_STEP),
+    });
+    return { metrics: metrics as unknown as Record<string, unknown>, correct: samples.map((p) => p.correct.filter(Boolean).length), n: finalEval.samples };
+  } finally {
+    await engine.kernels.dispose();
+  }
+}
+
+/** The rows of a run's JSONL file (metrics.jsonl, samples.jsonl); none when the run has not written it yet. */
+export function readRunRows<T = Record<string, unknown>>(path: string): T[] {
+  return existsSync(path) ? readJsonl(path).map((r) => r.value as T) : [];
+}
