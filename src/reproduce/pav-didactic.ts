@@ -660,7 +660,7 @@ function claimRows(results: PavDidacticResults, settings: PavDidacticSettings): 
     `${Math.round(r.threshold * 100)}% reached at iteration ${r.effective.lowerBound ? '>= ' : ''}${r.effective.mean} [${r.effective.lo ?? '-'}, ${r.effective.hi ?? '-'}] (effective) vs ` +
     `${r.outcome.lowerBound ? '>= ' : ''}${r.outcome.mean} [${r.outcome.lo ?? '-'}, ${r.outcome.hi ?? '-'}] (outcome-only, ${r.outcome.reachedSeeds} of ${seeds} seeds reached it): ` +
     `${r.ratio === null ? 'undetermined' : `${r.ratioLowerBound ? '>= ' : ''}${r.ratio}x`} (warm start: ${startName(warm.sftIterations)}, accuracy ${warmText(warm)}; ` +
-    `tiny Llama policy, ${seeds} seeds, ${iterations} iterations)`;
+    `tiny Llama policy, ${seeds} seed${seeds === 1 ? '' : 's'}, ${iterations} iterations)`;
   const efficiencyHeld = (r: ArmComparison): ClaimRow['held'] => (r.ratio === null ? 'untested' : r.ratio >= 5 ? 'yes' : r.ratio > 1.5 ? 'partly' : 'no');
   const efficiency: ClaimRow = {
     claim: `The effective reward (gamma ${settings.gamma}, alpha ${settings.alpha}) reaches high accuracy far sooner than outcome-only RL`,
