@@ -9,6 +9,8 @@
  * (b) Accuracy averaged over training for provers mu(gamma), gamma = 1..17 (the paper: gains only in a
  *     middle band, about 8..15, since too weak and too strong provers give near-zero advantages).
  * (c) pass@N, N = 2..256, at iteration 100 for both arms, beside the warm start.
+ * Sensitivity (optional, beside the headline, never in it): the two arms of (a) again from a weaker warm start
+ *     (fewer SFT iterations, so correct samples are rarer at the start and outcome-only waits longer for them).
  *
  * Every run is an ordinary `prl rl` run (src/train/rl.ts) with the `pav` estimator, so the real
  * estimator, sampler and update are what is measured. The policy is the engine's Llama (the warm start
@@ -23,7 +25,7 @@ import { join } from 'node:path';
 import { passAtK } from '../algos/index.js';
 import { createEngine } from '../engine/kernels/index.js';
 import { loadModel } from '../engine/io.js';
-import { lineChartWithBands, logXLineChart } from '../report/charts.js';
+import { lineChartWithBands, logXLineChart, type ChartSvg } from '../report/charts.js';
 import { renderReportPage, type ClaimRow, type Trace } from '../report/html.js';
 import { writeExperimentReport, type ResultsHeader } from '../report/results.js';
 import { getTask } from '../tasks/index.js';
@@ -33,9 +35,10 @@ import { resolveConfig, rlConfigSchema, type RlConfig, type SftConfig } from '..
 import { evaluatePolicy, evaluationSeed } from '../train/evaluate.js';
 import { runRl, type RlMetricsRow } from '../train/rl.js';
 import { RunFolder } from '../train/run-folder.js';
-import { warmStartModel } from '../train/warm-start.js';
+import { warmStartConfig, warmStartModel } from '../train/warm-start.js';
 import { readJsonFile, writeJsonAtomic } from '../util/fs.js';
 import { formatDuration, type Progress } from '../util/progress.js';
+import { wilsonInterval } from '../pav/labels.js';
 import { seedInterval, type MeanInterval } from './stats.js';
 import { defineExperiment } from './types.js';
 import { mean, r4, roundInterval, sig4, signed } from './numbers.js';
@@ -45,8 +48,8 @@ import { readRunRows } from './runs.js';
 export interface PavDidacticSettings {
   /** Seeds of the two arms of (a) and (c). */
   seeds: number;
-  /** A model folder to start from, or the SFT recipe of the cached planted warm start ({} = the paper's). */
-  start: { model: string } | { recipe: Partial<SftConfig> };
+  /** The warm start of (a), (b) and (c). */
+  start: WarmStartSpec;
   /** RL iterations of (a); each is one batch of `batchSize` samples and one Adam update. */
   iterations: number;
   batchSize: number;
@@ -64,15 +67,29 @@ export interface PavDidacticSettings {
   passAt: { iteration: number; samples: number; maxN: number };
   /** Sampled traces shown in the report, per policy. */
   traces: number;
+  /**
+   * Draws of `passAt.samples` responses that measure each warm start's accuracy (draw s uses sampling seed s,
+   * so the first `seeds` are (c)'s warm-start draws). Correct samples are rare there, so it takes many.
+   */
+  warmStartDraws: number;
+  /**
+   * Sensitivity pair: (a)'s two arms (same alpha, gamma and RL settings) from a weaker warm start, with their
+   * own seeds and iterations. Reported beside the paper-recipe arms; the headline criterion stays on those.
+   */
+  weakWarmStart?: { start: WarmStartSpec; seeds: number; iterations: number };
 }
+
+/** A model folder to start from, or the SFT recipe of the cached planted warm start ({} = the paper's). */
+export type WarmStartSpec = { model: string } | { recipe: Partial<SftConfig> };
 
 /** The paper's RL settings (App. B) that every budget shares: batch 64, Adam lr 1e-3 constant, alpha 1, gamma 10. */
 const PAPER_RL = { batchSize: 64, lr: 1e-3, alpha: 1, gamma: 10, threshold: 0.9 };
 
 /**
- * The quick run, about a minute of CPU on 2 idle cores: (a) 3 seeds x 2 arms x 150 iterations (both arms
+ * The quick run, about 1.5 minutes of CPU on 2 idle cores: (a) 3 seeds x 2 arms x 150 iterations (both arms
  * pass 90% by about iteration 110), (b) six provers, one seed each, 150 iterations (gamma = 10 and the
- * outcome-only baseline reuse (a)'s seed 0), (c) 1024 samples per policy.
+ * outcome-only baseline reuse (a)'s seed 0), (c) 1024 samples per policy; the weak-warm-start pair (10 SFT
+ * iterations instead of 50), 1 seed x 2 arms x 300 iterations (about 25 s).
  */
 export const QUICK_SETTINGS: PavDidacticSettings = {
   seeds: 3,
@@ -83,12 +100,15 @@ export const QUICK_SETTINGS: PavDidacticSettings = {
   sweep: { gammas: [1, 3, 6, 10, 14, 17], seeds: 1, iterations: 150 },
   passAt: { iteration: 100, samples: 1024, maxN: 256 },
   traces: 2,
+  warmStartDraws: 16,
+  weakWarmStart: { start: { recipe: { steps: 10 } }, seeds: 1, iterations: 300 },
 };
 
 /**
- * The full run, about 11 minutes of CPU: (a) 5 seeds x 2 arms x 500 iterations (the paper ran 10,000;
+ * The full run, about 13 minutes of CPU: (a) 5 seeds x 2 arms x 500 iterations (the paper ran 10,000;
  * both arms have converged long before 500 here), (b) every gamma 1..17 plus 25 and 50 (to find where
- * provers become too strong in our reading) with 3 seeds x 200 iterations, (c) 1024 samples per policy.
+ * provers become too strong in our reading) with 3 seeds x 200 iterations, (c) 1024 samples per policy;
+ * the weak-warm-start pair, 3 seeds x 2 arms x 400 iterations (about 2 minutes).
  */
 export const FULL_SETTINGS: PavDidacticSettings = {
   seeds: 5,
@@ -99,6 +119,8 @@ export const FULL_SETTINGS: PavDidacticSettings = {
   sweep: { gammas: [...Array.from({ length: 17 }, (_, i) => i + 1), 25, 50], seeds: 3, iterations: 200 },
   passAt: { iteration: 100, samples: 1024, maxN: 256 },
   traces: 2,
+  warmStartDraws: 32,
+  weakWarmStart: { start: { recipe: { steps: 10 } }, seeds: 3, iterations: 400 },
 };
 
 /** One RL run: the effective reward (alpha > 0) or outcome-only (alpha = 0) with prover mu(gamma). */
@@ -159,24 +181,51 @@ export interface ReachInfo {
   firstSuccess: Array<number | null>;
 }
 
+/** Both arms' iterations to the threshold and their ratio. */
+export interface ArmComparison {
+  threshold: number;
+  window: number;
+  effective: ReachInfo;
+  outcome: ReachInfo;
+  /** mean outcome iteration / mean effective iteration; a lower bound when `ratioLowerBound`. */
+  ratio: number | null;
+  ratioLowerBound: boolean;
+  /** Per-seed ratios (paired by seed) with a t interval, when every seed of both arms reached the threshold. */
+  perSeedRatio?: MeanInterval & { perSeed: number[] };
+}
+
+/** A warm start and how often it samples the target: the rarer, the longer outcome-only RL waits for a reward. */
+export interface WarmStartInfo {
+  model: string;
+  /** SFT iterations of its recipe; null for a model folder given as is. */
+  sftIterations: number | null;
+  /** Fraction correct over all draws, with a 95% Wilson interval (correct samples are rare: a t interval would collapse at 0). */
+  accuracy: MeanInterval;
+  /** Correct samples in each draw of `samples` (draw s with sampling seed s). */
+  correct: number[];
+  samples: number;
+}
+
+/** The sensitivity pair: (a)'s arms from a weaker warm start. */
+export interface WeakWarmStartResults {
+  seeds: number;
+  iterations: number;
+  warmStart: WarmStartInfo;
+  curves: { effective: CurvePoint[]; outcome: CurvePoint[] };
+  reach: ArmComparison;
+}
+
 export interface PavDidacticResults extends ResultsHeader {
   quick: boolean;
   seeds: number;
   config: Record<string, unknown>;
   accuracyDefinition: string;
-  warmStart: { accuracy: MeanInterval; model: string };
+  warmStart: WarmStartInfo;
   curves: { effective: CurvePoint[]; outcome: CurvePoint[] };
-  reach: {
-    threshold: number;
-    window: number;
-    effective: ReachInfo;
-    outcome: ReachInfo;
-    /** mean outcome iteration / mean effective iteration; a lower bound when `lowerBound`. */
-    ratio: number | null;
-    ratioLowerBound: boolean;
-    /** Per-seed ratios (paired by seed) with a t interval, when every seed of both arms reached the threshold. */
-    perSeedRatio?: MeanInterval & { perSeed: number[] };
-  };
+  /** The headline comparison, from the paper's warm-start recipe (or `config.start`). */
+  reach: ArmComparison;
+  /** Sensitivity arms, reported beside the headline (absent when the settings have none). */
+  sensitivity?: { weak_warm_start?: WeakWarmStartResults };
   gamma_sweep: Array<Bounds & { gamma: number; accuracy: number; gain: MeanInterval; perSeed: number[] }>;
   /** Outcome-only accuracy averaged over the sweep's iterations and seeds: the sweep's baseline. */
   sweep_baseline: Bounds & { accuracy: number; perSeed: number[] };
@@ -203,10 +252,7 @@ export interface PavDidacticResults extends ResultsHeader {
 export async function runPavDidactic(settings: PavDidacticSettings, options: { out: string; quick: boolean; threads?: number; progress: Progress }): Promise<PavDidacticResults> {
   const { out, progress, threads } = options;
   const started = performance.now();
-  const startModel =
-    'model' in settings.start
-      ? settings.start.model
-      : await warmStartModel('planted', {}, { recipe: { ...settings.start.recipe, threads }, log: (line) => progress.log(line) });
+  const startModel = await resolveWarmStart(settings.start, threads, progress);
   const effective: ArmSpec = { alpha: settings.alpha, gamma: settings.gamma, iterations: settings.iterations, passAtIteration: settings.passAt.iteration };
   const outcome: ArmSpec = { ...effective, alpha: 0 };
   const jobs: Array<{ arm: ArmSpec; seed: number }> = [];
@@ -215,23 +261,34 @@ export async function runPavDidactic(settings: PavDidacticSettings, options: { o
   const sweepBaseline: ArmSpec = { alpha: 0, gamma: settings.gamma, iterations: settings.sweep.iterations };
   for (let seed = 0; seed < settings.sweep.seeds; seed++) for (const arm of [sweepBaseline, ...sweepArms]) jobs.push({ arm: reuseCurveArm(arm, effective, outcome), seed });
 
+  const weak = settings.weakWarmStart;
+  const weakModel = weak ? await resolveWarmStart(weak.start, threads, progress) : null;
+  const weakEffective: ArmSpec = { alpha: settings.alpha, gamma: settings.gamma, iterations: weak?.iterations ?? 0 };
+  const weakOutcome: ArmSpec = { ...weakEffective, alpha: 0 };
+  const weakJobs: Array<{ arm: ArmSpec; seed: number }> = [];
+  for (let seed = 0; seed < (weak?.seeds ?? 0); seed++) weakJobs.push({ arm: weakEffective, seed }, { arm: weakOutcome, seed });
+
   const runKey = (job: { arm: ArmSpec; seed: number }) => `${armId(job.arm)}/seed-${job.seed}`;
-  const total = new Set(jobs.map(runKey)).size;
+  const total = new Set(jobs.map(runKey)).size + weakJobs.length;
   const outcomes = new Map<string, RunOutcome>();
-  for (const job of jobs) {
+  const weakOutcomes = new Map<string, RunOutcome>();
+  const run = async (job: { arm: ArmSpec; seed: number }, model: string, runsDir: string, into: Map<string, RunOutcome>, label: string) => {
     const key = runKey(job);
-    if (outcomes.has(key)) continue;
+    if (into.has(key)) return;
     const runStarted = performance.now();
-    const result = await runArm(job.arm, job.seed, startModel, settings, out, threads);
-    outcomes.set(key, result);
-    const left = total - outcomes.size;
+    const result = await runArm(job.arm, job.seed, model, settings, runsDir, threads);
+    into.set(key, result);
+    const done = outcomes.size + weakOutcomes.size;
     const elapsed = (performance.now() - started) / 1000;
     progress.log(
-      `[${outcomes.size}/${total}] ${armLabel(job.arm)}, seed ${job.seed}: accuracy over training ${mean(result.accuracy).toFixed(3)}, last ${settings.window} iterations ` +
-        `${mean(result.accuracy.slice(-settings.window)).toFixed(3)} (${Math.round((performance.now() - runStarted) / 1000)} s; about ${formatDuration((elapsed / outcomes.size) * left)} left)`,
+      `[${done}/${total}] ${label}${armLabel(job.arm)}, seed ${job.seed}: accuracy over training ${mean(result.accuracy).toFixed(3)}, last ${settings.window} iterations ` +
+        `${mean(result.accuracy.slice(-settings.window)).toFixed(3)} (${Math.round((performance.now() - runStarted) / 1000)} s; about ${formatDuration((elapsed / done) * (total - done))} left)`,
     );
-  }
-  const warm = await warmStartPass(startModel, settings, threads);
+  };
+  for (const job of jobs) await run(job, startModel, join(out, 'runs'), outcomes, '');
+  for (const job of weakJobs) await run(job, weakModel!, join(out, 'runs', WEAK_RUNS), weakOutcomes, 'weak warm start: ');
+  const warmDraws = await warmStartPass(startModel, Math.max(settings.seeds, settings.warmStartDraws), settings, threads);
+  const weakGet = (arm: ArmSpec) => Array.from({ length: weak?.seeds ?? 0 }, (_, seed) => weakOutcomes.get(runKey({ arm, seed }))!);
   const get = (arm: ArmSpec, seed: number): RunOutcome => outcomes.get(runKey({ arm: reuseCurveArm(arm, effective, outcome), seed }))!;
   const seeds = Array.from({ length: settings.seeds }, (_, s) => s);
   const sweepSeeds = Array.from({ length: settings.sweep.seeds }, (_, s) => s);
@@ -240,14 +297,39 @@ export async function runPavDidactic(settings: PavDidacticSettings, options: { o
     outcome: seeds.map((s) => get(outcome, s)),
     sweep: sweepArms.map((arm) => ({ gamma: arm.gamma, runs: sweepSeeds.map((s) => get(arm, s)) })),
     sweepBaseline: sweepSeeds.map((s) => get(sweepBaseline, s)),
-    warm,
+    warm: warmDraws.slice(0, settings.seeds),
+    warmDraws,
     startModel,
+    weak:
+      weak && weakModel
+        ? {
+            effective: weakGet(weakEffective),
+            outcome: weakGet(weakOutcome),
+            warm: await warmStartPass(weakModel, settings.warmStartDraws, settings, threads),
+            model: weakModel,
+            sftIterations: sftIterations(weak.start),
+          }
+        : null,
     quick: options.quick,
     seconds: (performance.now() - started) / 1000,
-    all: [...outcomes.values()],
+    all: [...outcomes.values(), ...weakOutcomes.values()],
   });
   writeExperimentReport(out, results, await buildReport(results));
   return results;
+}
+
+/** The sensitivity pair's runs live in `out/runs/<WEAK_RUNS>/<arm>/seed-<s>/`. */
+const WEAK_RUNS = 'weak-warm-start';
+
+/** The model folder of a warm start: given as is, or the cached planted warm start of that SFT recipe (trained on first use). */
+async function resolveWarmStart(start: WarmStartSpec, threads: number | undefined, progress: Progress): Promise<string> {
+  if ('model' in start) return start.model;
+  return warmStartModel('planted', {}, { recipe: { ...start.recipe, threads }, log: (line) => progress.log(line) });
+}
+
+/** SFT iterations of a warm start's recipe (null for a model folder given as is). */
+function sftIterations(start: WarmStartSpec): number | null {
+  return 'model' in start ? null : warmStartConfig('planted', {}, start.recipe).steps;
 }
 
 /** A sweep run identical to one of (a)'s runs over the same iterations is that run (its pass@N leg does not change its numbers). */
@@ -291,8 +373,8 @@ export function armConfig(arm: ArmSpec, seed: number, startModel: string, settin
  * goes in two legs: RL to that iteration, pass@N from its checkpoint, then `--resume` to the end (a resumed
  * run continues with identical numbers, so this is the same run as one of `iterations` steps).
  */
-async function runArm(arm: ArmSpec, seed: number, startModel: string, settings: PavDidacticSettings, out: string, threads?: number): Promise<RunOutcome> {
-  const dir = join(out, 'runs', armId(arm), `seed-${seed}`);
+async function runArm(arm: ArmSpec, seed: number, startModel: string, settings: PavDidacticSettings, runsDir: string, threads?: number): Promise<RunOutcome> {
+  const dir = join(runsDir, armId(arm), `seed-${seed}`);
   const config = armConfig(arm, seed, startModel, settings, arm.iterations, threads);
   const passPath = join(dir, 'pass-at-n.json');
   const passKey = { iteration: arm.passAtIteration, samples: settings.passAt.samples, traces: settings.traces };
@@ -355,10 +437,10 @@ async function passEvaluation(modelDir: string, settings: PavDidacticSettings, s
 /** The pass@N evaluations use this pseudo-step for their seed, so every policy of one seed draws with the same stream. */
 const PASS_EVAL_STEP = 1_000_000;
 
-/** The warm start's pass@N, once per seed of (a) (different sampling seeds, the same policy). */
-async function warmStartPass(startModel: string, settings: PavDidacticSettings, threads?: number): Promise<PassEvaluation[]> {
+/** A warm start's pass@N, once per seed (different sampling seeds, the same policy). */
+async function warmStartPass(startModel: string, seeds: number, settings: PavDidacticSettings, threads?: number): Promise<PassEvaluation[]> {
   const evaluations: PassEvaluation[] = [];
-  for (let seed = 0; seed < settings.seeds; seed++) evaluations.push(await passEvaluation(startModel, settings, seed, threads));
+  for (let seed = 0; seed < seeds; seed++) evaluations.push(await passEvaluation(startModel, settings, seed, threads));
   return evaluations;
 }
 
@@ -424,22 +506,65 @@ interface Collected {
   outcome: RunOutcome[];
   sweep: Array<{ gamma: number; runs: RunOutcome[] }>;
   sweepBaseline: RunOutcome[];
+  /** (c)'s warm-start draws (one per seed), and all the draws that measure its accuracy. */
   warm: PassEvaluation[];
+  warmDraws: PassEvaluation[];
   startModel: string;
+  weak: { effective: RunOutcome[]; outcome: RunOutcome[]; warm: PassEvaluation[]; model: string; sftIterations: number | null } | null;
   quick: boolean;
   seconds: number;
   all: RunOutcome[];
 }
 
-/** Aggregates the runs into results.json: curves, time to the threshold, the gamma sweep, pass@N, claims. */
-function summarise(settings: PavDidacticSettings, c: Collected): PavDidacticResults {
-  const { threshold, window } = settings;
-  const effectiveReach = reachInfo(c.effective.map((r) => r.accuracy), threshold, window);
-  const outcomeReach = reachInfo(c.outcome.map((r) => r.accuracy), threshold, window);
-  const allReached = effectiveReach.reachedSeeds === settings.seeds && outcomeReach.reachedSeeds === settings.seeds;
+/** Iterations to the threshold of both arms (paired by seed) and the ratio outcome-only / effective. */
+export function compareArms(effective: readonly number[][], outcome: readonly number[][], threshold: number, window: number): ArmComparison {
+  const effectiveReach = reachInfo(effective, threshold, window);
+  const outcomeReach = reachInfo(outcome, threshold, window);
+  const allReached = !effectiveReach.lowerBound && !outcomeReach.lowerBound;
   // With a censored effective arm the ratio has no bound either way.
   const ratio = effectiveReach.lowerBound ? null : sig4(outcomeReach.mean / effectiveReach.mean);
   const perSeedRatios = allReached ? effectiveReach.perSeed.map((t, s) => outcomeReach.perSeed[s]! / t!) : null;
+  return {
+    threshold,
+    window,
+    effective: effectiveReach,
+    outcome: outcomeReach,
+    ratio,
+    ratioLowerBound: outcomeReach.lowerBound,
+    ...(perSeedRatios ? { perSeedRatio: { ...roundInterval(seedInterval(perSeedRatios)), perSeed: perSeedRatios.map(sig4) } } : {}),
+  };
+}
+
+function warmStartInfo(model: string, sft: number | null, evaluations: readonly PassEvaluation[]): WarmStartInfo {
+  const correct = evaluations.reduce((sum, e) => sum + e.correct, 0);
+  const samples = evaluations.reduce((sum, e) => sum + e.samples, 0);
+  const [lo, hi] = wilsonInterval(correct, samples);
+  return {
+    model,
+    sftIterations: sft,
+    accuracy: { mean: sig4(correct / samples), lo: sig4(lo), hi: sig4(hi) },
+    correct: evaluations.map((e) => e.correct),
+    samples: evaluations[0].samples,
+  };
+}
+
+/** "1.40x" or ">= 5.2x" or why there is none. */
+function ratioText(reach: ArmComparison): string {
+  return reach.ratio === null ? 'undetermined (the effective reward did not reach it in every seed)' : `${reach.ratioLowerBound ? '>= ' : ''}${reach.ratio}x`;
+}
+
+function startName(sft: number | null): string {
+  return sft === null ? 'the given model' : sft === PAPER_SFT_ITERATIONS ? `the paper's SFT recipe (${sft} iterations)` : `${sft} SFT iterations`;
+}
+
+/** The planted warm start's SFT iterations in the paper (App. B) and in our default recipe. */
+const PAPER_SFT_ITERATIONS = 50;
+
+/** Aggregates the runs into results.json: curves, time to the threshold, the gamma sweep, pass@N, claims. */
+function summarise(settings: PavDidacticSettings, c: Collected): PavDidacticResults {
+  const { threshold, window } = settings;
+  const reach = compareArms(c.effective.map((r) => r.accuracy), c.outcome.map((r) => r.accuracy), threshold, window);
+  const { effective: effectiveReach, outcome: outcomeReach } = reach;
   const baselinePerSeed = c.sweepBaseline.map((r) => mean(r.accuracy));
   const baseline = seedInterval(baselinePerSeed);
   const gammaSweep = c.sweep.map(({ gamma, runs }) => {
@@ -452,14 +577,29 @@ function summarise(settings: PavDidacticSettings, c: Collected): PavDidacticResu
   const passEffective = passCurve(c.effective.map((r) => r.pass!), settings.passAt.maxN);
   const passOutcome = passCurve(c.outcome.map((r) => r.pass!), settings.passAt.maxN);
   const passWarm = passCurve(c.warm, settings.passAt.maxN);
-  const warmAccuracy = seedInterval(c.warm.map((e) => e.correct / e.samples));
+  const mainSft = sftIterations(settings.start);
+  const warmStart = warmStartInfo(c.startModel, mainSft, c.warmDraws);
+  const weakResults: WeakWarmStartResults | null =
+    c.weak && settings.weakWarmStart
+      ? {
+          seeds: settings.weakWarmStart.seeds,
+          iterations: settings.weakWarmStart.iterations,
+          warmStart: warmStartInfo(c.weak.model, c.weak.sftIterations, c.weak.warm),
+          curves: { effective: accuracyCurve(c.weak.effective.map((r) => r.accuracy), window), outcome: accuracyCurve(c.weak.outcome.map((r) => r.accuracy), window) },
+          reach: compareArms(c.weak.effective.map((r) => r.accuracy), c.weak.outcome.map((r) => r.accuracy), threshold, window),
+        }
+      : null;
   const iterations = c.all.reduce((s, r) => s + r.accuracy.length, 0);
-  const reachText = (r: ReachInfo) => (r.reachedSeeds === 0 ? `never within ${settings.iterations}` : `${r.lowerBound ? '>= ' : ''}${r.mean}`);
-  const ratioText = ratio === null ? 'undetermined (the effective reward did not reach it in every seed)' : `${outcomeReach.lowerBound ? '>= ' : ''}${ratio}x`;
+  const reachText = (r: ReachInfo, budget: number) => (r.reachedSeeds === 0 ? `never within ${budget}` : `${r.lowerBound ? '>= ' : ''}${r.mean}`);
   const best = gammaSweep.reduce((a, b) => (b.accuracy > a.accuracy ? b : a), gammaSweep[0]);
+  const weakText = weakResults
+    ? `; ${ratioText(weakResults.reach)} from a weaker warm start (${startName(weakResults.warmStart.sftIterations)}, accuracy ${percent(weakResults.warmStart.accuracy.mean)}, ` +
+      `${weakResults.seeds} seed${weakResults.seeds === 1 ? '' : 's'} x ${weakResults.iterations} iterations)`
+    : '';
   const headline =
     `${c.quick ? 'Quick run: ' : ''}${settings.seeds} seeds: the effective reward (gamma ${settings.gamma}) reached ${Math.round(threshold * 100)}% accuracy at iteration ` +
-    `${reachText(effectiveReach)}, outcome-only at ${reachText(outcomeReach)} (${ratioText} sooner; paper ~10x); ` +
+    `${reachText(effectiveReach, settings.iterations)}, outcome-only at ${reachText(outcomeReach, settings.iterations)} ` +
+    `(${ratioText(reach)} sooner with ${startName(mainSft)}, warm start accuracy ${percent(warmStart.accuracy.mean)}${weakText}; paper ~10x); ` +
     `best prover in the sweep gamma ${best.gamma} (accuracy over training ${best.accuracy} vs outcome-only ${r4(baseline.mean)}).`;
   const stepSeconds = c.all.reduce((sum, r) => sum + r.stepSeconds, 0);
   const results: PavDidacticResults = {
@@ -471,17 +611,10 @@ function summarise(settings: PavDidacticSettings, c: Collected): PavDidacticResu
     seeds: settings.seeds,
     config: { ...settings, task: 'planted', taskConfig: PAPER_PLANTED, estimator: 'pav', startModel: c.startModel },
     accuracyDefinition: `fraction of correct samples in each iteration's training batch of ${settings.batchSize} on-policy samples (drawn before the update); curve points average ${window} iterations`,
-    warmStart: { accuracy: roundInterval(warmAccuracy), model: c.startModel },
+    warmStart,
     curves: { effective: accuracyCurve(c.effective.map((r) => r.accuracy), window), outcome: accuracyCurve(c.outcome.map((r) => r.accuracy), window) },
-    reach: {
-      threshold,
-      window,
-      effective: effectiveReach,
-      outcome: outcomeReach,
-      ratio,
-      ratioLowerBound: outcomeReach.lowerBound,
-      ...(perSeedRatios ? { perSeedRatio: { ...roundInterval(seedInterval(perSeedRatios)), perSeed: perSeedRatios.map(sig4) } } : {}),
-    },
+    reach,
+    ...(weakResults ? { sensitivity: { weak_warm_start: weakResults } } : {}),
     gamma_sweep: gammaSweep,
     sweep_baseline: { accuracy: r4(baseline.mean), ...bounds(baseline), perSeed: baselinePerSeed.map(r4) },
     prover_strength: settings.sweep.gammas.map((gamma) => proverStrength(gamma)),
@@ -524,18 +657,33 @@ const SATURATED = 0.98;
 
 function claimRows(results: PavDidacticResults, settings: PavDidacticSettings): ClaimRow[] {
   const { reach } = results;
-  const scale = `tiny Llama policy, ${settings.seeds} seeds, ${settings.iterations} iterations`;
-  const ratio = reach.ratio;
+  const efficiencyOurs = (r: ArmComparison, warm: WarmStartInfo, seeds: number, iterations: number) =>
+    `${Math.round(r.threshold * 100)}% reached at iteration ${r.effective.lowerBound ? '>= ' : ''}${r.effective.mean} [${r.effective.lo ?? '-'}, ${r.effective.hi ?? '-'}] (effective) vs ` +
+    `${r.outcome.lowerBound ? '>= ' : ''}${r.outcome.mean} [${r.outcome.lo ?? '-'}, ${r.outcome.hi ?? '-'}] (outcome-only, ${r.outcome.reachedSeeds} of ${seeds} seeds reached it): ` +
+    `${r.ratio === null ? 'undetermined' : `${r.ratioLowerBound ? '>= ' : ''}${r.ratio}x`} (warm start: ${startName(warm.sftIterations)}, accuracy ${warmText(warm)}; ` +
+    `tiny Llama policy, ${seeds} seed${seeds === 1 ? '' : 's'}, ${iterations} iterations)`;
+  const efficiencyHeld = (r: ArmComparison): ClaimRow['held'] => (r.ratio === null ? 'untested' : r.ratio >= 5 ? 'yes' : r.ratio > 1.5 ? 'partly' : 'no');
   const efficiency: ClaimRow = {
     claim: `The effective reward (gamma ${settings.gamma}, alpha ${settings.alpha}) reaches high accuracy far sooner than outcome-only RL`,
     paper: 'About 10x fewer iterations to high accuracy; outcome-only RL barely moves within the budget (PAV Fig. 3a)',
-    ours:
-      `${Math.round(reach.threshold * 100)}% reached at iteration ${reach.effective.mean} [${reach.effective.lo ?? '-'}, ${reach.effective.hi ?? '-'}] (effective) vs ` +
-      `${reach.outcome.lowerBound ? '>= ' : ''}${reach.outcome.mean} [${reach.outcome.lo ?? '-'}, ${reach.outcome.hi ?? '-'}] (outcome-only, ${reach.outcome.reachedSeeds} of ${settings.seeds} seeds reached it): ` +
-      `${ratio === null ? 'undetermined' : `${reach.ratioLowerBound ? '>= ' : ''}${ratio}x`} (${scale})`,
-    held: ratio === null ? 'untested' : ratio >= 5 ? 'yes' : ratio > 1.5 ? 'partly' : 'no',
+    ours: efficiencyOurs(reach, results.warmStart, settings.seeds, settings.iterations),
+    held: efficiencyHeld(reach),
     note: 'Iterations to the threshold over a trailing window, mean over seeds (a seed that never reaches it counts as the budget, making the mean and the ratio lower bounds).',
   };
+  const weak = results.sensitivity?.weak_warm_start;
+  const weakRow: ClaimRow[] = weak
+    ? [
+        {
+          claim: `Sensitivity: the same comparison from a weaker warm start (${startName(weak.warmStart.sftIterations)} instead of ${startName(results.warmStart.sftIterations)})`,
+          paper: 'About 10x fewer iterations (PAV Fig. 3a, from the paper\'s SFT warm start)',
+          ours: efficiencyOurs(weak.reach, weak.warmStart, weak.seeds, weak.iterations),
+          held: efficiencyHeld(weak.reach),
+          note:
+            'A sensitivity arm, not the headline: it tests whether the gap is set by how rare correct samples are at the start ' +
+            '(outcome-only RL learns nothing until its batch holds one). Same RL settings and seeds as the row above.',
+        },
+      ]
+    : [];
   const sweep = results.gamma_sweep;
   const helped = sweep.filter((g) => (g.gain.lo !== undefined ? g.gain.lo > 0 : g.gain.mean > 0.05));
   const ends = [sweep[0].gamma, sweep.at(-1)!.gamma];
@@ -569,7 +717,7 @@ function claimRows(results: PavDidacticResults, settings: PavDidacticSettings): 
       `From ${pass.samples} samples per seed with the unbiased estimator; mean over ${settings.seeds} seeds. Held means the arms' 95% intervals are apart at every N.` +
       (saturated ? ` Both arms already have pass@2 > ${SATURATED} at this iteration, so pass@N cannot separate them here; the accuracy curves show the gap earlier.` : ''),
   };
-  return [efficiency, band, passRow];
+  return [efficiency, ...weakRow, band, passRow];
 }
 
 /** Traces for the report: each policy's sampled responses with the exact per-token A^mu of the gamma prover. */
@@ -623,6 +771,15 @@ async function buildReport(results: PavDidacticResults): Promise<string> {
     logBase: 2,
     yDomain: [0, 1],
   });
+  const weak = results.sensitivity?.weak_warm_start;
+  const weakChart = weak
+    ? await lineChartWithBands({
+        series: [series(`effective reward (alpha ${config.alpha}, gamma ${config.gamma})`, weak.curves.effective), series('outcome only (alpha 0)', weak.curves.outcome)],
+        xTitle: 'RL iteration',
+        yTitle: 'Accuracy (training batch)',
+        yDomain: [0, 1],
+      })
+    : null;
   const quickNote = results.quick
     ? 'This is the quick run: fewer seeds, iterations and provers than the full run. The planted task is small enough that its numbers already mean something, but the intervals are wide.'
     : null;
@@ -658,7 +815,7 @@ async function buildReport(results: PavDidacticResults): Promise<string> {
           {
             kind: 'text',
             text:
-              `Both arms start from the same warm start (accuracy ${results.warmStart.accuracy.mean}) and run the same prl rl loop with the pav estimator; ` +
+              `Both arms start from the same warm start (${startName(results.warmStart.sftIterations)}, accuracy ${warmText(results.warmStart)}) and run the same prl rl loop with the pav estimator; ` +
               `outcome-only is alpha = 0, where the update is the leave-one-out outcome update. Accuracy is the ${results.accuracyDefinition}. ` +
               `Bands are 95% t intervals over ${results.seeds} seeds.`,
           },
@@ -679,6 +836,7 @@ async function buildReport(results: PavDidacticResults): Promise<string> {
           },
         ],
       },
+      ...(weak && weakChart ? [weakSection(results, weak, weakChart)] : []),
       {
         title: 'Which provers help',
         blocks: [
@@ -728,6 +886,42 @@ async function buildReport(results: PavDidacticResults): Promise<string> {
   });
 }
 
+/** The sensitivity section: the weak warm start's curves and both warm starts side by side (their accuracy is the mechanism). */
+function weakSection(results: PavDidacticResults, weak: WeakWarmStartResults, chart: ChartSvg) {
+  const perSeed = (ts: Array<number | null>) => ts.map((t) => (t === null ? 'never' : String(t))).join(', ');
+  const row = (name: string, warm: WarmStartInfo, reach: ArmComparison, seeds: number, iterations: number) => [
+    name,
+    warmText(warm),
+    `${seeds} x ${iterations}`,
+    perSeed(reach.effective.perSeed),
+    perSeed(reach.outcome.perSeed),
+    perSeed(reach.outcome.firstSuccess),
+    reach.ratio === null ? 'undetermined' : `${reach.ratioLowerBound ? '>= ' : ''}${reach.ratio}x`,
+  ];
+  return {
+    title: 'Sensitivity: a weaker warm start',
+    blocks: [
+      {
+        kind: 'text' as const,
+        text:
+          `The same two arms (same RL settings) from a warm start of ${startName(weak.warmStart.sftIterations)} instead of ${startName(results.warmStart.sftIterations)}. ` +
+          'Outcome-only RL has no signal until a batch holds a correct sample, so how rarely the warm start samples the target sets its wait; the effective reward ' +
+          'has A^mu from the first batch. This is a sensitivity arm beside the headline, which stays on the paper\'s recipe.',
+      },
+      { kind: 'chart' as const, svg: chart, caption: `Accuracy against RL iteration from the weaker warm start (${weak.seeds} seed${weak.seeds === 1 ? '' : 's'}${weak.seeds > 1 ? ', 95% t bands' : ''}).` },
+      {
+        kind: 'table' as const,
+        caption: `Both warm starts: their accuracy (correct samples among all draws), and the first iteration whose trailing ${weak.reach.window}-iteration accuracy is >= ${weak.reach.threshold}, per seed`,
+        columns: ['Warm start', 'accuracy [95% Wilson]', 'seeds x iterations', 'effective: reached at', 'outcome only: reached at', 'outcome only: first correct sample', 'ratio'],
+        rows: [
+          row(startName(results.warmStart.sftIterations), results.warmStart, results.reach, results.seeds, (results.config as unknown as PavDidacticSettings).iterations),
+          row(startName(weak.warmStart.sftIterations), weak.warmStart, weak.reach, weak.seeds, weak.iterations),
+        ],
+      },
+    ],
+  };
+}
+
 
 function interval(m: { lo?: number; hi?: number }): string {
   return m.lo === undefined ? '' : ` [${r4(m.lo)}, ${r4(m.hi!)}]`;
@@ -735,6 +929,17 @@ function interval(m: { lo?: number; hi?: number }): string {
 
 function bounds(m: MeanInterval): Bounds {
   return m.lo === undefined ? {} : { lo: r4(m.lo), hi: r4(m.hi!) };
+}
+
+/** "0.068% [0.03%, 0.12%] (11 of 16384)": a warm start's accuracy with its count. */
+function warmText(warm: WarmStartInfo): string {
+  const total = warm.correct.reduce((a, b) => a + b, 0);
+  return `${percent(warm.accuracy.mean)} [${percent(warm.accuracy.lo!)}, ${percent(warm.accuracy.hi!)}] (${total} of ${warm.samples * warm.correct.length})`;
+}
+
+/** A small fraction as a percentage with 2 significant digits: 0.00068 -> "0.068%". */
+function percent(x: number): string {
+  return `${Number((x * 100).toPrecision(2))}%`;
 }
 
 function clamp01(x: number): number {

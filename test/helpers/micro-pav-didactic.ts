@@ -4,7 +4,9 @@ import { makeTaskModel } from './task-model.js';
 
 /**
  * A pav-didactic budget for tests: a random tiny model in `root` (it essentially never samples the target,
- * so outcome-only RL gets no reward), 2 seeds x 4 iterations of batch 8, two provers, pass@N at iteration 2.
+ * so outcome-only RL gets no reward), 2 seeds x 4 iterations of batch 8, two provers, pass@N at iteration 2,
+ * warm starts measured on 3 draws of 64;
+ * the weak-warm-start pair from a second random model (another init seed), 2 seeds x 6 iterations.
  */
 export function microPavDidactic(root: string): PavDidacticSettings {
   return {
@@ -20,5 +22,7 @@ export function microPavDidactic(root: string): PavDidacticSettings {
     sweep: { gammas: [1, 10], seeds: 1, iterations: 4 },
     passAt: { iteration: 2, samples: 64, maxN: 16 },
     traces: 2,
+    warmStartDraws: 3,
+    weakWarmStart: { start: { model: makeTaskModel(join(root, 'weak-model'), 'planted', {}, 'tiny', 2) }, seeds: 2, iterations: 6 },
   };
 }

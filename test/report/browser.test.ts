@@ -137,12 +137,12 @@ test('a pav-didactic report from a micro run loads in headless Chromium with its
     await page.goto(pathToFileURL(join(out, 'report.html')).href);
     assert.equal(await page.title(), results.title);
     const charts = page.locator('figure.chart svg');
-    assert.equal(await charts.count(), 3, 'accuracy curves, gamma sweep, pass@N');
+    assert.equal(await charts.count(), 4, 'accuracy curves, weak-warm-start curves, gamma sweep, pass@N');
     for (const box of await Promise.all((await charts.all()).map((c) => c.boundingBox()))) {
       assert.ok(box !== null && box.width > 200 && box.height > 150, `chart laid out at ${JSON.stringify(box)}`);
     }
-    // Two arms on the curves, effective and outcome-only on the sweep, two arms and the warm start on pass@N.
-    assert.equal(await page.locator('svg .line_marks path').count(), 2 + 2 + 3);
+    // Two arms on each accuracy chart, effective and outcome-only on the sweep, two arms and the warm start on pass@N.
+    assert.equal(await page.locator('svg .line_marks path').count(), 2 + 2 + 2 + 3);
     assert.equal(await page.locator('.held').count(), results.claims.length);
     const steps = page.locator('.step');
     assert.ok((await steps.count()) > 0, 'tokens coloured by A^mu');

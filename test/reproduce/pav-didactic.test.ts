@@ -4,7 +4,8 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { passAtK } from '../../src/algos/index.js';
-import { accuracyCurve, armConfig, armId, firstReach, passCurve, proverStrength, runPavDidactic, type ArmSpec, type PavDidacticResults } from '../../src/reproduce/pav-didactic.js';
+import { accuracyCurve, armConfig, armId, compareArms, firstReach, passCurve, proverStrength, runPavDidactic, type ArmSpec, type PavDidacticResults } from '../../src/reproduce/pav-didactic.js';
+import { wilsonInterval } from '../../src/pav/labels.js';
 import { EXPERIMENTS } from '../../src/reproduce/index.js';
 import { PAPER_PLANTED, PlantedProver, PlantedValues } from '../../src/tasks/planted.js';
 import { runRl } from '../../src/train/rl.js';
@@ -78,15 +79,56 @@ test('pav-didactic on a micro budget: results.json from the runs\' own numbers, 
     const trace = onDisk.traces[0];
     values.responseAdvantages(trace.tokens).forEach((a, t) => assert.ok(Math.abs(a - trace.advantages[t]) <= 1e-3 * Math.max(1e-6, Math.abs(a))));
 
+    // The weak-warm-start pair: its own runs (own start model, 6 iterations, no pass@N leg) in runs/weak-warm-start/,
+    // its curves and reach read from their metrics, and its warm start's accuracy from its own draws.
+    const weak = onDisk.sensitivity!.weak_warm_start!;
+    assert.equal(weak.seeds, 2);
+    assert.equal(weak.iterations, 6);
+    assert.equal(weak.warmStart.model, join(root, 'weak-model'));
+    assert.equal(weak.warmStart.sftIterations, null);
+    assert.equal(weak.warmStart.samples, 64);
+    assert.equal(weak.warmStart.correct.length, 3, 'warmStartDraws draws of passAt.samples');
+    const weakCorrect = weak.warmStart.correct.reduce((a, b) => a + b, 0);
+    assert.ok(Math.abs(weak.warmStart.accuracy.mean - weakCorrect / 192) < 1e-6);
+    // The main warm start: its first `seeds` draws are (c)'s pass@N draws; all 3 give its accuracy (Wilson interval).
+    assert.deepEqual(onDisk.warmStart.correct.slice(0, 2), onDisk.pass_at_n.correct.warm_start);
+    assert.equal(onDisk.warmStart.correct.length, 3);
+    assert.equal(onDisk.warmStart.sftIterations, null);
+    const [wlo, whi] = wilsonInterval(weakCorrect, 192);
+    assert.ok(Math.abs(weak.warmStart.accuracy.lo! - wlo) < 1e-4 && Math.abs(weak.warmStart.accuracy.hi! - whi) < 1e-4);
+    const weakEffective: ArmSpec = { alpha: 1, gamma: 10, iterations: 6 };
+    const weakOutcome: ArmSpec = { ...weakEffective, alpha: 0 };
+    const weakDir = (arm: ArmSpec, seed: number) => join(out, 'runs', 'weak-warm-start', armId(arm), `seed-${seed}`);
+    for (const [arm, curve] of [[weakEffective, weak.curves.effective], [weakOutcome, weak.curves.outcome]] as const) {
+      assert.deepEqual(curve.map((p) => p.iteration), [2, 4, 6]);
+      const perSeed = [0, 1].map((s) => rewards(weakDir(arm, s)));
+      perSeed.forEach((r) => assert.equal(r.length, 6));
+      curve.forEach((p, w) => {
+        const expected = (perSeed[0][2 * w] + perSeed[0][2 * w + 1] + perSeed[1][2 * w] + perSeed[1][2 * w + 1]) / 4;
+        assert.ok(Math.abs(p.accuracy - expected) < 1e-4, `weak window ${w}: ${p.accuracy} vs ${expected}`);
+      });
+      const config = JSON.parse(readFileSync(join(weakDir(arm, 0), 'config.json'), 'utf8')) as { model: string; steps: number };
+      assert.equal(config.model, join(root, 'weak-model'));
+      assert.equal(config.steps, 6);
+    }
+    assert.deepEqual(weak.reach, compareArms([0, 1].map((s) => rewards(weakDir(weakEffective, s))), [0, 1].map((s) => rewards(weakDir(weakOutcome, s))), 0.9, 2));
+    // The claims table states which warm start each efficiency number comes from; the headline names both.
+    assert.match(onDisk.claims[0].ours, /warm start: the given model/);
+    assert.match(onDisk.claims[1].claim, /^Sensitivity: the same comparison from a weaker warm start/);
+    assert.match(onDisk.headline, /from a weaker warm start/);
+
     const html = readFileSync(join(out, 'report.html'), 'utf8');
-    assert.equal(html.match(/<figure class="chart"><svg/g)?.length, 3, 'accuracy curves, gamma sweep, pass@N');
+    assert.equal(html.match(/<figure class="chart"><svg/g)?.length, 4, 'accuracy curves, weak-warm-start curves, gamma sweep, pass@N');
+    assert.ok(html.includes('Sensitivity: a weaker warm start'));
     assert.ok(html.includes('<th>Held here?</th>'), 'the claims table');
     assert.ok((html.match(/<span class="step"/g)?.length ?? 0) > 0, 'traces with coloured tokens');
 
     // A second run reuses every finished run.
     const before = statSync(join(runDir(effective, 0), 'metrics.jsonl')).mtimeMs;
+    const weakBefore = statSync(join(weakDir(weakOutcome, 1), 'metrics.jsonl')).mtimeMs;
     await runPavDidactic(settings, { out, quick: true, threads: 1, progress: quiet });
     assert.equal(statSync(join(runDir(effective, 0), 'metrics.jsonl')).mtimeMs, before);
+    assert.equal(statSync(join(weakDir(weakOutcome, 1), 'metrics.jsonl')).mtimeMs, weakBefore);
 
     // The two legs (RL to iteration 2, pass@N, resume to 4) are the same run as one uninterrupted run.
     const single = join(root, 'single');
@@ -95,6 +137,20 @@ test('pav-didactic on a micro budget: results.json from the runs\' own numbers, 
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+test('compareArms: ratio of mean iterations, a lower bound when outcome-only never reaches, none when the effective arm does not', () => {
+  const reached = (t: number, n: number) => Array.from({ length: n }, (_, i) => (i + 1 >= t ? 1 : 0));
+  // Effective reaches at 2 and 4 (window 1), outcome-only at 6 and never within 10 (counted as 10): (6 + 10) / 2 / 3.
+  const c = compareArms([reached(2, 10), reached(4, 10)], [reached(6, 10), reached(99, 10)], 0.9, 1);
+  assert.deepEqual(c.effective.perSeed, [2, 4]);
+  assert.deepEqual(c.outcome.perSeed, [6, null]);
+  assert.equal(c.ratio, Number((8 / 3).toPrecision(4)));
+  assert.equal(c.ratioLowerBound, true);
+  assert.equal(c.perSeedRatio, undefined);
+  const both = compareArms([reached(2, 10), reached(4, 10)], [reached(6, 10), reached(8, 10)], 0.9, 1);
+  assert.deepEqual(both.perSeedRatio!.perSeed, [3, 2]);
+  assert.equal(compareArms([reached(99, 10)], [reached(2, 10)], 0.9, 1).ratio, null);
 });
 
 test('firstReach reads the first iteration whose trailing window reaches the threshold', () => {
