@@ -10,10 +10,11 @@
  * its recipe change.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createEngine } from '../engine/kernels/index.js';
 import { loadModel } from '../engine/io.js';
+import { loadTokenizer } from '../engine/tokenizer.js';
 import { labelProblems, type LabelRecord, type SeedStrategy } from '../pav/labels.js';
 import { engineRoller } from '../pav/rollers.js';
 import { calibration, createVerifier, examplesFromLabels, saveVerifier, trainVerifier, verifierPredict, type VerifierExample } from '../pav/verifier.js';
@@ -22,6 +23,7 @@ import type { TextProblem, TextTask } from '../tasks/types.js';
 import { createCodec } from '../train/codec.js';
 import type { SftConfig } from '../train/config.js';
 import { cacheDir, warmStartModel } from '../train/warm-start.js';
+import { inputError } from '../util/errors.js';
 import { readJsonFile, writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
 import { formatDuration, type Progress } from '../util/progress.js';
 import { Rng } from '../util/rng.js';
@@ -56,6 +58,12 @@ export interface ArithPavSettings {
     /** Fraction of the labelled problems held out for calibration and ranking. */
     heldOutFraction: number;
     seed: number;
+    /**
+     * The verifier's starting trunk: a model folder or the SFT recipe of a cached warm start (same task,
+     * same tokenizer). Absent: the policy's trunk (the paper's setup). The labels do not depend on it, so
+     * a different trunk reuses the cached labels and retrains only the verifier.
+     */
+    start?: { model: string } | { recipe: Partial<SftConfig> };
   };
 }
 
@@ -136,17 +144,38 @@ function keyOf(value: unknown): string {
  */
 export async function prepareArithPav(settings: ArithPavSettings, options: { out?: string; progress: Progress; threads?: number }): Promise<ArithPav> {
   const { progress, threads } = options;
-  const policy =
-    'model' in settings.start
-      ? settings.start.model
-      : await warmStartModel('arith', settings.taskOptions, { recipe: { ...settings.start.recipe, threads }, log: (line) => progress.log(line) });
+  const modelOf = async (start: { model: string } | { recipe: Partial<SftConfig> }): Promise<string> =>
+    'model' in start ? start.model : await warmStartModel('arith', settings.taskOptions, { recipe: { ...start.recipe, threads }, log: (line) => progress.log(line) });
+  const policy = await modelOf(settings.start);
+  const trunk = settings.verifier.start === undefined ? policy : await modelOf(settings.verifier.start);
   const labelKey = keyOf({ policy, taskOptions: settings.taskOptions, labels: settings.labels });
+  // settings.verifier holds `start` only when set, so the default's key (and its cache) is unchanged.
   const verifierKey = keyOf({ labelKey, verifier: settings.verifier });
   const out = options.out ?? join(cacheDir(), 'arith-pav', verifierKey);
   mkdirSync(out, { recursive: true });
+  if (options.out === undefined) reuseCachedLabels(out, labelKey);
   const labels = await labelStage(settings, policy, labelKey, out, progress, threads);
-  const verifier = await verifierStage(settings, policy, verifierKey, out, progress, threads);
+  const verifier = await verifierStage(settings, policy, trunk, verifierKey, out, progress, threads);
   return { policy, labels: join(out, 'labels.jsonl'), verifier: join(out, 'verifier'), stats: { labels, verifier } };
+}
+
+/**
+ * Copies finished labels with the same key from another verifier recipe's folder of the shared cache, so
+ * that a new verifier recipe (steps, trunk) does not relabel: labels depend only on the policy and `labels`.
+ */
+function reuseCachedLabels(out: string, key: string): void {
+  if (existsSync(join(out, 'labels.json'))) return;
+  const root = join(cacheDir(), 'arith-pav');
+  for (const name of readdirSync(root)) {
+    const dir = join(root, name);
+    const meta = join(dir, 'labels.json');
+    if (dir === out || !existsSync(meta) || !existsSync(join(dir, 'labels.jsonl'))) continue;
+    if ((readJsonFile(meta) as { key: string }).key !== key) continue;
+    // Data first, then the meta that marks it complete: an interrupted copy is redone, never half-used.
+    copyFileSync(join(dir, 'labels.jsonl'), join(out, 'labels.jsonl'));
+    copyFileSync(meta, join(out, 'labels.json'));
+    return;
+  }
 }
 
 /** Labels every chunk not yet on disk, then joins them into `labels.jsonl` with `labels.json` (key, stats). */
@@ -215,8 +244,8 @@ async function labelStage(settings: ArithPavSettings, policy: string, key: strin
   }
 }
 
-/** Trains the verifier from the policy's trunk on the labels (held-out problems aside) and measures it on them. */
-async function verifierStage(settings: ArithPavSettings, policy: string, key: string, out: string, progress: Progress, threads?: number): Promise<VerifierStats> {
+/** Trains the verifier from `trunk` (by default the policy) on the labels (held-out problems aside) and measures it on them. */
+async function verifierStage(settings: ArithPavSettings, policy: string, trunk: string, key: string, out: string, progress: Progress, threads?: number): Promise<VerifierStats> {
   const dir = join(out, 'verifier');
   const metaPath = join(dir, 'prepare.json');
   if (existsSync(metaPath)) {
@@ -231,7 +260,10 @@ async function verifierStage(settings: ArithPavSettings, policy: string, key: st
       .split('\n')
       .filter((line) => line !== '')
       .map((line) => JSON.parse(line) as LabelRecord);
-    const { model, tokenizer } = loadModel(policy, engine);
+    const { model, tokenizer } = loadModel(trunk, engine);
+    if (trunk !== policy && JSON.stringify(tokenizer.toJSON()) !== JSON.stringify(loadTokenizer(policy).toJSON())) {
+      throw inputError(`${trunk}: tokenizer.json`, `the verifier's trunk must share the policy's tokenizer (${policy}), since it scores the policy's tokens`);
+    }
     const rng = new Rng(s.seed);
     const { train, heldOut } = splitByProblem(records, s.heldOutFraction, rng);
     const trainExamples = examplesFromLabels(train, tokenizer);
