@@ -488,7 +488,12 @@ function reachInfo(runs: readonly number[][], threshold: number, window: number)
     const t = r.findIndex((a) => a > 0);
     return t < 0 ? null : t + 1;
   });
-  return { perSeed, mean: r4(interval.mean), ...bounds(interval), reachedSeeds, lowerBound: reachedSeeds < perSeed.length, firstSuccess };
+  const lowerBound = reachedSeeds < perSeed.length;
+  // Iterations to a threshold, to a tenth. A seed that never gets there counts as the budget, so the mean is
+  // a lower bound and a t interval around it would describe the budget, not the arm: none is given then.
+  const tenth = (x: number) => Math.round(x * 10) / 10;
+  const range = lowerBound || interval.lo === undefined ? {} : { lo: tenth(interval.lo), hi: tenth(interval.hi!) };
+  return { perSeed, mean: tenth(interval.mean), ...range, reachedSeeds, lowerBound, firstSuccess };
 }
 
 /** pass@n (unbiased estimator, SPEC "Metrics") for n = 2, 4, .., maxN from each seed's count; mean over seeds with a t interval. */
