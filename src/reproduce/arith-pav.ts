@@ -12,12 +12,12 @@
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { createEngine } from '../engine/kernels/index.js';
+import { createEngine, type Engine } from '../engine/kernels/index.js';
 import { loadModel } from '../engine/io.js';
 import { loadTokenizer } from '../engine/tokenizer.js';
 import { labelProblems, type LabelRecord, type SeedStrategy } from '../pav/labels.js';
 import { engineRoller } from '../pav/rollers.js';
-import { calibration, createVerifier, examplesFromLabels, saveVerifier, trainVerifier, verifierPredict, type VerifierExample } from '../pav/verifier.js';
+import { calibration, createVerifier, examplesFromLabels, saveVerifier, trainVerifier, verifierPredict, type Verifier, type VerifierExample } from '../pav/verifier.js';
 import { getTask } from '../tasks/index.js';
 import type { TextProblem, TextTask } from '../tasks/types.js';
 import { createCodec } from '../train/codec.js';
@@ -268,17 +268,7 @@ async function verifierStage(settings: ArithPavSettings, policy: string, trunk: 
     const { train, heldOut } = splitByProblem(records, s.heldOutFraction, rng);
     const trainExamples = examplesFromLabels(train, tokenizer);
     const v = createVerifier(model, engine, rng, { prover: settings.labels.prover, task: 'arith', taskOptions: settings.taskOptions });
-    const finalLoss = trainVerifier(v, engine, trainExamples, {
-      steps: s.steps,
-      batchSize: s.batchSize,
-      lr: s.lr,
-      warmupSteps: s.warmupSteps,
-      maxGradNorm: 1,
-      rng,
-      onStep: (step, loss) => {
-        if (step % 100 === 0 || step === s.steps) progress.update(`verifier: step ${step}/${s.steps}, loss ${loss.toFixed(4)}`);
-      },
-    });
+    const finalLoss = trainVerifierWithProgress(v, engine, trainExamples, s, rng, progress, 'verifier');
     progress.done();
     rmSync(dir, { recursive: true, force: true });
     saveVerifier(dir, v, tokenizer);
@@ -353,3 +343,28 @@ export function heldOutStats(
   };
 }
 
+/**
+ * Trains `v` by a reproduction's verifier recipe (global-norm clip 1), reporting the loss every 100 steps
+ * as `label: step i/n, loss x`; returns the last step's loss.
+ */
+export function trainVerifierWithProgress(
+  v: Verifier,
+  engine: Engine,
+  examples: readonly VerifierExample[],
+  recipe: { steps: number; batchSize: number; lr: number; warmupSteps: number },
+  rng: Rng,
+  progress: Progress,
+  label: string,
+): number {
+  return trainVerifier(v, engine, examples, {
+    steps: recipe.steps,
+    batchSize: recipe.batchSize,
+    lr: recipe.lr,
+    warmupSteps: recipe.warmupSteps,
+    maxGradNorm: 1,
+    rng,
+    onStep: (step, loss) => {
+      if (step % 100 === 0 || step === recipe.steps) progress.update(`${label}: step ${step}/${recipe.steps}, loss ${loss.toFixed(4)}`);
+    },
+  });
+}

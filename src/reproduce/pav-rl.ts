@@ -23,7 +23,7 @@ import { generate } from '../engine/sampler.js';
 import { labelProblems, wilsonInterval } from '../pav/labels.js';
 import { openPavRewarder } from '../pav/rl.js';
 import { plantedOracleRoller } from '../pav/rollers.js';
-import { createVerifier, examplesFromLabels, saveVerifier, trainVerifier } from '../pav/verifier.js';
+import { createVerifier, examplesFromLabels, saveVerifier } from '../pav/verifier.js';
 import { lineChartWithBands } from '../report/charts.js';
 import { renderReportPage, type ClaimRow, type ReportSection, type Trace } from '../report/html.js';
 import { writeExperimentReport, type ResultsHeader } from '../report/results.js';
@@ -36,7 +36,7 @@ import { warmStartModel } from '../train/warm-start.js';
 import { readJsonFile, writeJsonAtomic } from '../util/fs.js';
 import { formatDuration, type Progress } from '../util/progress.js';
 import { Rng } from '../util/rng.js';
-import { ARITH_PAV_FULL, ARITH_PAV_QUICK, prepareArithPav, type ArithPav, type ArithPavSettings } from './arith-pav.js';
+import { ARITH_PAV_FULL, ARITH_PAV_QUICK, prepareArithPav, trainVerifierWithProgress, type ArithPav, type ArithPavSettings } from './arith-pav.js';
 import { pairedBootstrap, seedInterval, type MeanInterval } from './stats.js';
 import { defineExperiment } from './types.js';
 import { mean, r4, roundInterval, sig, signed, sum } from './numbers.js';
@@ -333,17 +333,7 @@ async function preparePlantedVerifier(p: PlantedSettings, policyDir: string, dir
     });
     const examples = examplesFromLabels(records, tokenizer);
     const verifier = createVerifier(model, engine, rng, { prover, task: 'planted', taskOptions: p.taskOptions });
-    trainVerifier(verifier, engine, examples, {
-      steps: s.steps,
-      batchSize: s.batchSize,
-      lr: s.lr,
-      warmupSteps: s.warmupSteps,
-      maxGradNorm: 1,
-      rng,
-      onStep: (step, loss) => {
-        if (step % 100 === 0 || step === s.steps) progress.update(`planted verifier: step ${step}/${s.steps}, loss ${loss.toFixed(4)}`);
-      },
-    });
+    trainVerifierWithProgress(verifier, engine, examples, s, rng, progress, 'planted verifier');
     progress.done();
     rmSync(dir, { recursive: true, force: true });
     saveVerifier(dir, verifier, tokenizer);
