@@ -6,6 +6,7 @@ import { createEngine, type Engine } from '../engine/kernels/index.js';
 import { inputError } from '../util/errors.js';
 import { loadModel } from '../engine/io.js';
 import { EnginePolicy } from '../policy/engine.js';
+import { intFlag } from './pav-flags.js';
 
 export type ProviderName = 'wasm' | 'ts';
 
@@ -14,6 +15,11 @@ export async function openEngine(provider: string, threads?: number): Promise<En
   if (provider !== 'wasm' && provider !== 'ts') throw inputError('--provider', `must be "wasm" or "ts", got ${JSON.stringify(provider)}`);
   if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1)) throw inputError('--threads', `must be a positive integer, got ${threads}`);
   return createEngine({ provider, threads });
+}
+
+/** The WebAssembly engine with the thread count of a raw `--threads` flag (absent: the default). */
+export async function openEngineWithThreads(threads: string | undefined): Promise<Engine> {
+  return openEngine('wasm', threads === undefined ? undefined : intFlag('--threads', threads, 1));
 }
 
 /** The engine policy of a model folder, on an engine opened from `--provider` / `--threads`. */

@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { chromium, type Page } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { buildIndex } from '../../src/cli/commands/report.js';
 import { writeExampleReport } from '../../src/report/example.js';
 import { divergingColour, renderReportPage } from '../../src/report/html.js';
@@ -93,125 +93,114 @@ test('example report and index load in headless Chromium with charts, colours an
   }
 });
 
-test('a prl-vs-grpo report from a micro run loads in headless Chromium with its charts, claims and traces', { skip: skipReason, timeout: 60_000 }, async () => {
+/** Runs `body` with a fresh temporary folder and a headless Chromium; closes and removes both afterwards. */
+async function withBrowser(prefix: string, body: (root: string, browser: Browser) => Promise<void>): Promise<void> {
   assert.ok(existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM}: install it with \`apt-get install chromium\`, or set PRL_SKIP_BROWSER_TESTS=1.`);
-  const root = mkdtempSync(join(tmpdir(), 'prl-browser-reproduce-'));
+  const root = mkdtempSync(join(tmpdir(), prefix));
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: process.getuid?.() === 0 ? ['--no-sandbox'] : [] });
   try {
-    const out = join(root, 'prl-vs-grpo');
-    const results = await runPrlVsGrpo(microPrlVsGrpo(root), { out, quick: true, threads: 1, progress: createProgress(process.stderr, 1, true) });
-    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
-    const problems = watch(page);
-    await page.goto(pathToFileURL(join(out, 'report.html')).href);
-    assert.equal(await page.title(), results.title);
-    const charts = page.locator('figure.chart svg');
-    assert.equal(await charts.count(), 3, 'bars, training curves, pass@k');
-    for (const box of await Promise.all((await charts.all()).map((c) => c.boundingBox()))) {
-      assert.ok(box !== null && box.width > 200 && box.height > 150, `chart laid out at ${JSON.stringify(box)}`);
-    }
-    // Three methods on the training curves; the same three plus the warm start on pass@k.
-    assert.equal(await page.locator('svg .line_marks path').count(), 3 + 4);
-    assert.equal(await page.locator('.held').count(), 2, 'two claims, each with a verdict');
-    const steps = page.locator('.step');
-    assert.ok((await steps.count()) > 0, 'traces with per-step advantages');
-    const first = steps.first();
-    const value = Number(await first.getAttribute('data-value'));
-    assert.ok(Number.isFinite(value));
-    assert.match((await first.getAttribute('title'))!, /^step 1: step advantage = /);
-    assert.deepEqual(problems, [], 'no console errors, page errors or network requests');
+    await body(root, browser);
   } finally {
     await browser.close();
     rmSync(root, { recursive: true, force: true });
   }
+}
+
+test('a prl-vs-grpo report from a micro run loads in headless Chromium with its charts, claims and traces', { skip: skipReason, timeout: 60_000 }, async () => {
+  await withBrowser('prl-browser-reproduce-', async (root, browser) => {
+  const out = join(root, 'prl-vs-grpo');
+  const results = await runPrlVsGrpo(microPrlVsGrpo(root), { out, quick: true, threads: 1, progress: createProgress(process.stderr, 1, true) });
+  const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+  const problems = watch(page);
+  await page.goto(pathToFileURL(join(out, 'report.html')).href);
+  assert.equal(await page.title(), results.title);
+  const charts = page.locator('figure.chart svg');
+  assert.equal(await charts.count(), 3, 'bars, training curves, pass@k');
+  for (const box of await Promise.all((await charts.all()).map((c) => c.boundingBox()))) {
+    assert.ok(box !== null && box.width > 200 && box.height > 150, `chart laid out at ${JSON.stringify(box)}`);
+  }
+  // Three methods on the training curves; the same three plus the warm start on pass@k.
+  assert.equal(await page.locator('svg .line_marks path').count(), 3 + 4);
+  assert.equal(await page.locator('.held').count(), 2, 'two claims, each with a verdict');
+  const steps = page.locator('.step');
+  assert.ok((await steps.count()) > 0, 'traces with per-step advantages');
+  const first = steps.first();
+  const value = Number(await first.getAttribute('data-value'));
+  assert.ok(Number.isFinite(value));
+  assert.match((await first.getAttribute('title'))!, /^step 1: step advantage = /);
+  assert.deepEqual(problems, [], 'no console errors, page errors or network requests');
+  });
 });
 
 test('a pav-didactic report from a micro run loads in headless Chromium with its charts, claims and coloured tokens', { skip: skipReason, timeout: 60_000 }, async () => {
-  assert.ok(existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM}: install it with \`apt-get install chromium\`, or set PRL_SKIP_BROWSER_TESTS=1.`);
-  const root = mkdtempSync(join(tmpdir(), 'prl-browser-didactic-'));
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: process.getuid?.() === 0 ? ['--no-sandbox'] : [] });
-  try {
-    const out = join(root, 'pav-didactic');
-    const results = await runPavDidactic(microPavDidactic(root), { out, quick: true, threads: 1, progress: createProgress(process.stderr, 1, true) });
-    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
-    const problems = watch(page);
-    await page.goto(pathToFileURL(join(out, 'report.html')).href);
-    assert.equal(await page.title(), results.title);
-    const charts = page.locator('figure.chart svg');
-    assert.equal(await charts.count(), 4, 'accuracy curves, weak-warm-start curves, gamma sweep, pass@N');
-    for (const box of await Promise.all((await charts.all()).map((c) => c.boundingBox()))) {
-      assert.ok(box !== null && box.width > 200 && box.height > 150, `chart laid out at ${JSON.stringify(box)}`);
-    }
-    // Two arms on each accuracy chart, effective and outcome-only on the sweep, two arms and the warm start on pass@N.
-    assert.equal(await page.locator('svg .line_marks path').count(), 2 + 2 + 2 + 3);
-    assert.equal(await page.locator('.held').count(), results.claims.length);
-    const steps = page.locator('.step');
-    assert.ok((await steps.count()) > 0, 'tokens coloured by A^mu');
-    const first = steps.first();
-    assert.equal(Number(await first.getAttribute('data-value')), results.traces[0].advantages[0]);
-    assert.match((await first.getAttribute('title'))!, /^step 1: A\^mu \(progress\) = /);
-    assert.deepEqual(problems, [], 'no console errors, page errors or network requests');
-  } finally {
-    await browser.close();
-    rmSync(root, { recursive: true, force: true });
+  await withBrowser('prl-browser-didactic-', async (root, browser) => {
+  const out = join(root, 'pav-didactic');
+  const results = await runPavDidactic(microPavDidactic(root), { out, quick: true, threads: 1, progress: createProgress(process.stderr, 1, true) });
+  const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+  const problems = watch(page);
+  await page.goto(pathToFileURL(join(out, 'report.html')).href);
+  assert.equal(await page.title(), results.title);
+  const charts = page.locator('figure.chart svg');
+  assert.equal(await charts.count(), 4, 'accuracy curves, weak-warm-start curves, gamma sweep, pass@N');
+  for (const box of await Promise.all((await charts.all()).map((c) => c.boundingBox()))) {
+    assert.ok(box !== null && box.width > 200 && box.height > 150, `chart laid out at ${JSON.stringify(box)}`);
   }
+  // Two arms on each accuracy chart, effective and outcome-only on the sweep, two arms and the warm start on pass@N.
+  assert.equal(await page.locator('svg .line_marks path').count(), 2 + 2 + 2 + 3);
+  assert.equal(await page.locator('.held').count(), results.claims.length);
+  const steps = page.locator('.step');
+  assert.ok((await steps.count()) > 0, 'tokens coloured by A^mu');
+  const first = steps.first();
+  assert.equal(Number(await first.getAttribute('data-value')), results.traces[0].advantages[0]);
+  assert.match((await first.getAttribute('title'))!, /^step 1: A\^mu \(progress\) = /);
+  assert.deepEqual(problems, [], 'no console errors, page errors or network requests');
+  });
 });
 
 test('a pav-search report from a micro run loads in headless Chromium with its charts, claims and beam traces', { skip: skipReason, timeout: 60_000 }, async () => {
-  assert.ok(existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM}: install it with \`apt-get install chromium\`, or set PRL_SKIP_BROWSER_TESTS=1.`);
-  const root = mkdtempSync(join(tmpdir(), 'prl-browser-pav-search-'));
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: process.getuid?.() === 0 ? ['--no-sandbox'] : [] });
-  try {
-    const out = join(root, 'pav-search');
-    const results = await runPavSearch(microPavSearch(root), { out, quick: true, threads: 1, progress: createProgress(process.stderr, 1, true) });
-    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
-    const problems = watch(page);
-    await page.goto(pathToFileURL(join(out, 'report.html')).href);
-    assert.equal(await page.title(), results.title);
-    const charts = page.locator('figure.chart svg');
-    assert.equal(await charts.count(), 2, 'accuracy against tokens and against samples');
-    for (const box of await Promise.all((await charts.all()).map((c) => c.boundingBox()))) {
-      assert.ok(box !== null && box.width > 200 && box.height > 150, `chart laid out at ${JSON.stringify(box)}`);
-    }
-    // Four sample-based curves and two beam curves (two alphas) on each chart.
-    assert.equal(await page.locator('svg .line_marks path').count(), 2 * results.curves.length);
-    assert.equal(await page.locator('.held').count(), 2, 'two claims, each with a verdict');
-    const steps = page.locator('.step');
-    assert.ok((await steps.count()) > 0, 'beam traces with per-step progress');
-    assert.match((await steps.first().getAttribute('title'))!, /^step 1: progress A_hat\^mu = /);
-    assert.deepEqual(problems, [], 'no console errors, page errors or network requests');
-  } finally {
-    await browser.close();
-    rmSync(root, { recursive: true, force: true });
+  await withBrowser('prl-browser-pav-search-', async (root, browser) => {
+  const out = join(root, 'pav-search');
+  const results = await runPavSearch(microPavSearch(root), { out, quick: true, threads: 1, progress: createProgress(process.stderr, 1, true) });
+  const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+  const problems = watch(page);
+  await page.goto(pathToFileURL(join(out, 'report.html')).href);
+  assert.equal(await page.title(), results.title);
+  const charts = page.locator('figure.chart svg');
+  assert.equal(await charts.count(), 2, 'accuracy against tokens and against samples');
+  for (const box of await Promise.all((await charts.all()).map((c) => c.boundingBox()))) {
+    assert.ok(box !== null && box.width > 200 && box.height > 150, `chart laid out at ${JSON.stringify(box)}`);
   }
+  // Four sample-based curves and two beam curves (two alphas) on each chart.
+  assert.equal(await page.locator('svg .line_marks path').count(), 2 * results.curves.length);
+  assert.equal(await page.locator('.held').count(), 2, 'two claims, each with a verdict');
+  const steps = page.locator('.step');
+  assert.ok((await steps.count()) > 0, 'beam traces with per-step progress');
+  assert.match((await steps.first().getAttribute('title'))!, /^step 1: progress A_hat\^mu = /);
+  assert.deepEqual(problems, [], 'no console errors, page errors or network requests');
+  });
 });
 
 test('a pav-rl report from a micro run loads in headless Chromium with its curves, claims and effective-reward traces', { skip: skipReason, timeout: 60_000 }, async () => {
-  assert.ok(existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM}: install it with \`apt-get install chromium\`, or set PRL_SKIP_BROWSER_TESTS=1.`);
-  const root = mkdtempSync(join(tmpdir(), 'prl-browser-pav-rl-'));
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: process.getuid?.() === 0 ? ['--no-sandbox'] : [] });
-  try {
-    const out = join(root, 'pav-rl');
-    const results = await runPavRl(microPavRl(root), { out, quick: true, threads: 1, progress: createProgress(process.stderr, 1, true) });
-    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
-    const problems = watch(page);
-    await page.goto(pathToFileURL(join(out, 'report.html')).href);
-    assert.equal(await page.title(), results.title);
-    const charts = page.locator('figure.chart svg');
-    assert.equal(await charts.count(), 2, 'one accuracy chart per task');
-    for (const box of await Promise.all((await charts.all()).map((c) => c.boundingBox()))) {
-      assert.ok(box !== null && box.width > 200 && box.height > 150, `chart laid out at ${JSON.stringify(box)}`);
-    }
-    // Three planted arms (outcome, exact, learned) and two arith arms (outcome, one alpha).
-    assert.equal(await page.locator('svg .line_marks path').count(), 3 + 2);
-    assert.equal(await page.locator('.held').count(), 4);
-    const first = page.locator('.step').first();
-    assert.ok(Number.isFinite(Number(await first.getAttribute('data-value'))));
-    assert.match((await first.getAttribute('title'))!, /^step 1: effective reward \(advantage\) = /);
-    assert.deepEqual(problems, [], 'no console errors, page errors or network requests');
-  } finally {
-    await browser.close();
-    rmSync(root, { recursive: true, force: true });
+  await withBrowser('prl-browser-pav-rl-', async (root, browser) => {
+  const out = join(root, 'pav-rl');
+  const results = await runPavRl(microPavRl(root), { out, quick: true, threads: 1, progress: createProgress(process.stderr, 1, true) });
+  const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+  const problems = watch(page);
+  await page.goto(pathToFileURL(join(out, 'report.html')).href);
+  assert.equal(await page.title(), results.title);
+  const charts = page.locator('figure.chart svg');
+  assert.equal(await charts.count(), 2, 'one accuracy chart per task');
+  for (const box of await Promise.all((await charts.all()).map((c) => c.boundingBox()))) {
+    assert.ok(box !== null && box.width > 200 && box.height > 150, `chart laid out at ${JSON.stringify(box)}`);
   }
+  // Three planted arms (outcome, exact, learned) and two arith arms (outcome, one alpha).
+  assert.equal(await page.locator('svg .line_marks path').count(), 3 + 2);
+  assert.equal(await page.locator('.held').count(), 4);
+  const first = page.locator('.step').first();
+  assert.ok(Number.isFinite(Number(await first.getAttribute('data-value'))));
+  assert.match((await first.getAttribute('title'))!, /^step 1: effective reward \(advantage\) = /);
+  assert.deepEqual(problems, [], 'no console errors, page errors or network requests');
+  });
 });
 
 /** Runs in the page, where globalThis is the window (the tests compile without the DOM types). */

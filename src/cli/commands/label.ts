@@ -5,7 +5,7 @@ import { openPolicy, proverRoller } from '../../pav/setup.js';
 import { inputError } from '../../util/errors.js';
 import { writeFileAtomic } from '../../util/fs.js';
 import { Rng } from '../../util/rng.js';
-import { openEngine } from '../engine.js';
+import { openEngineWithThreads } from '../engine.js';
 import { intFlag, jsonObjectFlag, numberFlag } from '../pav-flags.js';
 
 export function register(program: Command): void {
@@ -30,7 +30,7 @@ export function register(program: Command): void {
     .option('--trl-soft <file>', 'also write TRL stepwise supervision with the soft labels Q_hat')
     .action(async (opts: Record<string, string | undefined>) => {
       if (opts.out === undefined) throw inputError('--out', 'required (the labels JSONL)');
-      const engine = await openEngine('wasm', opts.threads === undefined ? undefined : intFlag('--threads', opts.threads, 1));
+      const engine = await openEngineWithThreads(opts.threads);
       try {
         const started = performance.now();
         const opened = await openPolicy(engine, opts.task!, jsonObjectFlag('--task-options', opts.taskOptions!), opts.model, (line) => process.stderr.write(line + '\n'));

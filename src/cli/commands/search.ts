@@ -7,7 +7,7 @@ import { loadVerifier } from '../../pav/verifier.js';
 import { inputError } from '../../util/errors.js';
 import { writeJsonAtomic } from '../../util/fs.js';
 import { Rng } from '../../util/rng.js';
-import { openEngine } from '../engine.js';
+import { openEngineWithThreads } from '../engine.js';
 import { intFlag, jsonObjectFlag, numberFlag } from '../pav-flags.js';
 
 export function register(program: Command): void {
@@ -30,7 +30,7 @@ export function register(program: Command): void {
     .option('--threads <n>', 'kernel threads')
     .option('--out <file>', 'also write the points as JSON')
     .action(async (opts: Record<string, string | undefined>) => {
-      const engine = await openEngine('wasm', opts.threads === undefined ? undefined : intFlag('--threads', opts.threads, 1));
+      const engine = await openEngineWithThreads(opts.threads);
       try {
         const opened = await openPolicy(engine, opts.task!, jsonObjectFlag('--task-options', opts.taskOptions!), opts.model, (line) => process.stderr.write(line + '\n'));
         let scorer: PrefixScorer;

@@ -6,7 +6,7 @@ import { calibration, createVerifier, examplesFromLabels, loadVerifier, pavScore
 import { inputError } from '../../util/errors.js';
 import { readJsonl, writeJsonAtomic } from '../../util/fs.js';
 import { Rng } from '../../util/rng.js';
-import { openEngine } from '../engine.js';
+import { openEngineWithThreads } from '../engine.js';
 import { writeOutput } from '../io.js';
 import { intFlag, numberFlag } from '../pav-flags.js';
 
@@ -27,7 +27,7 @@ export function register(program: Command): void {
     .option('--threads <n>', 'kernel threads')
     .action(async (opts: Record<string, string | undefined>) => {
       for (const flag of ['labels', 'model', 'out'] as const) if (opts[flag] === undefined) throw inputError(`--${flag}`, 'required');
-      const engine = await openEngine('wasm', opts.threads === undefined ? undefined : intFlag('--threads', opts.threads, 1));
+      const engine = await openEngineWithThreads(opts.threads);
       try {
         const records = readJsonl(opts.labels!).map((r) => r.value as LabelRecord);
         const { model, tokenizer } = loadModel(opts.model!, engine);
@@ -69,7 +69,7 @@ export function register(program: Command): void {
     .option('--threads <n>', 'kernel threads')
     .action(async (opts: Record<string, string | undefined>) => {
       for (const flag of ['verifier', 'input'] as const) if (opts[flag] === undefined) throw inputError(`--${flag}`, 'required');
-      const engine = await openEngine('wasm', opts.threads === undefined ? undefined : intFlag('--threads', opts.threads, 1));
+      const engine = await openEngineWithThreads(opts.threads);
       try {
         const { verifier: v, tokenizer } = loadVerifier(opts.verifier!, engine);
         const traces = readJsonl(opts.input!).map(({ line, value }) => {
