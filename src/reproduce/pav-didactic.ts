@@ -9,21 +9,22 @@
  * (b) Accuracy averaged over training for provers mu(gamma), gamma = 1..17 (the paper: gains only in a
  *     middle band, about 8..15, since too weak and too strong provers give near-zero advantages).
  * (c) pass@N, N = 2..256, at iteration 100 for both arms, beside the warm start.
- * Sensitivity (optional, beside the headline, never in it): the two arms of (a) again from a weaker warm start
- *     (fewer SFT iterations, so correct samples are rarer at the start and outcome-only waits longer for them).
+ * Sensitivity (optional, beside the headline, never in it): the two arms of (a) again with another policy or
+ *     warm start, e.g. the toolkit's transformer instead of MADE, or a weaker SFT.
  *
- * Every run is an ordinary `prl rl` run (src/train/rl.ts) with the `pav` estimator, so the real
- * estimator, sampler and update are what is measured. The policy is the engine's Llama (the warm start
- * of `planted`: the tiny preset after the paper's supervised warm start, 50 iterations of batch 64 on
- * 3200 samples of mu(5)), not the paper's MADE network: it is the toolkit's one model, trained by the same
- * code as every other experiment. Accuracy is the fraction of correct samples in each iteration's batch
- * of 64 on-policy samples (drawn before that iteration's update), so it costs no extra sampling; planted
- * has a single (empty) prompt, so the batch is an unbiased estimate of the policy's accuracy.
+ * The policy, as in the paper, is a MADE network of 3 layers of 128 units after the paper's supervised warm
+ * start (50 iterations of batch 64 on 3200 samples of mu(5)), trained by src/pav/made-rl.ts with the `pav`
+ * estimator's own advantage function. A warm start given as a model folder or an SFT recipe is the engine's
+ * Llama instead, and each of its runs is an ordinary `prl rl` run (src/train/rl.ts). Accuracy is the fraction
+ * of correct samples in each iteration's batch of 64 on-policy samples (drawn before that iteration's
+ * update), so it costs no extra sampling; planted has a single (empty) prompt, so the batch is an unbiased
+ * estimate of the policy's accuracy.
  */
-import { existsSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { passAtK } from '../algos/index.js';
-import { createEngine } from '../engine/kernels/index.js';
+import { createEngine, type Engine } from '../engine/kernels/index.js';
+import type { MadeModel } from '../engine/made.js';
 import { loadModel } from '../engine/io.js';
 import { lineChartWithBands, logXLineChart, type ChartSvg } from '../report/charts.js';
 import { renderReportPage, type ClaimRow, type Trace } from '../report/html.js';
@@ -39,6 +40,7 @@ import { warmStartConfig, warmStartModel } from '../train/warm-start.js';
 import { readJsonFile, writeJsonAtomic } from '../util/fs.js';
 import { formatDuration, type Progress } from '../util/progress.js';
 import { wilsonInterval } from '../pav/labels.js';
+import { PAPER_MADE_WARM_START, runMadeRl, sampleMade, trainMadeWarmStart, type MadeWarmStartConfig } from '../pav/made-rl.js';
 import { seedInterval, type MeanInterval } from './stats.js';
 import { defineExperiment } from './types.js';
 import { mean, r4, roundInterval, sig4, signed } from './numbers.js';
@@ -73,54 +75,59 @@ export interface PavDidacticSettings {
    */
   warmStartDraws: number;
   /**
-   * Sensitivity pair: (a)'s two arms (same alpha, gamma and RL settings) from a weaker warm start, with their
-   * own seeds and iterations. Reported beside the paper-recipe arms; the headline criterion stays on those.
+   * Sensitivity pair: (a)'s two arms (same alpha, gamma and RL settings) from another warm start (another
+   * policy, or a weaker SFT), with their own seeds and iterations, under results.sensitivity[key] and
+   * out/runs/<key>/. Reported beside the headline arms; the headline criterion stays on those.
    */
-  weakWarmStart?: { start: WarmStartSpec; seeds: number; iterations: number };
+  sensitivity?: { key: string; start: WarmStartSpec; seeds: number; iterations: number };
 }
 
-/** A model folder to start from, or the SFT recipe of the cached planted warm start ({} = the paper's). */
-export type WarmStartSpec = { model: string } | { recipe: Partial<SftConfig> };
+/**
+ * The policy and its warm start: the paper's MADE network after its SFT (`made`, {} = the paper's recipe), or
+ * the engine's Llama: a model folder, or the SFT recipe of the cached planted warm start ({} = the paper's).
+ */
+export type WarmStartSpec = { made: Partial<MadeWarmStartConfig> } | { model: string } | { recipe: Partial<SftConfig> };
 
 /** The paper's RL settings (App. B) that every budget shares: batch 64, Adam lr 1e-3 constant, alpha 1, gamma 10. */
 const PAPER_RL = { batchSize: 64, lr: 1e-3, alpha: 1, gamma: 10, threshold: 0.9 };
 
 /**
- * The quick run, about 1.5 minutes of CPU on 2 idle cores: (a) 3 seeds x 2 arms x 150 iterations (both arms
- * pass 90% by about iteration 110), (b) six provers, one seed each, 150 iterations (gamma = 10 and the
- * outcome-only baseline reuse (a)'s seed 0), (c) 1024 samples per policy; the weak-warm-start pair (10 SFT
- * iterations instead of 50), 1 seed x 2 arms x 300 iterations (about 25 s).
+ * The quick run, about 1.5 minutes of CPU on 2 idle cores: (a) 3 seeds x 2 arms x 1000 iterations of the MADE
+ * policy (the effective reward passes 90% by about iteration 100; outcome-only took 290-1700 iterations in
+ * 3 trial seeds, so some seeds stay censored and the ratio is then a lower bound), (b) six provers, one seed
+ * each, 200 iterations, (c) 1024 samples per policy; the sensitivity pair: the tiny Llama from the paper's
+ * SFT recipe, 1 seed x 2 arms x 150 iterations (about 15 s).
  */
 export const QUICK_SETTINGS: PavDidacticSettings = {
   seeds: 3,
-  start: { recipe: {} },
-  iterations: 150,
+  start: { made: {} },
+  iterations: 1000,
   ...PAPER_RL,
   window: 10,
-  sweep: { gammas: [1, 3, 6, 10, 14, 17], seeds: 1, iterations: 150 },
+  sweep: { gammas: [1, 3, 6, 10, 14, 17], seeds: 1, iterations: 200 },
   passAt: { iteration: 100, samples: 1024, maxN: 256 },
   traces: 2,
   warmStartDraws: 16,
-  weakWarmStart: { start: { recipe: { steps: 10 } }, seeds: 1, iterations: 300 },
+  sensitivity: { key: 'transformer', start: { recipe: {} }, seeds: 1, iterations: 150 },
 };
 
 /**
- * The full run, about 13 minutes of CPU: (a) 5 seeds x 2 arms x 500 iterations (the paper ran 10,000;
- * both arms have converged long before 500 here), (b) every gamma 1..17 plus 25 and 50 (to find where
- * provers become too strong in our reading) with 3 seeds x 200 iterations, (c) 1024 samples per policy;
- * the weak-warm-start pair, 3 seeds x 2 arms x 400 iterations (about 2 minutes).
+ * The full run, about 25 minutes of CPU: (a) 5 seeds x 2 arms x 10,000 iterations (the paper's budget),
+ * (b) every gamma 1..17 plus 25 and 50 (to find where provers become too strong) with 3 seeds x 500
+ * iterations, (c) 1024 samples per policy; the sensitivity pair: the tiny Llama from the paper's SFT recipe,
+ * 5 seeds x 2 arms x 500 iterations (about 4 minutes).
  */
 export const FULL_SETTINGS: PavDidacticSettings = {
   seeds: 5,
-  start: { recipe: {} },
-  iterations: 500,
+  start: { made: {} },
+  iterations: 10_000,
   ...PAPER_RL,
   window: 10,
-  sweep: { gammas: [...Array.from({ length: 17 }, (_, i) => i + 1), 25, 50], seeds: 3, iterations: 200 },
+  sweep: { gammas: [...Array.from({ length: 17 }, (_, i) => i + 1), 25, 50], seeds: 3, iterations: 500 },
   passAt: { iteration: 100, samples: 1024, maxN: 256 },
   traces: 2,
   warmStartDraws: 32,
-  weakWarmStart: { start: { recipe: { steps: 10 } }, seeds: 3, iterations: 400 },
+  sensitivity: { key: 'transformer', start: { recipe: {} }, seeds: 5, iterations: 500 },
 };
 
 /** One RL run: the effective reward (alpha > 0) or outcome-only (alpha = 0) with prover mu(gamma). */
@@ -196,6 +203,9 @@ export interface ArmComparison {
 
 /** A warm start and how often it samples the target: the rarer, the longer outcome-only RL waits for a reward. */
 export interface WarmStartInfo {
+  /** The network: "MADE 3x128" or "tiny Llama". */
+  policy: string;
+  /** Its model folder, or how it was built (MADE warm starts are rebuilt in process, they take a fraction of a second). */
   model: string;
   /** SFT iterations of its recipe; null for a model folder given as is. */
   sftIterations: number | null;
@@ -206,8 +216,9 @@ export interface WarmStartInfo {
   samples: number;
 }
 
-/** The sensitivity pair: (a)'s arms from a weaker warm start. */
-export interface WeakWarmStartResults {
+/** The sensitivity pair: (a)'s arms from another warm start. */
+export interface SensitivityResults {
+  key: string;
   seeds: number;
   iterations: number;
   warmStart: WarmStartInfo;
@@ -225,7 +236,7 @@ export interface PavDidacticResults extends ResultsHeader {
   /** The headline comparison, from the paper's warm-start recipe (or `config.start`). */
   reach: ArmComparison;
   /** Sensitivity arms, reported beside the headline (absent when the settings have none). */
-  sensitivity?: { weak_warm_start?: WeakWarmStartResults };
+  sensitivity?: Record<string, SensitivityResults>;
   gamma_sweep: Array<Bounds & { gamma: number; accuracy: number; gain: MeanInterval; perSeed: number[] }>;
   /** Outcome-only accuracy averaged over the sweep's iterations and seeds: the sweep's baseline. */
   sweep_baseline: Bounds & { accuracy: number; perSeed: number[] };
@@ -248,88 +259,134 @@ export interface PavDidacticResults extends ResultsHeader {
   traces: Array<{ policy: string; tokens: number[]; advantages: number[]; reward: number }>;
 }
 
-/** Runs every arm and seed into `out/runs/<arm>/seed-<s>/` (finished runs are reused), then writes results.json and report.html. */
+/**
+ * A warm-started policy that can run (a)'s arms: the MADE network (runs in process, results cached as
+ * `<runsDir>/<arm>/seed-<s>.json`) or the engine's Llama (each run a `prl rl` folder `<runsDir>/<arm>/seed-<s>/`).
+ */
+interface DidacticStart {
+  policy: string;
+  model: string;
+  /** SFT iterations of its recipe; null for a model folder given as is. */
+  sftIterations: number | null;
+  runArm(arm: ArmSpec, seed: number, runsDir: string): Promise<RunOutcome>;
+  /** `passAt.samples` draws of the warm start itself with sampling seed `seed`. */
+  pass(seed: number): Promise<PassEvaluation>;
+}
+
+/** Runs every arm and seed into `out/runs/` (finished runs are reused), then writes results.json and report.html. */
 export async function runPavDidactic(settings: PavDidacticSettings, options: { out: string; quick: boolean; threads?: number; progress: Progress }): Promise<PavDidacticResults> {
   const { out, progress, threads } = options;
   const started = performance.now();
-  const startModel = await resolveWarmStart(settings.start, threads, progress);
-  const effective: ArmSpec = { alpha: settings.alpha, gamma: settings.gamma, iterations: settings.iterations, passAtIteration: settings.passAt.iteration };
-  const outcome: ArmSpec = { ...effective, alpha: 0 };
-  const jobs: Array<{ arm: ArmSpec; seed: number }> = [];
-  for (let seed = 0; seed < settings.seeds; seed++) jobs.push({ arm: effective, seed }, { arm: outcome, seed });
-  const sweepArms = settings.sweep.gammas.map((gamma): ArmSpec => ({ alpha: settings.alpha, gamma, iterations: settings.sweep.iterations }));
-  const sweepBaseline: ArmSpec = { alpha: 0, gamma: settings.gamma, iterations: settings.sweep.iterations };
-  for (let seed = 0; seed < settings.sweep.seeds; seed++) for (const arm of [sweepBaseline, ...sweepArms]) jobs.push({ arm: reuseCurveArm(arm, effective, outcome), seed });
+  const engine = await createEngine({ threads });
+  try {
+    const start = await openStart(settings.start, settings, engine, threads, progress);
+    const effective: ArmSpec = { alpha: settings.alpha, gamma: settings.gamma, iterations: settings.iterations, passAtIteration: settings.passAt.iteration };
+    const outcome: ArmSpec = { ...effective, alpha: 0 };
+    const jobs: Array<{ arm: ArmSpec; seed: number }> = [];
+    for (let seed = 0; seed < settings.seeds; seed++) jobs.push({ arm: effective, seed }, { arm: outcome, seed });
+    const sweepArms = settings.sweep.gammas.map((gamma): ArmSpec => ({ alpha: settings.alpha, gamma, iterations: settings.sweep.iterations }));
+    const sweepBaseline: ArmSpec = { alpha: 0, gamma: settings.gamma, iterations: settings.sweep.iterations };
+    for (let seed = 0; seed < settings.sweep.seeds; seed++) for (const arm of [sweepBaseline, ...sweepArms]) jobs.push({ arm: reuseCurveArm(arm, effective, outcome), seed });
 
-  const weak = settings.weakWarmStart;
-  const weakModel = weak ? await resolveWarmStart(weak.start, threads, progress) : null;
-  const weakEffective: ArmSpec = { alpha: settings.alpha, gamma: settings.gamma, iterations: weak?.iterations ?? 0 };
-  const weakOutcome: ArmSpec = { ...weakEffective, alpha: 0 };
-  const weakJobs: Array<{ arm: ArmSpec; seed: number }> = [];
-  for (let seed = 0; seed < (weak?.seeds ?? 0); seed++) weakJobs.push({ arm: weakEffective, seed }, { arm: weakOutcome, seed });
+    const other = settings.sensitivity;
+    const otherStart = other ? await openStart(other.start, settings, engine, threads, progress) : null;
+    const otherEffective: ArmSpec = { alpha: settings.alpha, gamma: settings.gamma, iterations: other?.iterations ?? 0 };
+    const otherOutcome: ArmSpec = { ...otherEffective, alpha: 0 };
+    const otherJobs: Array<{ arm: ArmSpec; seed: number }> = [];
+    for (let seed = 0; seed < (other?.seeds ?? 0); seed++) otherJobs.push({ arm: otherEffective, seed }, { arm: otherOutcome, seed });
 
-  const runKey = (job: { arm: ArmSpec; seed: number }) => `${armId(job.arm)}/seed-${job.seed}`;
-  const total = new Set(jobs.map(runKey)).size + weakJobs.length;
-  const outcomes = new Map<string, RunOutcome>();
-  const weakOutcomes = new Map<string, RunOutcome>();
-  const run = async (job: { arm: ArmSpec; seed: number }, model: string, runsDir: string, into: Map<string, RunOutcome>, label: string) => {
-    const key = runKey(job);
-    if (into.has(key)) return;
-    const runStarted = performance.now();
-    const result = await runArm(job.arm, job.seed, model, settings, runsDir, threads);
-    into.set(key, result);
-    const done = outcomes.size + weakOutcomes.size;
-    const elapsed = (performance.now() - started) / 1000;
-    progress.log(
-      `[${done}/${total}] ${label}${armLabel(job.arm)}, seed ${job.seed}: accuracy over training ${mean(result.accuracy).toFixed(3)}, last ${settings.window} iterations ` +
-        `${mean(result.accuracy.slice(-settings.window)).toFixed(3)} (${Math.round((performance.now() - runStarted) / 1000)} s; about ${formatDuration((elapsed / done) * (total - done))} left)`,
-    );
+    const runKey = (job: { arm: ArmSpec; seed: number }) => `${armId(job.arm)}/seed-${job.seed}`;
+    const total = new Set(jobs.map(runKey)).size + otherJobs.length;
+    const outcomes = new Map<string, RunOutcome>();
+    const otherOutcomes = new Map<string, RunOutcome>();
+    const run = async (job: { arm: ArmSpec; seed: number }, policy: DidacticStart, runsDir: string, into: Map<string, RunOutcome>, label: string) => {
+      const key = runKey(job);
+      if (into.has(key)) return;
+      const runStarted = performance.now();
+      const result = await policy.runArm(job.arm, job.seed, runsDir);
+      into.set(key, result);
+      const done = outcomes.size + otherOutcomes.size;
+      const elapsed = (performance.now() - started) / 1000;
+      progress.log(
+        `[${done}/${total}] ${label}${armLabel(job.arm)}, seed ${job.seed}: accuracy over training ${mean(result.accuracy).toFixed(3)}, last ${settings.window} iterations ` +
+          `${mean(result.accuracy.slice(-settings.window)).toFixed(3)} (${Math.round((performance.now() - runStarted) / 1000)} s; about ${formatDuration((elapsed / done) * (total - done))} left)`,
+      );
+    };
+    for (const job of jobs) await run(job, start, join(out, 'runs'), outcomes, '');
+    for (const job of otherJobs) await run(job, otherStart!, join(out, 'runs', other!.key), otherOutcomes, `${other!.key}: `);
+    const warmDraws = await warmStartPass(start, Math.max(settings.seeds, settings.warmStartDraws));
+    const otherGet = (arm: ArmSpec) => Array.from({ length: other?.seeds ?? 0 }, (_, seed) => otherOutcomes.get(runKey({ arm, seed }))!);
+    const get = (arm: ArmSpec, seed: number): RunOutcome => outcomes.get(runKey({ arm: reuseCurveArm(arm, effective, outcome), seed }))!;
+    const seeds = Array.from({ length: settings.seeds }, (_, s) => s);
+    const sweepSeeds = Array.from({ length: settings.sweep.seeds }, (_, s) => s);
+    const results = summarise(settings, {
+      effective: seeds.map((s) => get(effective, s)),
+      outcome: seeds.map((s) => get(outcome, s)),
+      sweep: sweepArms.map((arm) => ({ gamma: arm.gamma, runs: sweepSeeds.map((s) => get(arm, s)) })),
+      sweepBaseline: sweepSeeds.map((s) => get(sweepBaseline, s)),
+      warm: warmDraws.slice(0, settings.seeds),
+      warmDraws,
+      start,
+      other:
+        other && otherStart
+          ? { key: other.key, effective: otherGet(otherEffective), outcome: otherGet(otherOutcome), warm: await warmStartPass(otherStart, settings.warmStartDraws), start: otherStart }
+          : null,
+      quick: options.quick,
+      seconds: (performance.now() - started) / 1000,
+      all: [...outcomes.values(), ...otherOutcomes.values()],
+    });
+    writeExperimentReport(out, results, await buildReport(results));
+    return results;
+  } finally {
+    await engine.kernels.dispose();
+  }
+}
+
+/** The policy of a warm start: MADE (trained now, in `engine`'s arena) or the engine's Llama (cached SFT, or a folder). */
+async function openStart(spec: WarmStartSpec, settings: PavDidacticSettings, engine: Engine, threads: number | undefined, progress: Progress): Promise<DidacticStart> {
+  if ('made' in spec) {
+    const config = { ...PAPER_MADE_WARM_START, ...spec.made };
+    const model = trainMadeWarmStart(engine, config);
+    return {
+      policy: `MADE ${config.hidden.join('x')}`,
+      model: `MADE ${JSON.stringify(config)}`,
+      sftIterations: config.iterations,
+      runArm: async (arm, seed, runsDir) => runMadeArm(engine, model, config, arm, seed, settings, runsDir),
+      pass: async (seed) => madePass(sampleMade(model, settings.passAt.samples, seed), settings.traces),
+    };
+  }
+  const model = 'model' in spec ? spec.model : await warmStartModel('planted', {}, { recipe: { ...spec.recipe, threads }, log: (line) => progress.log(line) });
+  return {
+    policy: 'tiny Llama',
+    model,
+    sftIterations: 'model' in spec ? null : warmStartConfig('planted', {}, spec.recipe).steps,
+    runArm: (arm, seed, runsDir) => runArm(arm, seed, model, settings, runsDir, threads),
+    pass: (seed) => passEvaluation(model, settings, seed, threads),
   };
-  for (const job of jobs) await run(job, startModel, join(out, 'runs'), outcomes, '');
-  for (const job of weakJobs) await run(job, weakModel!, join(out, 'runs', WEAK_RUNS), weakOutcomes, 'weak warm start: ');
-  const warmDraws = await warmStartPass(startModel, Math.max(settings.seeds, settings.warmStartDraws), settings, threads);
-  const weakGet = (arm: ArmSpec) => Array.from({ length: weak?.seeds ?? 0 }, (_, seed) => weakOutcomes.get(runKey({ arm, seed }))!);
-  const get = (arm: ArmSpec, seed: number): RunOutcome => outcomes.get(runKey({ arm: reuseCurveArm(arm, effective, outcome), seed }))!;
-  const seeds = Array.from({ length: settings.seeds }, (_, s) => s);
-  const sweepSeeds = Array.from({ length: settings.sweep.seeds }, (_, s) => s);
-  const results = summarise(settings, {
-    effective: seeds.map((s) => get(effective, s)),
-    outcome: seeds.map((s) => get(outcome, s)),
-    sweep: sweepArms.map((arm) => ({ gamma: arm.gamma, runs: sweepSeeds.map((s) => get(arm, s)) })),
-    sweepBaseline: sweepSeeds.map((s) => get(sweepBaseline, s)),
-    warm: warmDraws.slice(0, settings.seeds),
-    warmDraws,
-    startModel,
-    weak:
-      weak && weakModel
-        ? {
-            effective: weakGet(weakEffective),
-            outcome: weakGet(weakOutcome),
-            warm: await warmStartPass(weakModel, settings.warmStartDraws, settings, threads),
-            model: weakModel,
-            sftIterations: sftIterations(weak.start),
-          }
-        : null,
-    quick: options.quick,
-    seconds: (performance.now() - started) / 1000,
-    all: [...outcomes.values(), ...weakOutcomes.values()],
-  });
-  writeExperimentReport(out, results, await buildReport(results));
-  return results;
 }
 
-/** The sensitivity pair's runs live in `out/runs/<WEAK_RUNS>/<arm>/seed-<s>/`. */
-const WEAK_RUNS = 'weak-warm-start';
-
-/** The model folder of a warm start: given as is, or the cached planted warm start of that SFT recipe (trained on first use). */
-async function resolveWarmStart(start: WarmStartSpec, threads: number | undefined, progress: Progress): Promise<string> {
-  if ('model' in start) return start.model;
-  return warmStartModel('planted', {}, { recipe: { ...start.recipe, threads }, log: (line) => progress.log(line) });
-}
-
-/** SFT iterations of a warm start's recipe (null for a model folder given as is). */
-function sftIterations(start: WarmStartSpec): number | null {
-  return 'model' in start ? null : warmStartConfig('planted', {}, start.recipe).steps;
+/** One MADE arm and seed, reused when `<runsDir>/<arm>/seed-<s>.json` holds this exact run. */
+function runMadeArm(engine: Engine, start: MadeModel, warmStart: MadeWarmStartConfig, arm: ArmSpec, seed: number, settings: PavDidacticSettings, runsDir: string): RunOutcome {
+  const path = join(runsDir, armId(arm), `seed-${seed}.json`);
+  const config = {
+    iterations: arm.iterations,
+    batchSize: settings.batchSize,
+    lr: settings.lr,
+    alpha: arm.alpha,
+    gamma: arm.gamma,
+    seed,
+    ...(arm.passAtIteration === undefined ? {} : { passAt: { iteration: arm.passAtIteration, samples: settings.passAt.samples } }),
+  };
+  const key = { warmStart, rl: config, traces: settings.traces };
+  if (existsSync(path)) {
+    const saved = readJsonFile(path) as { key: unknown; accuracy: number[]; pass?: PassEvaluation; seconds: number };
+    if (JSON.stringify(saved.key) === JSON.stringify(key)) return { arm, seed, accuracy: saved.accuracy, ...(saved.pass ? { pass: saved.pass } : {}), reused: true, stepSeconds: saved.seconds };
+  }
+  const result = runMadeRl(engine, start, config);
+  const pass = result.passAt ? madePass(result.passAt, settings.traces) : undefined;
+  mkdirSync(dirname(path), { recursive: true });
+  writeJsonAtomic(path, { key, accuracy: result.accuracy, ...(pass ? { pass } : {}), seconds: result.seconds });
+  return { arm, seed, accuracy: result.accuracy, ...(pass ? { pass } : {}), reused: false, stepSeconds: result.seconds };
 }
 
 /** A sweep run identical to one of (a)'s runs over the same iterations is that run (its pass@N leg does not change its numbers). */
@@ -342,6 +399,11 @@ function reuseCurveArm(arm: ArmSpec, effective: ArmSpec, outcome: ArmSpec): ArmS
 
 function armLabel(arm: ArmSpec): string {
   return arm.alpha === 0 ? 'outcome only (alpha 0)' : `effective reward (alpha ${arm.alpha}, gamma ${arm.gamma})`;
+}
+
+/** pass@N counts and report traces from MADE draws. */
+function madePass(draws: { responses: number[][]; rewards: number[] }, traces: number): PassEvaluation {
+  return { samples: draws.responses.length, correct: draws.rewards.filter((r) => r > 0).length, traces: pickTraces(draws.responses, draws.rewards.map((r) => r > 0), traces) };
 }
 
 /** The `prl rl` config of one run (estimator pav, the exact planted prover, one prompt times the batch). */
@@ -428,7 +490,13 @@ async function passEvaluation(modelDir: string, settings: PavDidacticSettings, s
       seed: evaluationSeed(seed, PASS_EVAL_STEP),
     });
     const [planted] = problems;
-    return { samples: settings.passAt.samples, correct: planted.correct.filter(Boolean).length, traces: pickTraceTokens(planted.texts, planted.correct, settings.traces) };
+    const { length, eosToken } = PAPER_PLANTED;
+    const tokens = planted.texts.map((text) => {
+      const t = [...text].map((c) => TOKEN_TASK_SYMBOLS.indexOf(c));
+      while (t.length < length) t.push(eosToken);
+      return t;
+    });
+    return { samples: settings.passAt.samples, correct: planted.correct.filter(Boolean).length, traces: pickTraces(tokens, planted.correct, settings.traces) };
   } finally {
     await engine.kernels.dispose();
   }
@@ -438,22 +506,16 @@ async function passEvaluation(modelDir: string, settings: PavDidacticSettings, s
 const PASS_EVAL_STEP = 1_000_000;
 
 /** A warm start's pass@N, once per seed (different sampling seeds, the same policy). */
-async function warmStartPass(startModel: string, seeds: number, settings: PavDidacticSettings, threads?: number): Promise<PassEvaluation[]> {
+async function warmStartPass(start: DidacticStart, seeds: number): Promise<PassEvaluation[]> {
   const evaluations: PassEvaluation[] = [];
-  for (let seed = 0; seed < seeds; seed++) evaluations.push(await passEvaluation(startModel, settings, seed, threads));
+  for (let seed = 0; seed < seeds; seed++) evaluations.push(await start.pass(seed));
   return evaluations;
 }
 
-/** Up to `count` responses as task tokens (padded with the end token): correct ones first, then wrong ones. */
-function pickTraceTokens(texts: readonly string[], correct: readonly boolean[], count: number): number[][] {
-  const { length, eosToken } = PAPER_PLANTED;
-  const order = [...texts.keys()].sort((a, b) => Number(correct[b]) - Number(correct[a]));
-  const picked = [...new Set([order[0], order[order.length - 1]])].slice(0, count);
-  return picked.map((i) => {
-    const tokens = [...texts[i]].map((c) => TOKEN_TASK_SYMBOLS.indexOf(c));
-    while (tokens.length < length) tokens.push(eosToken);
-    return tokens;
-  });
+/** Up to `count` responses (task tokens, padded with the end token): a correct one first, then a wrong one. */
+function pickTraces(responses: readonly number[][], correct: readonly boolean[], count: number): number[][] {
+  const order = [...responses.keys()].sort((a, b) => Number(correct[b]) - Number(correct[a]));
+  return [...new Set([order[0], order[order.length - 1]])].slice(0, count).map((i) => [...responses[i]]);
 }
 
 /** Curve points: accuracy averaged over consecutive windows of `window` iterations, mean over seeds with a t interval. */
@@ -514,8 +576,8 @@ interface Collected {
   /** (c)'s warm-start draws (one per seed), and all the draws that measure its accuracy. */
   warm: PassEvaluation[];
   warmDraws: PassEvaluation[];
-  startModel: string;
-  weak: { effective: RunOutcome[]; outcome: RunOutcome[]; warm: PassEvaluation[]; model: string; sftIterations: number | null } | null;
+  start: DidacticStart;
+  other: { key: string; effective: RunOutcome[]; outcome: RunOutcome[]; warm: PassEvaluation[]; start: DidacticStart } | null;
   quick: boolean;
   seconds: number;
   all: RunOutcome[];
@@ -540,13 +602,14 @@ export function compareArms(effective: readonly number[][], outcome: readonly nu
   };
 }
 
-function warmStartInfo(model: string, sft: number | null, evaluations: readonly PassEvaluation[]): WarmStartInfo {
+function warmStartInfo(start: DidacticStart, evaluations: readonly PassEvaluation[]): WarmStartInfo {
   const correct = evaluations.reduce((sum, e) => sum + e.correct, 0);
   const samples = evaluations.reduce((sum, e) => sum + e.samples, 0);
   const [lo, hi] = wilsonInterval(correct, samples);
   return {
-    model,
-    sftIterations: sft,
+    policy: start.policy,
+    model: start.model,
+    sftIterations: start.sftIterations,
     accuracy: { mean: sig4(correct / samples), lo: sig4(lo), hi: sig4(hi) },
     correct: evaluations.map((e) => e.correct),
     samples: evaluations[0].samples,
@@ -560,6 +623,11 @@ function ratioText(reach: ArmComparison): string {
 
 function startName(sft: number | null): string {
   return sft === null ? 'the given model' : sft === PAPER_SFT_ITERATIONS ? `the paper's SFT recipe (${sft} iterations)` : `${sft} SFT iterations`;
+}
+
+/** "MADE 128x128x128 after the paper's SFT recipe (50 iterations)": the policy and its warm start. */
+function startText(warm: { policy: string; sftIterations: number | null }): string {
+  return warm.sftIterations === null ? `${warm.policy} (a given model folder)` : `${warm.policy} after ${startName(warm.sftIterations)}`;
 }
 
 /** The planted warm start's SFT iterations in the paper (App. B) and in our default recipe. */
@@ -582,29 +650,29 @@ function summarise(settings: PavDidacticSettings, c: Collected): PavDidacticResu
   const passEffective = passCurve(c.effective.map((r) => r.pass!), settings.passAt.maxN);
   const passOutcome = passCurve(c.outcome.map((r) => r.pass!), settings.passAt.maxN);
   const passWarm = passCurve(c.warm, settings.passAt.maxN);
-  const mainSft = sftIterations(settings.start);
-  const warmStart = warmStartInfo(c.startModel, mainSft, c.warmDraws);
-  const weakResults: WeakWarmStartResults | null =
-    c.weak && settings.weakWarmStart
+  const warmStart = warmStartInfo(c.start, c.warmDraws);
+  const other: SensitivityResults | null =
+    c.other && settings.sensitivity
       ? {
-          seeds: settings.weakWarmStart.seeds,
-          iterations: settings.weakWarmStart.iterations,
-          warmStart: warmStartInfo(c.weak.model, c.weak.sftIterations, c.weak.warm),
-          curves: { effective: accuracyCurve(c.weak.effective.map((r) => r.accuracy), window), outcome: accuracyCurve(c.weak.outcome.map((r) => r.accuracy), window) },
-          reach: compareArms(c.weak.effective.map((r) => r.accuracy), c.weak.outcome.map((r) => r.accuracy), threshold, window),
+          key: c.other.key,
+          seeds: settings.sensitivity.seeds,
+          iterations: settings.sensitivity.iterations,
+          warmStart: warmStartInfo(c.other.start, c.other.warm),
+          curves: { effective: accuracyCurve(c.other.effective.map((r) => r.accuracy), window), outcome: accuracyCurve(c.other.outcome.map((r) => r.accuracy), window) },
+          reach: compareArms(c.other.effective.map((r) => r.accuracy), c.other.outcome.map((r) => r.accuracy), threshold, window),
         }
       : null;
   const iterations = c.all.reduce((s, r) => s + r.accuracy.length, 0);
   const reachText = (r: ReachInfo, budget: number) => (r.reachedSeeds === 0 ? `never within ${budget}` : `${r.lowerBound ? '>= ' : ''}${r.mean}`);
   const best = gammaSweep.reduce((a, b) => (b.accuracy > a.accuracy ? b : a), gammaSweep[0]);
-  const weakText = weakResults
-    ? `; ${ratioText(weakResults.reach)} from a weaker warm start (${startName(weakResults.warmStart.sftIterations)}, accuracy ${percent(weakResults.warmStart.accuracy.mean)}, ` +
-      `${weakResults.seeds} seed${weakResults.seeds === 1 ? '' : 's'} x ${weakResults.iterations} iterations)`
+  const otherText = other
+    ? `; ${ratioText(other.reach)} with ${startText(other.warmStart)} (accuracy ${percent(other.warmStart.accuracy.mean)}, ` +
+      `${other.seeds} seed${other.seeds === 1 ? '' : 's'} x ${other.iterations} iterations)`
     : '';
   const headline =
     `${c.quick ? 'Quick run: ' : ''}${settings.seeds} seeds: the effective reward (gamma ${settings.gamma}) reached ${Math.round(threshold * 100)}% accuracy at iteration ` +
     `${reachText(effectiveReach, settings.iterations)}, outcome-only at ${reachText(outcomeReach, settings.iterations)} ` +
-    `(${ratioText(reach)} sooner with ${startName(mainSft)}, warm start accuracy ${percent(warmStart.accuracy.mean)}${weakText}; paper ~10x); ` +
+    `(${ratioText(reach)} sooner with ${startText(warmStart)}, warm start accuracy ${percent(warmStart.accuracy.mean)}${otherText}; paper ~10x); ` +
     `best prover in the sweep gamma ${best.gamma} (accuracy over training ${best.accuracy} vs outcome-only ${r4(baseline.mean)}).`;
   const stepSeconds = c.all.reduce((sum, r) => sum + r.stepSeconds, 0);
   const results: PavDidacticResults = {
@@ -614,12 +682,12 @@ function summarise(settings: PavDidacticSettings, c: Collected): PavDidacticResu
     finishedAt: new Date().toISOString(),
     quick: c.quick,
     seeds: settings.seeds,
-    config: { ...settings, task: 'planted', taskConfig: PAPER_PLANTED, estimator: 'pav', startModel: c.startModel },
+    config: { ...settings, task: 'planted', taskConfig: PAPER_PLANTED, estimator: 'pav', startModel: c.start.model },
     accuracyDefinition: `fraction of correct samples in each iteration's training batch of ${settings.batchSize} on-policy samples (drawn before the update); curve points average ${window} iterations`,
     warmStart,
     curves: { effective: accuracyCurve(c.effective.map((r) => r.accuracy), window), outcome: accuracyCurve(c.outcome.map((r) => r.accuracy), window) },
     reach,
-    ...(weakResults ? { sensitivity: { weak_warm_start: weakResults } } : {}),
+    ...(other ? { sensitivity: { [other.key]: other } } : {}),
     gamma_sweep: gammaSweep,
     sweep_baseline: { accuracy: r4(baseline.mean), ...bounds(baseline), perSeed: baselinePerSeed.map(r4) },
     prover_strength: settings.sweep.gammas.map((gamma) => proverStrength(gamma)),
@@ -665,8 +733,8 @@ function claimRows(results: PavDidacticResults, settings: PavDidacticSettings): 
   const efficiencyOurs = (r: ArmComparison, warm: WarmStartInfo, seeds: number, iterations: number) =>
     `${Math.round(r.threshold * 100)}% reached at iteration ${r.effective.lowerBound ? '>= ' : ''}${r.effective.mean} [${r.effective.lo ?? '-'}, ${r.effective.hi ?? '-'}] (effective) vs ` +
     `${r.outcome.lowerBound ? '>= ' : ''}${r.outcome.mean} [${r.outcome.lo ?? '-'}, ${r.outcome.hi ?? '-'}] (outcome-only, ${r.outcome.reachedSeeds} of ${seeds} seeds reached it): ` +
-    `${r.ratio === null ? 'undetermined' : `${r.ratioLowerBound ? '>= ' : ''}${r.ratio}x`} (warm start: ${startName(warm.sftIterations)}, accuracy ${warmText(warm)}; ` +
-    `tiny Llama policy, ${seeds} seed${seeds === 1 ? '' : 's'}, ${iterations} iterations)`;
+    `${r.ratio === null ? 'undetermined' : `${r.ratioLowerBound ? '>= ' : ''}${r.ratio}x`} (warm start: ${startText(warm)}, accuracy ${warmText(warm)}; ` +
+    `${seeds} seed${seeds === 1 ? '' : 's'}, ${iterations} iterations)`;
   const efficiencyHeld = (r: ArmComparison): ClaimRow['held'] => (r.ratio === null ? 'untested' : r.ratio >= 5 ? 'yes' : r.ratio > 1.5 ? 'partly' : 'no');
   const efficiency: ClaimRow = {
     claim: `The effective reward (gamma ${settings.gamma}, alpha ${settings.alpha}) reaches high accuracy far sooner than outcome-only RL`,
@@ -675,17 +743,17 @@ function claimRows(results: PavDidacticResults, settings: PavDidacticSettings): 
     held: efficiencyHeld(reach),
     note: 'Iterations to the threshold over a trailing window, mean over seeds (a seed that never reaches it counts as the budget, making the mean and the ratio lower bounds).',
   };
-  const weak = results.sensitivity?.weak_warm_start;
-  const weakRow: ClaimRow[] = weak
+  const other = sensitivityOf(results);
+  const otherRow: ClaimRow[] = other
     ? [
         {
-          claim: `Sensitivity: the same comparison from a weaker warm start (${startName(weak.warmStart.sftIterations)} instead of ${startName(results.warmStart.sftIterations)})`,
-          paper: 'About 10x fewer iterations (PAV Fig. 3a, from the paper\'s SFT warm start)',
-          ours: efficiencyOurs(weak.reach, weak.warmStart, weak.seeds, weak.iterations),
-          held: efficiencyHeld(weak.reach),
+          claim: `Sensitivity: the same comparison with ${startText(other.warmStart)} instead of ${startText(results.warmStart)}`,
+          paper: 'About 10x fewer iterations (PAV Fig. 3a, MADE policy after the paper\'s SFT warm start)',
+          ours: efficiencyOurs(other.reach, other.warmStart, other.seeds, other.iterations),
+          held: efficiencyHeld(other.reach),
           note:
-            'A sensitivity arm, not the headline: it tests whether the gap is set by how rare correct samples are at the start ' +
-            '(outcome-only RL learns nothing until its batch holds one). Same RL settings and seeds as the row above.',
+            'A sensitivity arm, not the headline: outcome-only RL learns nothing until its batch holds a correct sample, and how far one correct ' +
+            'sample carries depends on the network (a transformer shares its weights across positions, MADE does not) and on how rare correct samples are at the start.',
         },
       ]
     : [];
@@ -722,7 +790,7 @@ function claimRows(results: PavDidacticResults, settings: PavDidacticSettings): 
       `From ${pass.samples} samples per seed with the unbiased estimator; mean over ${settings.seeds} seeds. Held means the arms' 95% intervals are apart at every N.` +
       (saturated ? ` Both arms already have pass@2 > ${SATURATED} at this iteration, so pass@N cannot separate them here; the accuracy curves show the gap earlier.` : ''),
   };
-  return [efficiency, ...weakRow, band, passRow];
+  return [efficiency, ...otherRow, band, passRow];
 }
 
 /** Traces for the report: each policy's sampled responses with the exact per-token A^mu of the gamma prover. */
@@ -776,10 +844,10 @@ async function buildReport(results: PavDidacticResults): Promise<string> {
     logBase: 2,
     yDomain: [0, 1],
   });
-  const weak = results.sensitivity?.weak_warm_start;
-  const weakChart = weak
+  const other = sensitivityOf(results);
+  const otherChart = other
     ? await lineChartWithBands({
-        series: [series(`effective reward (alpha ${config.alpha}, gamma ${config.gamma})`, weak.curves.effective), series('outcome only (alpha 0)', weak.curves.outcome)],
+        series: [series(`effective reward (alpha ${config.alpha}, gamma ${config.gamma})`, other.curves.effective), series('outcome only (alpha 0)', other.curves.outcome)],
         xTitle: 'RL iteration',
         yTitle: 'Accuracy (training batch)',
         yDomain: [0, 1],
@@ -820,7 +888,7 @@ async function buildReport(results: PavDidacticResults): Promise<string> {
           {
             kind: 'text',
             text:
-              `Both arms start from the same warm start (${startName(results.warmStart.sftIterations)}, accuracy ${warmText(results.warmStart)}) and run the same prl rl loop with the pav estimator; ` +
+              `Both arms start from the same warm start (${startText(results.warmStart)}, accuracy ${warmText(results.warmStart)}) and run the same RL loop with the pav estimator; ` +
               `outcome-only is alpha = 0, where the update is the leave-one-out outcome update. Accuracy is the ${results.accuracyDefinition}. ` +
               `Bands are 95% t intervals over ${results.seeds} seeds.`,
           },
@@ -841,7 +909,7 @@ async function buildReport(results: PavDidacticResults): Promise<string> {
           },
         ],
       },
-      ...(weak && weakChart ? [weakSection(results, weak, weakChart)] : []),
+      ...(other && otherChart ? [sensitivitySection(results, other, otherChart)] : []),
       {
         title: 'Which provers help',
         blocks: [
@@ -891,8 +959,13 @@ async function buildReport(results: PavDidacticResults): Promise<string> {
   });
 }
 
-/** The sensitivity section: the weak warm start's curves and both warm starts side by side (their accuracy is the mechanism). */
-function weakSection(results: PavDidacticResults, weak: WeakWarmStartResults, chart: ChartSvg) {
+/** The sensitivity pair's results, if the settings had one. */
+function sensitivityOf(results: PavDidacticResults): SensitivityResults | undefined {
+  return Object.values(results.sensitivity ?? {})[0];
+}
+
+/** The sensitivity section: the other warm start's curves and both warm starts side by side (their accuracy is part of the mechanism). */
+function sensitivitySection(results: PavDidacticResults, other: SensitivityResults, chart: ChartSvg) {
   const perSeed = (ts: Array<number | null>) => ts.map((t) => (t === null ? 'never' : String(t))).join(', ');
   const row = (name: string, warm: WarmStartInfo, reach: ArmComparison, seeds: number, iterations: number) => [
     name,
@@ -904,23 +977,23 @@ function weakSection(results: PavDidacticResults, weak: WeakWarmStartResults, ch
     reach.ratio === null ? 'undetermined' : `${reach.ratioLowerBound ? '>= ' : ''}${reach.ratio}x`,
   ];
   return {
-    title: 'Sensitivity: a weaker warm start',
+    title: `Sensitivity: ${startText(other.warmStart)}`,
     blocks: [
       {
         kind: 'text' as const,
         text:
-          `The same two arms (same RL settings) from a warm start of ${startName(weak.warmStart.sftIterations)} instead of ${startName(results.warmStart.sftIterations)}. ` +
-          'Outcome-only RL has no signal until a batch holds a correct sample, so how rarely the warm start samples the target sets its wait; the effective reward ' +
-          'has A^mu from the first batch. This is a sensitivity arm beside the headline, which stays on the paper\'s recipe.',
+          `The same two arms (same RL settings) with ${startText(other.warmStart)} instead of ${startText(results.warmStart)}. ` +
+          'Outcome-only RL has no signal until a batch holds a correct sample, so how rarely the warm start samples the target sets its wait, and how far ' +
+          'one correct sample carries sets how fast it climbs after; the effective reward has A^mu from the first batch. This is a sensitivity arm beside the headline.',
       },
-      { kind: 'chart' as const, svg: chart, caption: `Accuracy against RL iteration from the weaker warm start (${weak.seeds} seed${weak.seeds === 1 ? '' : 's'}${weak.seeds > 1 ? ', 95% t bands' : ''}).` },
+      { kind: 'chart' as const, svg: chart, caption: `Accuracy against RL iteration with ${startText(other.warmStart)} (${other.seeds} seed${other.seeds === 1 ? '' : 's'}${other.seeds > 1 ? ', 95% t bands' : ''}).` },
       {
         kind: 'table' as const,
-        caption: `Both warm starts: their accuracy (correct samples among all draws), and the first iteration whose trailing ${weak.reach.window}-iteration accuracy is >= ${weak.reach.threshold}, per seed`,
+        caption: `Both warm starts: their accuracy (correct samples among all draws), and the first iteration whose trailing ${other.reach.window}-iteration accuracy is >= ${other.reach.threshold}, per seed`,
         columns: ['Warm start', 'accuracy [95% Wilson]', 'seeds x iterations', 'effective: reached at', 'outcome only: reached at', 'outcome only: first correct sample', 'ratio'],
         rows: [
-          row(startName(results.warmStart.sftIterations), results.warmStart, results.reach, results.seeds, (results.config as unknown as PavDidacticSettings).iterations),
-          row(startName(weak.warmStart.sftIterations), weak.warmStart, weak.reach, weak.seeds, weak.iterations),
+          row(startText(results.warmStart), results.warmStart, results.reach, results.seeds, (results.config as unknown as PavDidacticSettings).iterations),
+          row(startText(other.warmStart), other.warmStart, other.reach, other.seeds, other.iterations),
         ],
       },
     ],

@@ -6,7 +6,7 @@ import { makeTaskModel } from './task-model.js';
  * A pav-didactic budget for tests: a random tiny model in `root` (it essentially never samples the target,
  * so outcome-only RL gets no reward), 2 seeds x 4 iterations of batch 8, two provers, pass@N at iteration 2,
  * warm starts measured on 3 draws of 64;
- * the weak-warm-start pair from a second random model (another init seed), 2 seeds x 6 iterations.
+ * the sensitivity pair from a second random model (another init seed), 2 seeds x 6 iterations.
  */
 export function microPavDidactic(root: string): PavDidacticSettings {
   return {
@@ -23,6 +23,21 @@ export function microPavDidactic(root: string): PavDidacticSettings {
     passAt: { iteration: 2, samples: 64, maxN: 16 },
     traces: 2,
     warmStartDraws: 3,
-    weakWarmStart: { start: { model: makeTaskModel(join(root, 'weak-model'), 'planted', {}, 'tiny', 2) }, seeds: 2, iterations: 6 },
+    sensitivity: { key: 'weak-warm-start', start: { model: makeTaskModel(join(root, 'weak-model'), 'planted', {}, 'tiny', 2) }, seeds: 2, iterations: 6 },
+  };
+}
+
+/**
+ * The same budget with the paper's policy: a small MADE (2 x 16 units) after 5 SFT iterations, and the
+ * tiny Llama of `microPavDidactic` as the sensitivity pair (2 seeds x 4 iterations), lr 0.05.
+ */
+export function microPavDidacticMade(root: string): PavDidacticSettings {
+  const llama = microPavDidactic(root);
+  return {
+    ...llama,
+    start: { made: { hidden: [16, 16], examples: 64, iterations: 5, batchSize: 16 } },
+    // Large enough that two updates visibly change what the small network samples.
+    lr: 0.05,
+    sensitivity: { key: 'transformer', start: llama.start, seeds: 2, iterations: 4 },
   };
 }

@@ -10,7 +10,7 @@ import { EXPERIMENTS } from '../../src/reproduce/index.js';
 import { PAPER_PLANTED, PlantedProver, PlantedValues } from '../../src/tasks/planted.js';
 import { runRl } from '../../src/train/rl.js';
 import { createProgress } from '../../src/util/progress.js';
-import { microPavDidactic } from '../helpers/micro-pav-didactic.js';
+import { microPavDidactic, microPavDidacticMade } from '../helpers/micro-pav-didactic.js';
 
 const quiet = createProgress(process.stderr, 1, true);
 
@@ -79,9 +79,9 @@ test('pav-didactic on a micro budget: results.json from the runs\' own numbers, 
     const trace = onDisk.traces[0];
     values.responseAdvantages(trace.tokens).forEach((a, t) => assert.ok(Math.abs(a - trace.advantages[t]) <= 1e-3 * Math.max(1e-6, Math.abs(a))));
 
-    // The weak-warm-start pair: its own runs (own start model, 6 iterations, no pass@N leg) in runs/weak-warm-start/,
+    // The sensitivity pair (a second Llama): its own runs (own start model, 6 iterations, no pass@N leg) in runs/weak-warm-start/,
     // its curves and reach read from their metrics, and its warm start's accuracy from its own draws.
-    const weak = onDisk.sensitivity!.weak_warm_start!;
+    const weak = onDisk.sensitivity!['weak-warm-start'];
     assert.equal(weak.seeds, 2);
     assert.equal(weak.iterations, 6);
     assert.equal(weak.warmStart.model, join(root, 'weak-model'));
@@ -113,13 +113,13 @@ test('pav-didactic on a micro budget: results.json from the runs\' own numbers, 
     }
     assert.deepEqual(weak.reach, compareArms([0, 1].map((s) => rewards(weakDir(weakEffective, s))), [0, 1].map((s) => rewards(weakDir(weakOutcome, s))), 0.9, 2));
     // The claims table states which warm start each efficiency number comes from; the headline names both.
-    assert.match(onDisk.claims[0].ours, /warm start: the given model/);
-    assert.match(onDisk.claims[1].claim, /^Sensitivity: the same comparison from a weaker warm start/);
-    assert.match(onDisk.headline, /from a weaker warm start/);
+    assert.match(onDisk.claims[0].ours, /warm start: tiny Llama \(a given model folder\)/);
+    assert.match(onDisk.claims[1].claim, /^Sensitivity: the same comparison with tiny Llama \(a given model folder\)/);
+    assert.match(onDisk.headline, /with tiny Llama \(a given model folder\) \(accuracy/);
 
     const html = readFileSync(join(out, 'report.html'), 'utf8');
     assert.equal(html.match(/<figure class="chart"><svg/g)?.length, 4, 'accuracy curves, weak-warm-start curves, gamma sweep, pass@N');
-    assert.ok(html.includes('Sensitivity: a weaker warm start'));
+    assert.ok(html.includes('Sensitivity: tiny Llama'));
     assert.ok(html.includes('<th>Held here?</th>'), 'the claims table');
     assert.ok((html.match(/<span class="step"/g)?.length ?? 0) > 0, 'traces with coloured tokens');
 
@@ -134,6 +134,58 @@ test('pav-didactic on a micro budget: results.json from the runs\' own numbers, 
     const single = join(root, 'single');
     await runRl(armConfig(effective, 1, (settings.start as { model: string }).model, settings, 4, 1), single, { quiet: true });
     assert.deepEqual(rewards(single), rewards(runDir(effective, 1)));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('pav-didactic with the MADE policy on a micro budget: curves and pass@N from the runs\' files, reuse, and the transformer beside it', { timeout: 60_000 }, async () => {
+  const root = mkdtempSync(join(tmpdir(), 'prl-pav-didactic-made-'));
+  try {
+    const settings = microPavDidacticMade(root);
+    const out = join(root, 'pav-didactic');
+    await runPavDidactic(settings, { out, quick: true, threads: 1, progress: quiet });
+    const onDisk = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as PavDidacticResults;
+    const effective: ArmSpec = { alpha: 1, gamma: 10, iterations: 4, passAtIteration: 2 };
+    const outcome: ArmSpec = { ...effective, alpha: 0 };
+    type MadeRun = { accuracy: number[]; pass: { samples: number; correct: number } };
+    const runOf = (arm: ArmSpec, seed: number) => JSON.parse(readFileSync(join(out, 'runs', armId(arm), `seed-${seed}.json`), 'utf8')) as MadeRun;
+    assert.equal(onDisk.warmStart.policy, 'MADE 16x16');
+    assert.equal(onDisk.warmStart.sftIterations, 5);
+    for (const [arm, curve] of [[effective, onDisk.curves.effective], [outcome, onDisk.curves.outcome]] as const) {
+      const perSeed = [0, 1].map((s) => runOf(arm, s).accuracy);
+      perSeed.forEach((r) => assert.equal(r.length, 4));
+      curve.forEach((p, w) => {
+        const expected = (perSeed[0][2 * w] + perSeed[0][2 * w + 1] + perSeed[1][2 * w] + perSeed[1][2 * w + 1]) / 4;
+        assert.ok(Math.abs(p.accuracy - expected) < 1e-4, `window ${w}: ${p.accuracy} vs ${expected}`);
+      });
+      const counts = [0, 1].map((s) => runOf(arm, s).pass.correct);
+      const curvePass = arm.alpha === 0 ? onDisk.pass_at_n.outcome : onDisk.pass_at_n.effective;
+      assert.ok(Math.abs(curvePass[0].pass - (passAtK(64, counts[0], 2) + passAtK(64, counts[1], 2)) / 2) < 1e-4);
+    }
+    // A barely trained MADE never samples the target here, so outcome-only has zero advantages and does not move:
+    // its pass@N draws (same sampling stream) are the warm start's. The effective reward moves it.
+    assert.ok(runOf(outcome, 0).accuracy.every((a) => a === 0));
+    const traceOf = (policy: string) => onDisk.traces.filter((t) => t.policy.startsWith(policy)).map((t) => t.tokens.join(','));
+    assert.deepEqual(traceOf('outcome only'), traceOf('warm start'));
+    assert.notDeepEqual(traceOf('effective reward'), traceOf('warm start'));
+    // The transformer pair: prl rl run folders under runs/transformer/, its curves from their metrics.
+    const transformer = onDisk.sensitivity!.transformer;
+    assert.equal(transformer.warmStart.policy, 'tiny Llama');
+    const llamaRewards = [0, 1].map((s) => rewards(join(out, 'runs', 'transformer', armId({ alpha: 1, gamma: 10, iterations: 4 }), `seed-${s}`)));
+    assert.ok(Math.abs(transformer.curves.effective[0].accuracy - (llamaRewards[0][0] + llamaRewards[0][1] + llamaRewards[1][0] + llamaRewards[1][1]) / 4) < 1e-4);
+    assert.match(onDisk.claims[0].ours, /warm start: MADE 16x16 after 5 SFT iterations/);
+    // A second invocation reuses every run; deleting one run reruns it to the same numbers (seeded, in process).
+    const path = join(out, 'runs', armId(effective), 'seed-1.json');
+    const before = readFileSync(path, 'utf8');
+    const mtime = statSync(path).mtimeMs;
+    await runPavDidactic(settings, { out, quick: true, threads: 1, progress: quiet });
+    assert.equal(statSync(path).mtimeMs, mtime);
+    rmSync(path);
+    await runPavDidactic(settings, { out, quick: true, threads: 2, progress: quiet });
+    const again = JSON.parse(readFileSync(path, 'utf8')) as MadeRun & { seconds: number };
+    const first = JSON.parse(before) as MadeRun & { seconds: number };
+    assert.deepEqual({ ...again, seconds: 0 }, { ...first, seconds: 0 }, 'the same numbers on 2 threads as on 1');
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
