@@ -21,7 +21,7 @@ import { runPavSearch } from '../../src/reproduce/pav-search.js';
 import { runPrlVsGrpo } from '../../src/reproduce/prl-vs-grpo.js';
 import { createProgress } from '../../src/util/progress.js';
 import { useIsolatedCache } from '../helpers/isolated-cache.js';
-import { microPavDidactic } from '../helpers/micro-pav-didactic.js';
+import { microPavDidacticMade } from '../helpers/micro-pav-didactic.js';
 import { microPavRl } from '../helpers/micro-pav-rl.js';
 import { microPavSearch } from '../helpers/micro-pav-search.js';
 import { microPrlVsGrpo } from '../helpers/micro-prl-vs-grpo.js';
@@ -132,16 +132,16 @@ test('a prl-vs-grpo report from a micro run loads in headless Chromium with its 
   });
 });
 
-test('a pav-didactic report from a micro run loads in headless Chromium with its charts, claims and coloured tokens', { skip: skipReason, timeout: 60_000 }, async () => {
+test('a pav-didactic report from a micro run (MADE, with the transformer beside it) loads in headless Chromium with its charts, claims and coloured tokens', { skip: skipReason, timeout: 60_000 }, async () => {
   await withBrowser('prl-browser-didactic-', async (root, browser) => {
   const out = join(root, 'pav-didactic');
-  const results = await runPavDidactic(microPavDidactic(root), { out, quick: true, threads: 1, progress: createProgress(process.stderr, 1, true) });
+  const results = await runPavDidactic(microPavDidacticMade(root), { out, quick: true, threads: 1, progress: createProgress(process.stderr, 1, true) });
   const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
   const problems = watch(page);
   await page.goto(pathToFileURL(join(out, 'report.html')).href);
   assert.equal(await page.title(), results.title);
   const charts = page.locator('figure.chart svg');
-  assert.equal(await charts.count(), 4, 'accuracy curves, weak-warm-start curves, gamma sweep, pass@N');
+  assert.equal(await charts.count(), 4, 'accuracy curves, the transformer\'s curves, gamma sweep, pass@N');
   for (const box of await Promise.all((await charts.all()).map((c) => c.boundingBox()))) {
     assert.ok(box !== null && box.width > 200 && box.height > 150, `chart laid out at ${JSON.stringify(box)}`);
   }
