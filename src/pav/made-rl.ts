@@ -14,7 +14,7 @@ import { aggregationWeights } from '../algos/index.js';
 import type { Engine } from '../engine/kernels/index.js';
 import { MadeModel } from '../engine/made.js';
 import { AdamW } from '../engine/optim.js';
-import { PAPER_PLANTED, PlantedProver, plantedReward, PlantedValues } from '../tasks/planted.js';
+import { monteCarloQ, PAPER_PLANTED, PlantedProver, plantedReward, PlantedValues, proverCompletion } from '../tasks/planted.js';
 import { inputError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import { pavAdvantages, type ProverValues } from './rl.js';
@@ -46,6 +46,11 @@ export interface MadeRlConfig {
   /** The prover mu(gamma) whose exact Q^mu gives A^mu. */
   gamma: number;
   seed: number;
+  /**
+   * Estimate Q^mu by this many Monte Carlo rollouts of the prover from each step (as a PAV learned from
+   * Monte Carlo labels sees it) instead of exactly by dynamic programming; absent: exact.
+   */
+  proverRollouts?: number;
   /** Draw `samples` responses after iteration `iteration` (for pass@N), from a stream of their own. */
   passAt?: { iteration: number; samples: number };
 }
@@ -102,8 +107,7 @@ export function runMadeRl(engine: Engine, start: MadeModel, config: MadeRlConfig
     const model = new MadeModel(start.config, engine.arena, engine.kernels, new Rng(0));
     model.weights.set(start.weights);
     const optimizer = new AdamW(model, engine.arena, engine.kernels, { lr: config.lr });
-    const values = new PlantedValues(new PlantedProver(TASK, config.gamma));
-    const v0 = values.stateValue([]);
+    const proverValues = proverValuesOf(config);
     const rng = new Rng(config.seed);
     const { batchSize: B } = config;
     const dlogp = engine.arena.allocF32(B * TASK.length);
@@ -117,7 +121,7 @@ export function runMadeRl(engine: Engine, start: MadeModel, config: MadeRlConfig
       accuracy.push(rewards.reduce((a, b) => a + b, 0) / B);
       const masks = responses.map(actionMask);
       const ends = masks.map((m) => m.flatMap((v, t) => (v ? [t] : []))); // every action is a step
-      const prover: ProverValues[] = responses.map((r, i) => ({ q: ends[i].map((t) => values.actionValue(r.slice(0, t), r[t])), v0 }));
+      const prover = responses.map((r, i) => proverValues(r, ends[i]));
       const advantages = pavAdvantages(rewards, new Array<number>(B).fill(0), masks, ends, prover, config.alpha);
       const weights = aggregationWeights(masks, 'token-mean');
       model.logProbs(responses);
@@ -131,6 +135,28 @@ export function runMadeRl(engine: Engine, start: MadeModel, config: MadeRlConfig
   } finally {
     engine.arena.release(mark);
   }
+}
+
+/** Offset of the Monte Carlo prover rollouts' seed from the run's seed (a stream of their own). */
+const PROVER_STREAM = 2_000_003;
+
+/** Q^mu at every action of a response and V^mu of the empty prefix: exact, or by Monte Carlo rollouts of mu. */
+function proverValuesOf(config: MadeRlConfig): (response: readonly number[], actions: readonly number[]) => ProverValues {
+  const prover = new PlantedProver(TASK, config.gamma);
+  const rollouts = config.proverRollouts;
+  if (rollouts === undefined) {
+    const values = new PlantedValues(prover);
+    const v0 = values.stateValue([]);
+    return (r, actions) => ({ q: actions.map((t) => values.actionValue(r.slice(0, t), r[t])), v0 });
+  }
+  if (!(Number.isInteger(rollouts) && rollouts >= 1)) throw inputError('proverRollouts', `must be a positive integer, got ${rollouts}`);
+  const complete = proverCompletion(prover);
+  const rng = new Rng(config.seed + PROVER_STREAM);
+  return (r, actions) => {
+    let v0 = 0;
+    for (let i = 0; i < rollouts; i++) v0 += plantedReward(TASK, complete([], rng)) / rollouts;
+    return { q: actions.map((t) => monteCarloQ(TASK, complete, r.slice(0, t), r[t], rollouts, rng)), v0 };
+  };
 }
 
 /** Offset of the pass@N draws' seed from the run's seed, so they never share the training stream. */

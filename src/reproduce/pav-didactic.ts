@@ -37,6 +37,7 @@ import { evaluatePolicy, evaluationSeed } from '../train/evaluate.js';
 import { runRl, type RlMetricsRow } from '../train/rl.js';
 import { RunFolder } from '../train/run-folder.js';
 import { warmStartConfig, warmStartModel } from '../train/warm-start.js';
+import { inputError } from '../util/errors.js';
 import { readJsonFile, writeJsonAtomic } from '../util/fs.js';
 import { formatDuration, type Progress } from '../util/progress.js';
 import { wilsonInterval } from '../pav/labels.js';
@@ -63,8 +64,12 @@ export interface PavDidacticSettings {
   threshold: number;
   /** Iterations per curve point, and of the trailing window of the threshold. */
   window: number;
-  /** (b): provers swept, seeds and iterations per prover (alpha as above). */
-  sweep: { gammas: number[]; seeds: number; iterations: number };
+  /**
+   * (b): provers swept, seeds and iterations per prover (alpha as above). With `proverRollouts`, every prover is
+   * swept a second time with Q^mu estimated from that many Monte Carlo rollouts per step (paper's labels: n_mc = 20)
+   * instead of exactly, as a PAV learned from Monte Carlo labels sees it (MADE policy only).
+   */
+  sweep: { gammas: number[]; seeds: number; iterations: number; proverRollouts?: number };
   /** (c): the iteration of pass@N and the samples drawn there (planted has one prompt). */
   passAt: { iteration: number; samples: number; maxN: number };
   /** Sampled traces shown in the report, per policy. */
@@ -88,6 +93,9 @@ export interface PavDidacticSettings {
  */
 export type WarmStartSpec = { made: Partial<MadeWarmStartConfig> } | { model: string } | { recipe: Partial<SftConfig> };
 
+/** Monte Carlo rollouts per prefix in the paper's PAV labels (SPEC "PAV: training data and verifier": n_mc = 20). */
+const PAPER_MC_ROLLOUTS = 20;
+
 /** The paper's RL settings (App. B) that every budget shares: batch 64, Adam lr 1e-3 constant, alpha 1, gamma 10. */
 const PAPER_RL = { batchSize: 64, lr: 1e-3, alpha: 1, gamma: 10, threshold: 0.9 };
 
@@ -104,7 +112,7 @@ export const QUICK_SETTINGS: PavDidacticSettings = {
   iterations: 1000,
   ...PAPER_RL,
   window: 10,
-  sweep: { gammas: [1, 3, 6, 10, 14, 17], seeds: 1, iterations: 200 },
+  sweep: { gammas: [1, 3, 6, 10, 14, 17], seeds: 1, iterations: 200, proverRollouts: PAPER_MC_ROLLOUTS },
   passAt: { iteration: 100, samples: 1024, maxN: 256 },
   traces: 2,
   warmStartDraws: 16,
@@ -123,7 +131,7 @@ export const FULL_SETTINGS: PavDidacticSettings = {
   iterations: 10_000,
   ...PAPER_RL,
   window: 10,
-  sweep: { gammas: [...Array.from({ length: 17 }, (_, i) => i + 1), 25, 50], seeds: 3, iterations: 500 },
+  sweep: { gammas: [...Array.from({ length: 17 }, (_, i) => i + 1), 25, 50], seeds: 3, iterations: 500, proverRollouts: PAPER_MC_ROLLOUTS },
   passAt: { iteration: 100, samples: 1024, maxN: 256 },
   traces: 2,
   warmStartDraws: 32,
@@ -135,13 +143,16 @@ export interface ArmSpec {
   alpha: number;
   gamma: number;
   iterations: number;
+  /** Q^mu from this many Monte Carlo rollouts of the prover per step; absent: exact (MADE policy only). */
+  proverRollouts?: number;
   /** Evaluate pass@N at this iteration (between two legs of the same run). */
   passAtIteration?: number;
 }
 
 /** Folder name of a run: every setting that changes its numbers. */
 export function armId(arm: ArmSpec): string {
-  return `alpha${arm.alpha}-gamma${arm.gamma}-it${arm.iterations}${arm.passAtIteration === undefined ? '' : `-pass${arm.passAtIteration}`}`;
+  const rollouts = arm.proverRollouts === undefined ? '' : `-mc${arm.proverRollouts}`;
+  return `alpha${arm.alpha}-gamma${arm.gamma}${rollouts}-it${arm.iterations}${arm.passAtIteration === undefined ? '' : `-pass${arm.passAtIteration}`}`;
 }
 
 /** pass@N of one policy from `samples` draws, with the raw count it comes from. */
@@ -226,6 +237,9 @@ export interface SensitivityResults {
   reach: ArmComparison;
 }
 
+/** One prover of the sweep: accuracy averaged over training (95% t interval over seeds) and its gain over outcome-only. */
+export type GammaSweepPoint = Bounds & { gamma: number; accuracy: number; gain: MeanInterval; perSeed: number[] };
+
 export interface PavDidacticResults extends ResultsHeader {
   quick: boolean;
   seeds: number;
@@ -237,7 +251,9 @@ export interface PavDidacticResults extends ResultsHeader {
   reach: ArmComparison;
   /** Sensitivity arms, reported beside the headline (absent when the settings have none). */
   sensitivity?: Record<string, SensitivityResults>;
-  gamma_sweep: Array<Bounds & { gamma: number; accuracy: number; gain: MeanInterval; perSeed: number[] }>;
+  gamma_sweep: GammaSweepPoint[];
+  /** The sweep with Q^mu from `rollouts` Monte Carlo rollouts per step (absent without `sweep.proverRollouts`). */
+  gamma_sweep_monte_carlo?: { rollouts: number; points: GammaSweepPoint[] };
   /** Outcome-only accuracy averaged over the sweep's iterations and seeds: the sweep's baseline. */
   sweep_baseline: Bounds & { accuracy: number; perSeed: number[] };
   /** The prover's own success probability V^mu at the empty prefix and mean |A^mu| of its first action, per gamma (exact). */
@@ -276,6 +292,9 @@ interface DidacticStart {
 /** Runs every arm and seed into `out/runs/` (finished runs are reused), then writes results.json and report.html. */
 export async function runPavDidactic(settings: PavDidacticSettings, options: { out: string; quick: boolean; threads?: number; progress: Progress }): Promise<PavDidacticResults> {
   const { out, progress, threads } = options;
+  if (settings.sweep.proverRollouts !== undefined && !('made' in settings.start)) {
+    throw inputError('pav-didactic: sweep.proverRollouts', 'the Monte Carlo sweep runs on the MADE policy only (start: { made: {} })');
+  }
   const started = performance.now();
   const engine = await createEngine({ threads });
   try {
@@ -285,8 +304,10 @@ export async function runPavDidactic(settings: PavDidacticSettings, options: { o
     const jobs: Array<{ arm: ArmSpec; seed: number }> = [];
     for (let seed = 0; seed < settings.seeds; seed++) jobs.push({ arm: effective, seed }, { arm: outcome, seed });
     const sweepArms = settings.sweep.gammas.map((gamma): ArmSpec => ({ alpha: settings.alpha, gamma, iterations: settings.sweep.iterations }));
+    const { proverRollouts } = settings.sweep;
+    const monteCarloArms = proverRollouts === undefined ? [] : sweepArms.map((arm): ArmSpec => ({ ...arm, proverRollouts }));
     const sweepBaseline: ArmSpec = { alpha: 0, gamma: settings.gamma, iterations: settings.sweep.iterations };
-    for (let seed = 0; seed < settings.sweep.seeds; seed++) for (const arm of [sweepBaseline, ...sweepArms]) jobs.push({ arm: reuseCurveArm(arm, effective, outcome), seed });
+    for (let seed = 0; seed < settings.sweep.seeds; seed++) for (const arm of [sweepBaseline, ...sweepArms, ...monteCarloArms]) jobs.push({ arm: reuseCurveArm(arm, effective, outcome), seed });
 
     const other = settings.sensitivity;
     const otherStart = other ? await openStart(other.start, settings, engine, threads, progress) : null;
@@ -324,6 +345,7 @@ export async function runPavDidactic(settings: PavDidacticSettings, options: { o
       outcome: seeds.map((s) => get(outcome, s)),
       sweep: sweepArms.map((arm) => ({ gamma: arm.gamma, runs: sweepSeeds.map((s) => get(arm, s)) })),
       sweepBaseline: sweepSeeds.map((s) => get(sweepBaseline, s)),
+      monteCarlo: monteCarloArms.map((arm) => ({ gamma: arm.gamma, runs: sweepSeeds.map((s) => get(arm, s)) })),
       warm: warmDraws.slice(0, settings.seeds),
       warmDraws,
       start,
@@ -375,6 +397,7 @@ function runMadeArm(engine: Engine, start: MadeModel, warmStart: MadeWarmStartCo
     alpha: arm.alpha,
     gamma: arm.gamma,
     seed,
+    ...(arm.proverRollouts === undefined ? {} : { proverRollouts: arm.proverRollouts }),
     ...(arm.passAtIteration === undefined ? {} : { passAt: { iteration: arm.passAtIteration, samples: settings.passAt.samples } }),
   };
   const key = { warmStart, rl: config, traces: settings.traces };
@@ -392,13 +415,15 @@ function runMadeArm(engine: Engine, start: MadeModel, warmStart: MadeWarmStartCo
 /** A sweep run identical to one of (a)'s runs over the same iterations is that run (its pass@N leg does not change its numbers). */
 function reuseCurveArm(arm: ArmSpec, effective: ArmSpec, outcome: ArmSpec): ArmSpec {
   for (const curve of [effective, outcome]) {
-    if (arm.alpha === curve.alpha && arm.iterations === curve.iterations && (arm.gamma === curve.gamma || arm.alpha === 0)) return curve;
+    const sameProver = (arm.gamma === curve.gamma && arm.proverRollouts === curve.proverRollouts) || arm.alpha === 0;
+    if (arm.alpha === curve.alpha && arm.iterations === curve.iterations && sameProver) return curve;
   }
   return arm;
 }
 
 function armLabel(arm: ArmSpec): string {
-  return arm.alpha === 0 ? 'outcome only (alpha 0)' : `effective reward (alpha ${arm.alpha}, gamma ${arm.gamma})`;
+  const rollouts = arm.proverRollouts === undefined ? '' : `, A^mu from ${arm.proverRollouts} rollouts`;
+  return arm.alpha === 0 ? 'outcome only (alpha 0)' : `effective reward (alpha ${arm.alpha}, gamma ${arm.gamma}${rollouts})`;
 }
 
 /** pass@N counts and report traces from MADE draws. */
@@ -573,6 +598,8 @@ interface Collected {
   outcome: RunOutcome[];
   sweep: Array<{ gamma: number; runs: RunOutcome[] }>;
   sweepBaseline: RunOutcome[];
+  /** The sweep again with Monte Carlo Q^mu (empty without `sweep.proverRollouts`). */
+  monteCarlo: Array<{ gamma: number; runs: RunOutcome[] }>;
   /** (c)'s warm-start draws (one per seed), and all the draws that measure its accuracy. */
   warm: PassEvaluation[];
   warmDraws: PassEvaluation[];
@@ -640,13 +667,8 @@ function summarise(settings: PavDidacticSettings, c: Collected): PavDidacticResu
   const { effective: effectiveReach, outcome: outcomeReach } = reach;
   const baselinePerSeed = c.sweepBaseline.map((r) => mean(r.accuracy));
   const baseline = seedInterval(baselinePerSeed);
-  const gammaSweep = c.sweep.map(({ gamma, runs }) => {
-    const perSeed = runs.map((r) => mean(r.accuracy));
-    const interval = seedInterval(perSeed);
-    // Paired by seed: the same seed gives both runs the same first batch.
-    const gain = seedInterval(perSeed.map((a, s) => a - baselinePerSeed[s]));
-    return { gamma, accuracy: r4(interval.mean), ...bounds(interval), gain: { mean: r4(gain.mean), ...bounds(gain) }, perSeed: perSeed.map(r4) };
-  });
+  const gammaSweep = sweepPoints(c.sweep, baselinePerSeed);
+  const monteCarloSweep = settings.sweep.proverRollouts === undefined ? null : { rollouts: settings.sweep.proverRollouts, points: sweepPoints(c.monteCarlo, baselinePerSeed) };
   const passEffective = passCurve(c.effective.map((r) => r.pass!), settings.passAt.maxN);
   const passOutcome = passCurve(c.outcome.map((r) => r.pass!), settings.passAt.maxN);
   const passWarm = passCurve(c.warm, settings.passAt.maxN);
@@ -689,6 +711,7 @@ function summarise(settings: PavDidacticSettings, c: Collected): PavDidacticResu
     reach,
     ...(other ? { sensitivity: { [other.key]: other } } : {}),
     gamma_sweep: gammaSweep,
+    ...(monteCarloSweep ? { gamma_sweep_monte_carlo: monteCarloSweep } : {}),
     sweep_baseline: { accuracy: r4(baseline.mean), ...bounds(baseline), perSeed: baselinePerSeed.map(r4) },
     prover_strength: settings.sweep.gammas.map((gamma) => proverStrength(gamma)),
     pass_at_n: {
@@ -713,6 +736,16 @@ function summarise(settings: PavDidacticSettings, c: Collected): PavDidacticResu
   results.claims = claimRows(results, settings);
   results.traces = traceRows(c, settings);
   return results;
+}
+
+/** Accuracy averaged over training per prover, and its gain over outcome-only paired by seed (the same seed gives both runs the same first batch). */
+function sweepPoints(sweep: Collected['sweep'], baselinePerSeed: readonly number[]): GammaSweepPoint[] {
+  return sweep.map(({ gamma, runs }) => {
+    const perSeed = runs.map((r) => mean(r.accuracy));
+    const interval = seedInterval(perSeed);
+    const gain = seedInterval(perSeed.map((a, s) => a - baselinePerSeed[s]));
+    return { gamma, accuracy: r4(interval.mean), ...bounds(interval), gain: { mean: r4(gain.mean), ...bounds(gain) }, perSeed: perSeed.map(r4) };
+  });
 }
 
 /** How strong mu(gamma) is: its success probability from the start, and E_mu |A^mu| of its first action (exact, by DP). */
@@ -757,22 +790,9 @@ function claimRows(results: PavDidacticResults, settings: PavDidacticSettings): 
         },
       ]
     : [];
-  const sweep = results.gamma_sweep;
-  const helped = sweep.filter((g) => (g.gain.lo !== undefined ? g.gain.lo > 0 : g.gain.mean > 0.05));
-  const ends = [sweep[0].gamma, sweep.at(-1)!.gamma];
-  const middleOnly = helped.length > 0 && !helped.some((g) => ends.includes(g.gamma));
-  const band: ClaimRow = {
-    claim: 'Only provers in a middle band help: too weak or too strong ones give near-zero advantages',
-    paper: 'Gains for gamma of about 8..15 out of 1..17 (PAV Fig. 3b)',
-    ours:
-      `gain over outcome-only in accuracy averaged over ${settings.sweep.iterations} iterations for gamma ${helped.map((g) => g.gamma).join(', ') || 'none'} ` +
-      `(of ${sweep.map((g) => g.gamma).join(', ')}); largest ${Math.max(...sweep.map((g) => g.gain.mean))} at gamma ${sweep.reduce((a, b) => (b.gain.mean > a.gain.mean ? b : a)).gamma}`,
-    held: middleOnly ? 'yes' : helped.length > 0 ? 'partly' : 'no',
-    note:
-      settings.sweep.seeds >= 2
-        ? 'A gain counts when its 95% t interval over seeds (paired with outcome-only by seed) excludes 0.'
-        : 'One seed per prover: a gain counts when it exceeds 0.05 accuracy; there is no interval.',
-  };
+  const bands = [bandRow(results.gamma_sweep, 'exact A^mu (dynamic programming)', settings)];
+  const monteCarlo = results.gamma_sweep_monte_carlo;
+  if (monteCarlo) bands.push(bandRow(monteCarlo.points, `A^mu from ${monteCarlo.rollouts} Monte Carlo rollouts of the prover per step (the paper's n_mc)`, settings));
   const pass = results.pass_at_n;
   const mid = pass.effective.findIndex((p) => p.n === 16);
   const at = mid >= 0 ? mid : 0;
@@ -790,7 +810,28 @@ function claimRows(results: PavDidacticResults, settings: PavDidacticSettings): 
       `From ${pass.samples} samples per seed with the unbiased estimator; mean over ${settings.seeds} seeds. Held means the arms' 95% intervals are apart at every N.` +
       (saturated ? ` Both arms already have pass@2 > ${SATURATED} at this iteration, so pass@N cannot separate them here; the accuracy curves show the gap earlier.` : ''),
   };
-  return [efficiency, ...otherRow, band, passRow];
+  return [efficiency, ...otherRow, ...bands, passRow];
+}
+
+/** Which provers of a sweep beat outcome-only, and whether they form a middle band (neither end of the swept range helps). */
+function bandRow(sweep: readonly GammaSweepPoint[], advantages: string, settings: PavDidacticSettings): ClaimRow {
+  const helped = sweep.filter((g) => (g.gain.lo !== undefined ? g.gain.lo > 0 : g.gain.mean > 0.05));
+  const [weakest, strongest] = [sweep[0].gamma, sweep.at(-1)!.gamma];
+  const helps = (gamma: number) => helped.some((g) => g.gamma === gamma);
+  const largest = sweep.reduce((a, b) => (b.gain.mean > a.gain.mean ? b : a));
+  return {
+    claim: `Only provers in a middle band help: too weak or too strong ones give near-zero advantages (${advantages})`,
+    paper: 'Gains for gamma of about 8..15 out of 1..17 (PAV Fig. 3b)',
+    ours:
+      `gain over outcome-only in accuracy averaged over ${settings.sweep.iterations} iterations for gamma ${helped.map((g) => g.gamma).join(', ') || 'none'} ` +
+      `(of ${sweep.map((g) => g.gamma).join(', ')}); largest ${largest.gain.mean} at gamma ${largest.gamma}`,
+    held: helped.length === 0 ? 'no' : !helps(weakest) && !helps(strongest) ? 'yes' : 'partly',
+    note:
+      (settings.sweep.seeds >= 2
+        ? 'A gain counts when its 95% t interval over seeds (paired with outcome-only by seed) excludes 0.'
+        : 'One seed per prover: a gain counts when it exceeds 0.05 accuracy; there is no interval.') +
+      ` Partly: the weakest prover (gamma ${weakest}) ${helps(weakest) ? 'helps' : 'does not help'}, the strongest (gamma ${strongest}) ${helps(strongest) ? 'helps' : 'does not help'}.`,
+  };
 }
 
 /** Traces for the report: each policy's sampled responses with the exact per-token A^mu of the gamma prover. */
@@ -826,6 +867,14 @@ async function buildReport(results: PavDidacticResults): Promise<string> {
   const sweepChart = await lineChartWithBands({
     series: [
       { name: `effective reward (alpha ${config.alpha})`, points: results.gamma_sweep.map((g) => ({ x: g.gamma, y: g.accuracy, ...(g.lo === undefined ? {} : { lo: clamp01(g.lo), hi: clamp01(g.hi!) }) })) },
+      ...(results.gamma_sweep_monte_carlo
+        ? [
+            {
+              name: `effective reward, A^mu from ${results.gamma_sweep_monte_carlo.rollouts} rollouts`,
+              points: results.gamma_sweep_monte_carlo.points.map((g) => ({ x: g.gamma, y: g.accuracy, ...(g.lo === undefined ? {} : { lo: clamp01(g.lo), hi: clamp01(g.hi!) }) })),
+            },
+          ]
+        : []),
       { name: 'outcome only (alpha 0)', points: results.gamma_sweep.map((g) => ({ x: g.gamma, y: results.sweep_baseline.accuracy })) },
     ],
     xTitle: 'Prover gamma',
@@ -861,10 +910,13 @@ async function buildReport(results: PavDidacticResults): Promise<string> {
     ['outcome only', ...reach.outcome.perSeed.map((t) => (t === null ? 'never' : String(t))), `${reach.outcome.lowerBound ? '>= ' : ''}${reach.outcome.mean}${interval(reach.outcome)}`],
     ['outcome only: first correct sample', ...reach.outcome.firstSuccess.map((t) => (t === null ? 'never' : String(t))), '-'],
   ];
+  const gainText = (g: GammaSweepPoint) => `${signed(g.gain.mean)}${g.gain.lo === undefined ? '' : ` [${signed(g.gain.lo)}, ${signed(g.gain.hi!)}]`}`;
+  const monteCarlo = results.gamma_sweep_monte_carlo;
   const sweepRows = results.gamma_sweep.map((g, i) => [
     g.gamma,
     `${g.accuracy}${interval(g)}`,
-    `${signed(g.gain.mean)}${g.gain.lo === undefined ? '' : ` [${signed(g.gain.lo)}, ${signed(g.gain.hi!)}]`}`,
+    gainText(g),
+    ...(monteCarlo ? [`${monteCarlo.points[i].accuracy}${interval(monteCarlo.points[i])}`, gainText(monteCarlo.points[i])] : []),
     results.prover_strength[i].v0,
     results.prover_strength[i].meanAbsAdvantage,
   ]);
@@ -913,11 +965,29 @@ async function buildReport(results: PavDidacticResults): Promise<string> {
       {
         title: 'Which provers help',
         blocks: [
+          ...(monteCarlo
+            ? [
+                {
+                  kind: 'text' as const,
+                  text:
+                    `Each prover is swept twice: with A^mu exact (dynamic programming over the prover's automaton) and with Q^mu estimated from ${monteCarlo.rollouts} Monte Carlo rollouts ` +
+                    'of the prover from every step, which is what a PAV learned from Monte Carlo labels can know. Adam divides each update by its running scale, so an exact ' +
+                    'but tiny A^mu (a weak prover) still points the policy the right way; estimated from rollouts, the same tiny A^mu is almost always exactly 0.',
+                },
+              ]
+            : []),
           { kind: 'chart', svg: sweepChart, caption: `Accuracy averaged over ${config.sweep.iterations} iterations for each prover mu(gamma), and outcome-only (PAV Fig. 3b).` },
           {
             kind: 'table',
             caption: 'Prover sweep: accuracy averaged over training, gain over outcome-only (paired by seed), and the prover itself (exact)',
-            columns: ['gamma', 'accuracy [95%]', 'gain over outcome-only', 'V^mu at the start', 'E|A^mu| of the first action'],
+            columns: [
+              'gamma',
+              'accuracy [95%]',
+              'gain over outcome-only',
+              ...(monteCarlo ? [`accuracy, ${monteCarlo.rollouts} rollouts`, `gain, ${monteCarlo.rollouts} rollouts`] : []),
+              'V^mu at the start',
+              'E|A^mu| of the first action',
+            ],
             rows: sweepRows,
           },
         ],

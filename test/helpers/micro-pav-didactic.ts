@@ -29,7 +29,8 @@ export function microPavDidactic(root: string): PavDidacticSettings {
 
 /**
  * The same budget with the paper's policy: a small MADE (2 x 16 units) after 5 SFT iterations, and the
- * tiny Llama of `microPavDidactic` as the sensitivity pair (2 seeds x 4 iterations), lr 0.05.
+ * tiny Llama of `microPavDidactic` as the sensitivity pair (2 seeds x 4 iterations), lr 0.05, and the sweep
+ * also with Q^mu from 4 Monte Carlo rollouts.
  */
 export function microPavDidacticMade(root: string): PavDidacticSettings {
   const llama = microPavDidactic(root);
@@ -38,6 +39,7 @@ export function microPavDidacticMade(root: string): PavDidacticSettings {
     start: { made: { hidden: [16, 16], examples: 64, iterations: 5, batchSize: 16 } },
     // Large enough that two updates visibly change what the small network samples.
     lr: 0.05,
+    sweep: { ...llama.sweep, proverRollouts: 4 },
     sensitivity: { key: 'transformer', start: llama.start, seeds: 2, iterations: 4 },
   };
 }

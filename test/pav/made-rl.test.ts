@@ -64,3 +64,20 @@ test('MADE RL: the effective reward learns the planted target from a warm start 
     await engine.kernels.dispose();
   }
 });
+
+test('MADE RL with Monte Carlo prover values: learns with gamma 10; with a weak prover (gamma 1) rollouts almost never complete the target, so it learns no sooner than outcome-only', async () => {
+  const engine = await createEngine({ threads: 1 });
+  try {
+    const start = trainMadeWarmStart(engine, PAPER_MADE_WARM_START);
+    const rl = { batchSize: 64, lr: 1e-3, alpha: 1, seed: 3, proverRollouts: 20 };
+    const strong = runMadeRl(engine, start, { ...rl, gamma: 10, iterations: 120 });
+    const lastTen = strong.accuracy.slice(-10).reduce((a, b) => a + b, 0) / 10;
+    assert.ok(lastTen > 0.5, `gamma 10 from 20 rollouts: accuracy ${lastTen} over its last 10 iterations`);
+    assert.deepEqual(runMadeRl(engine, start, { ...rl, gamma: 10, iterations: 15 }).accuracy, strong.accuracy.slice(0, 15), 'seeded rollouts repeat');
+    const weak = runMadeRl(engine, start, { ...rl, gamma: 1, iterations: 120 });
+    assert.ok(weak.accuracy.every((a) => a === 0), 'gamma 1 from 20 rollouts never samples the target in 120 iterations');
+    assert.throws(() => runMadeRl(engine, start, { ...rl, gamma: 10, iterations: 1, proverRollouts: 0 }), /proverRollouts.*positive integer/);
+  } finally {
+    await engine.kernels.dispose();
+  }
+});

@@ -175,6 +175,16 @@ test('pav-didactic with the MADE policy on a micro budget: curves and pass@N fro
     const llamaRewards = [0, 1].map((s) => rewards(join(out, 'runs', 'transformer', armId({ alpha: 1, gamma: 10, iterations: 4 }), `seed-${s}`)));
     assert.ok(Math.abs(transformer.curves.effective[0].accuracy - (llamaRewards[0][0] + llamaRewards[0][1] + llamaRewards[1][0] + llamaRewards[1][1]) / 4) < 1e-4);
     assert.match(onDisk.claims[0].ours, /warm start: MADE 16x16 after 5 SFT iterations/);
+    // The Monte Carlo sweep: its own runs (outcome-only baseline shared), each gain against that baseline, and its own claim row.
+    const monteCarlo = onDisk.gamma_sweep_monte_carlo!;
+    assert.equal(monteCarlo.rollouts, 4);
+    assert.deepEqual(monteCarlo.points.map((g) => g.gamma), [1, 10]);
+    for (const g of monteCarlo.points) {
+      const run = runOf({ alpha: 1, gamma: g.gamma, iterations: 4, proverRollouts: 4 }, 0);
+      assert.ok(Math.abs(g.accuracy - run.accuracy.reduce((a, b) => a + b, 0) / 4) < 1e-4);
+      assert.ok(Math.abs(g.gain.mean - (g.accuracy - onDisk.sweep_baseline.accuracy)) < 2e-4);
+    }
+    assert.deepEqual(onDisk.claims.filter((c) => c.claim.startsWith('Only provers in a middle band')).map((c) => /Monte Carlo/.test(c.claim)), [false, true]);
     // A second invocation reuses every run; deleting one run reruns it to the same numbers (seeded, in process).
     const path = join(out, 'runs', armId(effective), 'seed-1.json');
     const before = readFileSync(path, 'utf8');
@@ -186,6 +196,16 @@ test('pav-didactic with the MADE policy on a micro budget: curves and pass@N fro
     const again = JSON.parse(readFileSync(path, 'utf8')) as MadeRun & { seconds: number };
     const first = JSON.parse(before) as MadeRun & { seconds: number };
     assert.deepEqual({ ...again, seconds: 0 }, { ...first, seconds: 0 }, 'the same numbers on 2 threads as on 1');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('pav-didactic: the Monte Carlo sweep needs the MADE policy', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'prl-pav-didactic-mc-'));
+  try {
+    const settings = microPavDidactic(root);
+    await assert.rejects(runPavDidactic({ ...settings, sweep: { ...settings.sweep, proverRollouts: 4 } }, { out: join(root, 'out'), quick: true, threads: 1, progress: quiet }), /sweep\.proverRollouts.*MADE policy only/);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
