@@ -35,6 +35,12 @@ export interface ArithOptions {
   seed: number;
   /** Probability that a step of a warm-start trace is wrong (default 0.3). */
   errorRate: number;
+  /**
+   * Problems of the warm-start corpus: `train` (default) draws from the train split; `fresh` draws a new random
+   * expression for every example (never an eval one), for a model that should learn the arithmetic itself
+   * rather than the split (e.g. a verifier's trunk; the split is capped at a quarter of all expressions).
+   */
+  corpus: 'train' | 'fresh';
 }
 
 export const DEFAULT_ARITH: ArithOptions = {
@@ -46,6 +52,7 @@ export const DEFAULT_ARITH: ArithOptions = {
   evalSize: 500,
   seed: 1234,
   errorRate: 0.3,
+  corpus: 'train',
 };
 
 /** An expression: operands[0] op[0] operands[1] op[1] ... */
@@ -149,6 +156,7 @@ function checkOptions(o: ArithOptions): void {
     throw inputError('arith: operators', `must be a non-empty subset of "+-*", got ${JSON.stringify(o.operators)}`);
   }
   if (!(o.errorRate >= 0 && o.errorRate <= 1)) throw inputError('arith: errorRate', 'must be in [0, 1]');
+  if (o.corpus !== 'train' && o.corpus !== 'fresh') throw inputError('arith: corpus', `must be "train" or "fresh", got ${JSON.stringify(o.corpus)}`);
   // Every intermediate value must be an exact double: |value| <= (10^maxDigits)^(operations+1).
   if (o.maxDigits * (o.operations + 1) > 15) {
     throw inputError('arith: maxDigits', 'maxDigits * (operations + 1) must be <= 15 so that every value is exact');
@@ -269,7 +277,7 @@ export function arithTask(options: Partial<ArithOptions> = {}): TextTask & { rea
     sftCorpus: (count, rng) => {
       const out: SftExample[] = [];
       for (let n = 0; n < count; n++) {
-        const problem = trainProblems[rng.int(trainProblems.length)];
+        const problem = o.corpus === 'train' ? trainProblems[rng.int(trainProblems.length)] : toProblem(drawDistinct(o, rng, 1, evalTexts)[0], 'arith-fresh');
         const expr = expressionOf(problem);
         let steps = solveSteps(expr, (_i, correct) => (rng.next() < o.errorRate ? wrongResult(correct, rng) : correct));
         // An error can be cancelled (x*0, or two errors): redraw the errors so a flawed trace ends wrong.

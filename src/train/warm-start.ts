@@ -23,9 +23,12 @@ export function cacheDir(): string {
   return process.env.PRL_CACHE_DIR ?? join(homedir(), '.cache', 'prl');
 }
 
-/** The warm-start recipe for a task, resolved with all defaults. */
+/**
+ * The warm-start recipe for a task, resolved with all defaults. The recipe's own `taskOptions` override the
+ * task's (e.g. a clean or larger corpus for a verifier's trunk, with the same splits and tokenizer).
+ */
 export function warmStartConfig(task: string, taskOptions: Record<string, unknown>, recipe: Partial<SftConfig> = {}): SftConfig {
-  return resolveConfig(sftConfigSchema, { ...(RECIPES[task] ?? {}), ...recipe, task, taskOptions }, `warm start of ${task}`);
+  return resolveConfig(sftConfigSchema, { ...(RECIPES[task] ?? {}), ...recipe, task, taskOptions: { ...taskOptions, ...recipe.taskOptions } }, `warm start of ${task}`);
 }
 
 /**

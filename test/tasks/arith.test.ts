@@ -108,7 +108,25 @@ test('the warm-start corpus: erroneous traces propagate consistently to a wrong 
   assert.ok(arithTask({ trainSize: 100, evalSize: 10, errorRate: 0 }).sftCorpus!(100, new Rng(2)).every((e) => e.correct));
 });
 
+test('a fresh corpus draws new problems for every example, never an eval one, with correct steps at errorRate 0', () => {
+  const options = { operations: 2, trainSize: 300, evalSize: 300, errorRate: 0 };
+  const fresh = arithTask({ ...options, corpus: 'fresh' });
+  // The splits do not depend on the corpus.
+  assert.deepEqual(fresh.evalProblems(), arithTask(options).evalProblems());
+  assert.deepEqual(fresh.trainProblems(), arithTask(options).trainProblems());
+  const evalPrompts = new Set(fresh.evalProblems().map((p) => p.prompt));
+  const trainPrompts = new Set(fresh.trainProblems().map((p) => p.prompt));
+  const corpus = fresh.sftCorpus!(3000, new Rng(4));
+  assert.ok(corpus.every((e) => !evalPrompts.has(e.prompt) && e.correct));
+  // 9000 expressions, 300 of them in the train split: a split-bound corpus would have at most 300 prompts.
+  const distinct = new Set(corpus.map((e) => e.prompt));
+  assert.ok(distinct.size > 2000, `${distinct.size} distinct prompts`);
+  assert.ok(corpus.filter((e) => trainPrompts.has(e.prompt)).length < 300, 'about 1 in 30 from the train split by chance');
+  assert.deepEqual(corpus.slice(0, 50), fresh.sftCorpus!(50, new Rng(4)));
+});
+
 test('bad options are errors that name the field', () => {
+  assert.throws(() => arithTask({ corpus: 'all' as 'train' }), /arith: corpus/);
   assert.throws(() => arithTask({ operators: '+/' }), /arith: operators/);
   assert.throws(() => arithTask({ errorRate: 2 }), /arith: errorRate/);
   assert.throws(() => arithTask({ maxDigits: 1, operations: 1, trainSize: 100, evalSize: 10 }), /arith: trainSize/);
