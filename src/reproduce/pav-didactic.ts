@@ -120,7 +120,7 @@ export const QUICK_SETTINGS: PavDidacticSettings = {
 };
 
 /**
- * The full run, about 40 minutes of CPU: (a) 5 seeds x 2 arms x 10,000 iterations (the paper's budget),
+ * The full run, about 25-30 minutes on one thread: (a) 5 seeds x 2 arms x 10,000 iterations (the paper's budget),
  * (b) every gamma 1..17 plus 25 and 50 (to find where provers become too strong) with 3 seeds x 500
  * iterations, exact and from 20 rollouts, (c) 1024 samples per policy; the sensitivity pair: the tiny Llama
  * from the paper's SFT recipe, 5 seeds x 2 arms x 500 iterations (about 4 minutes).

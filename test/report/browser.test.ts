@@ -145,8 +145,8 @@ test('a pav-didactic report from a micro run (MADE, with the transformer beside 
   for (const box of await Promise.all((await charts.all()).map((c) => c.boundingBox()))) {
     assert.ok(box !== null && box.width > 200 && box.height > 150, `chart laid out at ${JSON.stringify(box)}`);
   }
-  // Two arms on each accuracy chart, effective and outcome-only on the sweep, two arms and the warm start on pass@N.
-  assert.equal(await page.locator('svg .line_marks path').count(), 2 + 2 + 2 + 3);
+  // Two arms on each accuracy chart; exact, Monte Carlo and outcome-only on the sweep; two arms and the warm start on pass@N.
+  assert.equal(await page.locator('svg .line_marks path').count(), 2 + 2 + 3 + 3);
   assert.equal(await page.locator('.held').count(), results.claims.length);
   const steps = page.locator('.step');
   assert.ok((await steps.count()) > 0, 'tokens coloured by A^mu');
