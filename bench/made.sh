@@ -5,14 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
-  echo "bench: installing Debian python3-torch (the PyTorch baseline)" >&2
-  if [ "$(id -u)" -eq 0 ]; then
-    apt-get update && apt-get install -y python3-torch libopenblas0-pthread
-  else
-    sudo apt-get update && sudo apt-get install -y python3-torch libopenblas0-pthread
-  fi
-fi
+source bench/torch-baseline.sh
 [ -f dist/bench/made.js ] || npm run build
 
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
