@@ -121,7 +121,7 @@ export const QUICK_SETTINGS: PavDidacticSettings = {
 
 /**
  * The full run, about 25-30 minutes on one thread: (a) 5 seeds x 2 arms x 10,000 iterations (the paper's budget),
- * (b) every gamma 1..17 plus 25 and 50 (to find where provers become too strong) with 3 seeds x 500
+ * (b) every gamma 1..17 plus 25, 50, 100 and 1000 (to find where provers become too strong) with 3 seeds x 500
  * iterations, exact and from 20 rollouts, (c) 1024 samples per policy; the sensitivity pair: the tiny Llama
  * from the paper's SFT recipe, 5 seeds x 2 arms x 500 iterations (about 4 minutes).
  */
@@ -131,7 +131,7 @@ export const FULL_SETTINGS: PavDidacticSettings = {
   iterations: 10_000,
   ...PAPER_RL,
   window: 10,
-  sweep: { gammas: [...Array.from({ length: 17 }, (_, i) => i + 1), 25, 50], seeds: 3, iterations: 500, proverRollouts: PAPER_MC_ROLLOUTS },
+  sweep: { gammas: [...Array.from({ length: 17 }, (_, i) => i + 1), 25, 50, 100, 1000], seeds: 3, iterations: 500, proverRollouts: PAPER_MC_ROLLOUTS },
   passAt: { iteration: 100, samples: 1024, maxN: 256 },
   traces: 2,
   warmStartDraws: 32,
