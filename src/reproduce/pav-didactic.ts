@@ -823,7 +823,7 @@ function bandRow(sweep: readonly GammaSweepPoint[], baseline: number, advantages
   // Below the best: 95% t intervals apart, or (one seed, no interval) by more than 0.05 accuracy.
   const falls = (g: GammaSweepPoint) => g !== best && (g.hi !== undefined && best.lo !== undefined ? g.hi < best.lo : g.accuracy < best.accuracy - 0.05);
   const [weakest, strongest] = [sweep[0], sweep.at(-1)!];
-  const edge = (g: GammaSweepPoint) => `gamma ${g.gamma} ${g.accuracy}${g.lo === undefined ? '' : ` [${r4(g.lo)}, ${r4(g.hi!)}]`}`;
+  const edge = (g: GammaSweepPoint) => `gamma ${g.gamma} ${g.accuracy}${interval(g)}`;
   const helped = sweep.filter((g) => g.gain.mean > 0.05);
   return {
     claim: `Only provers in a middle band help: too weak or too strong ones give near-zero advantages (${advantages})`,
@@ -871,17 +871,14 @@ async function buildReport(results: PavDidacticResults): Promise<string> {
     yTitle: 'Accuracy (training batch)',
     yDomain: [0, 1],
   });
+  const sweepSeries = (name: string, points: readonly GammaSweepPoint[]) => ({
+    name,
+    points: points.map((g) => ({ x: g.gamma, y: g.accuracy, ...(g.lo === undefined ? {} : { lo: clamp01(g.lo), hi: clamp01(g.hi!) }) })),
+  });
   const sweepChart = await lineChartWithBands({
     series: [
-      { name: `effective reward (alpha ${config.alpha})`, points: results.gamma_sweep.map((g) => ({ x: g.gamma, y: g.accuracy, ...(g.lo === undefined ? {} : { lo: clamp01(g.lo), hi: clamp01(g.hi!) }) })) },
-      ...(results.gamma_sweep_monte_carlo
-        ? [
-            {
-              name: `effective reward, A^mu from ${results.gamma_sweep_monte_carlo.rollouts} rollouts`,
-              points: results.gamma_sweep_monte_carlo.points.map((g) => ({ x: g.gamma, y: g.accuracy, ...(g.lo === undefined ? {} : { lo: clamp01(g.lo), hi: clamp01(g.hi!) }) })),
-            },
-          ]
-        : []),
+      sweepSeries(`effective reward (alpha ${config.alpha})`, results.gamma_sweep),
+      ...(results.gamma_sweep_monte_carlo ? [sweepSeries(`effective reward, A^mu from ${results.gamma_sweep_monte_carlo.rollouts} rollouts`, results.gamma_sweep_monte_carlo.points)] : []),
       { name: 'outcome only (alpha 0)', points: results.gamma_sweep.map((g) => ({ x: g.gamma, y: results.sweep_baseline.accuracy })) },
     ],
     xTitle: 'Prover gamma',
