@@ -12,7 +12,7 @@ import { loadModel } from '../src/engine/io.js';
 import { generate, generateFromPrefixes } from '../src/engine/sampler.js';
 import { FULL_SETTINGS, QUICK_SETTINGS, runPavSearch } from '../src/reproduce/pav-search.js';
 import { getTask } from '../src/tasks/index.js';
-import { createCodec } from '../src/train/codec.js';
+import { createCodec } from '../src/tasks/codec.js';
 import { createProgress } from '../src/util/progress.js';
 import { Rng } from '../src/util/rng.js';
 

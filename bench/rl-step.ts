@@ -15,7 +15,7 @@ import { LlamaModel } from '../src/engine/model.js';
 import { PRESETS } from '../src/engine/config.js';
 import { saveModel } from '../src/engine/io.js';
 import { getTask } from '../src/tasks/index.js';
-import { taskTokenizer } from '../src/train/codec.js';
+import { taskTokenizer } from '../src/tasks/codec.js';
 import { resolveConfig, rlConfigSchema } from '../src/train/config.js';
 import { runRl, type RlMetricsRow } from '../src/train/rl.js';
 import { Rng } from '../src/util/rng.js';

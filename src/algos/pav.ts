@@ -2,6 +2,8 @@
  * PAV, process advantage verifiers (Setlur et al., "Rewarding Progress", arXiv 2410.08146).
  * Steps h = 1..H; state s_h = (x, a_1..a_{h-1}). SPEC.md "PAV: definitions".
  */
+import { advantagesByGroup, groupIndices, rlooAdvantages } from './advantages.js';
+import { stepIdsFromEnds } from './steps.js';
 
 /**
  * Q under the Best-of-K prover BoK(pi): 1 - (1 - Q^pi)^K, the chance that at least one of K
@@ -48,4 +50,49 @@ export function spreadStepValues(
   mask: ArrayLike<number>, // (T,)
 ): Float64Array {
   return Float64Array.from(mask, (m, t) => (m !== 0 && stepIds[t] >= 0 ? stepValues[stepIds[t]] : 0));
+}
+
+/** Q^mu at each step end of each response, and V^mu at its prompt. */
+export interface ProverValues {
+  q: number[];
+  v0: number;
+}
+
+/**
+ * The prover's values with the outcome put in where it is known: when the prefix through a response's
+ * last step has ended (it holds the end token, or it used the whole token budget), nothing is left to
+ * estimate and Q^mu of that step is the outcome reward, for every prover (the exact planted one already
+ * says so; `labelProblems` labels terminal prefixes the same way). A learned verifier's guess there would
+ * make the response's summed progress sum_h A^mu_h = Q_hat(final) - V^mu, which a policy can raise by
+ * fooling the verifier; with the outcome it is r - V^mu, and the verifier only redistributes credit
+ * between steps.
+ */
+export function withTerminalOutcomes(values: readonly ProverValues[], responses: readonly (readonly number[])[], ends: readonly (readonly number[])[], rewards: readonly number[], eosId: number, maxNewTokens: number): ProverValues[] {
+  return values.map((v, i) => {
+    const H = ends[i].length;
+    if (H === 0) return v;
+    const prefix = responses[i].slice(0, ends[i][H - 1] + 1);
+    const terminal = prefix.includes(eosId) || prefix.length >= maxNewTokens;
+    return terminal ? { q: [...v.q.slice(0, H - 1), rewards[i]], v0: v.v0 } : v;
+  });
+}
+
+/**
+ * Per-token PAV advantages: step h of response i gets (r_i - mean_{j != i, same group} r_j) + alpha
+ * (Q^mu_h - Q^mu_{h-1}), spread to the step's tokens; 0 where masked.
+ */
+export function pavAdvantages(
+  rewards: readonly number[],
+  groups: readonly (string | number)[],
+  masks: readonly (readonly number[])[],
+  ends: readonly (readonly number[])[],
+  values: readonly ProverValues[],
+  alpha: number,
+): Float64Array[] {
+  const outcome = advantagesByGroup(rewards, groupIndices([...groups]), rlooAdvantages);
+  return masks.map((mask, i) => {
+    const qPi = ends[i].map(() => outcome[i]);
+    const steps = pavEffectiveRewards(qPi, values[i].q, values[i].v0, alpha);
+    return spreadStepValues(steps, stepIdsFromEnds(ends[i], mask.length), mask);
+  });
 }

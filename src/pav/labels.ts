@@ -17,7 +17,7 @@
 import { bestOfKValue, stepEnds } from '../algos/index.js';
 import type { LlamaModel } from '../engine/model.js';
 import { generateFromPrefixes } from '../engine/sampler.js';
-import type { CodedProblem, ReadResponse, TaskCodec } from '../train/codec.js';
+import type { CodedProblem, ReadResponse, TaskCodec } from '../tasks/codec.js';
 import { inputError } from '../util/errors.js';
 import type { Rng } from '../util/rng.js';
 import type { Roller, RolloutRequest } from './rollers.js';

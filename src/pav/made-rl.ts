@@ -17,7 +17,7 @@ import { AdamW } from '../engine/optim.js';
 import { monteCarloQ, PAPER_PLANTED, PlantedProver, plantedReward, PlantedValues, proverCompletion } from '../tasks/planted.js';
 import { inputError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
-import { pavAdvantages, type ProverValues } from './rl.js';
+import { pavAdvantages, type ProverValues } from '../algos/index.js';
 
 /** The MADE network and its supervised warm start (paper App. B). */
 export interface MadeWarmStartConfig {

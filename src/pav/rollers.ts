@@ -6,7 +6,7 @@
 import type { LlamaModel } from '../engine/model.js';
 import { generateFromPrefixes } from '../engine/sampler.js';
 import { PlantedProver, PlantedValues, sampleCategorical, type PlantedConfig } from '../tasks/planted.js';
-import { TOKEN_TASK_SYMBOLS, type TaskCodec } from '../train/codec.js';
+import { TOKEN_TASK_SYMBOLS, type TaskCodec } from '../tasks/codec.js';
 import { inputError, PrlError } from '../util/errors.js';
 import type { Rng } from '../util/rng.js';
 

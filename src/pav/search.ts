@@ -12,9 +12,9 @@
  */
 import type { LlamaModel } from '../engine/model.js';
 import { generateFromPrefixes } from '../engine/sampler.js';
-import type { CodedProblem, TaskCodec } from '../train/codec.js';
+import type { CodedProblem, TaskCodec } from '../tasks/codec.js';
 import type { Rng } from '../util/rng.js';
-import type { ProverValues } from './rl.js';
+import type { ProverValues } from '../algos/index.js';
 import { pavScores, verifierPredict, type Verifier } from './verifier.js';
 import { plantedOracleValues } from './rollers.js';
 

@@ -6,7 +6,7 @@ import type { Engine } from '../engine/kernels/index.js';
 import { loadModel } from '../engine/io.js';
 import type { LlamaModel } from '../engine/model.js';
 import { getTask } from '../tasks/index.js';
-import { createCodec, type TaskCodec } from '../train/codec.js';
+import { createCodec, type TaskCodec } from '../tasks/codec.js';
 import { warmStartModel } from '../train/warm-start.js';
 import { PrlError } from '../util/errors.js';
 import { bestOfKOf } from './labels.js';

@@ -20,7 +20,7 @@ import { engineRoller } from '../pav/rollers.js';
 import { calibration, createVerifier, examplesFromLabels, saveVerifier, trainVerifier, verifierPredict, type Verifier, type VerifierExample } from '../pav/verifier.js';
 import { getTask } from '../tasks/index.js';
 import type { TextProblem, TextTask } from '../tasks/types.js';
-import { createCodec } from '../train/codec.js';
+import { createCodec } from '../tasks/codec.js';
 import type { SftConfig } from '../train/config.js';
 import { cacheDir, warmStartModel } from '../train/warm-start.js';
 import { inputError } from '../util/errors.js';

@@ -31,7 +31,7 @@ import { renderReportPage, type ClaimRow, type Trace } from '../report/html.js';
 import { writeExperimentReport, type ResultsHeader } from '../report/results.js';
 import { getTask } from '../tasks/index.js';
 import { PAPER_PLANTED, PlantedProver, plantedReward, PlantedValues } from '../tasks/planted.js';
-import { createCodec, TOKEN_TASK_SYMBOLS } from '../train/codec.js';
+import { createCodec, TOKEN_TASK_SYMBOLS } from '../tasks/codec.js';
 import { resolveConfig, rlConfigSchema, type RlConfig, type SftConfig } from '../train/config.js';
 import { evaluatePolicy, evaluationSeed } from '../train/evaluate.js';
 import { runRl, type RlMetricsRow } from '../train/rl.js';
@@ -42,6 +42,7 @@ import { readJsonFile, writeJsonAtomic } from '../util/fs.js';
 import { formatDuration, type Progress } from '../util/progress.js';
 import { wilsonInterval } from '../pav/labels.js';
 import { PAPER_MADE_WARM_START, runMadeRl, sampleMade, trainMadeWarmStart, type MadeWarmStartConfig } from '../pav/made-rl.js';
+import { rlProver } from '../pav/rl.js';
 import { seedInterval, type MeanInterval } from './stats.js';
 import { defineExperiment } from './types.js';
 import { mean, r4, roundInterval, sig4, signed } from './numbers.js';
@@ -469,13 +470,14 @@ async function runArm(arm: ArmSpec, seed: number, startModel: string, settings: 
   if (!reused) {
     rmSync(dir, { recursive: true, force: true });
     if (arm.passAtIteration !== undefined && arm.passAtIteration < arm.iterations) {
-      await runRl(armConfig(arm, seed, startModel, settings, arm.passAtIteration, threads), dir, { quiet: true });
+      const firstLeg = armConfig(arm, seed, startModel, settings, arm.passAtIteration, threads);
+      await runRl(firstLeg, dir, { quiet: true, prover: rlProver(firstLeg) });
       const checkpoint = new RunFolder(dir).latestCheckpoint();
       if (!checkpoint) throw new Error(`${dir}: the first leg left no checkpoint`);
       writeJsonAtomic(passPath, { key: passKey, ...(await passEvaluation(checkpoint.dir, settings, seed, threads)) });
-      await runRl(config, dir, { quiet: true, resume: true });
+      await runRl(config, dir, { quiet: true, resume: true, prover: rlProver(config) });
     } else {
-      await runRl(config, dir, { quiet: true });
+      await runRl(config, dir, { quiet: true, prover: rlProver(config) });
       if (arm.passAtIteration !== undefined) {
         const checkpoint = new RunFolder(dir).latestCheckpoint()!;
         writeJsonAtomic(passPath, { key: passKey, ...(await passEvaluation(checkpoint.dir, settings, seed, threads)) });

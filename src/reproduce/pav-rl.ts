@@ -21,14 +21,14 @@ import { createEngine } from '../engine/kernels/index.js';
 import { loadModel } from '../engine/io.js';
 import { generate } from '../engine/sampler.js';
 import { labelProblems, wilsonInterval } from '../pav/labels.js';
-import { openPavRewarder } from '../pav/rl.js';
+import { openProver, rlProver } from '../pav/rl.js';
 import { plantedOracleRoller } from '../pav/rollers.js';
 import { createVerifier, examplesFromLabels, saveVerifier } from '../pav/verifier.js';
 import { lineChartWithBands } from '../report/charts.js';
 import { renderReportPage, type ClaimRow, type ReportSection, type Trace } from '../report/html.js';
 import { writeExperimentReport, type ResultsHeader } from '../report/results.js';
 import { getTask } from '../tasks/index.js';
-import { createCodec } from '../train/codec.js';
+import { createCodec } from '../tasks/codec.js';
 import { resolveConfig, rlConfigSchema, type RlConfig, type SftConfig } from '../train/config.js';
 import { runRl, type RlMetricsRow } from '../train/rl.js';
 import { RunFolder } from '../train/run-folder.js';
@@ -345,8 +345,8 @@ async function preparePlantedVerifier(p: PlantedSettings, policyDir: string, dir
       return stepEnds(codec.stepSplit, { mask: read.mask, text: read.text, tokenOffsets: read.offsets, tokenIds: r });
     });
     const owners = responses.map(() => problems[0]);
-    const exact = openPavRewarder(prover, engine, codec).values(owners, responses, ends);
-    const learned = openPavRewarder(dir, engine, codec).values(owners, responses, ends);
+    const exact = openProver(prover, engine, codec).values(owners, responses, ends);
+    const learned = openProver(dir, engine, codec).values(owners, responses, ends);
     const pairsQ: Array<[number, number]> = [];
     const pairsA: Array<[number, number]> = [];
     exact.forEach((e, i) =>
@@ -411,7 +411,7 @@ async function runArm(arm: ArmSpec, seed: number, startModel: string, prover: st
   const finalPath = join(dir, 'final-eval.json');
   if (!sameRun(dir, config, task.finalEval)) {
     rmSync(dir, { recursive: true, force: true });
-    await runRl(config, dir, { quiet: true });
+    await runRl(config, dir, { quiet: true, prover: rlProver(config) });
     const checkpoint = new RunFolder(dir).latestCheckpoint();
     if (!checkpoint) throw new Error(`${dir}: the run left no checkpoint`);
     writeJsonAtomic(finalPath, { finalEval: task.finalEval, ...(await finalEvaluation(checkpoint.dir, arm.task, taskOptions, task.finalEval, seed, threads)) });

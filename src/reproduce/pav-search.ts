@@ -27,7 +27,7 @@ import { logXLineChart } from '../report/charts.js';
 import { renderReportPage, type ClaimRow, type Trace } from '../report/html.js';
 import { writeExperimentReport, type ResultsHeader } from '../report/results.js';
 import { getTask } from '../tasks/index.js';
-import { createCodec, type CodedProblem, type TaskCodec } from '../train/codec.js';
+import { createCodec, type CodedProblem, type TaskCodec } from '../tasks/codec.js';
 import { readJsonFile, writeJsonAtomic } from '../util/fs.js';
 import { formatDuration, type Progress } from '../util/progress.js';
 import { Rng } from '../util/rng.js';

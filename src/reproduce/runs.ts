@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { createEngine } from '../engine/kernels/index.js';
 import { loadModel } from '../engine/io.js';
 import { getTask } from '../tasks/index.js';
-import { createCodec } from '../train/codec.js';
+import { createCodec } from '../tasks/codec.js';
 import { evaluatePolicy, evaluationSeed } from '../train/evaluate.js';
 import { readJsonl } from '../util/fs.js';
 

@@ -6,7 +6,7 @@ import { sampleMetrics, type ProblemSamples, type SampleMetrics } from '../algos
 import type { LlamaModel } from '../engine/model.js';
 import { generate } from '../engine/sampler.js';
 import { Rng } from '../util/rng.js';
-import type { CodedProblem, TaskCodec } from './codec.js';
+import type { CodedProblem, TaskCodec } from '../tasks/codec.js';
 
 export interface EvaluationOptions {
   samples: number;

@@ -10,7 +10,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseStepSplit, policyLoss, stepEnds, type StepSplit } from '../algos/index.js';
+import { parseStepSplit, pavAdvantages, policyLoss, stepEnds, withTerminalOutcomes, type ProverValues, type StepSplit } from '../algos/index.js';
 import { loadModelFolder } from '../engine/checkpoint.js';
 import { createEngine, type Engine } from '../engine/kernels/index.js';
 import { loadModel } from '../engine/io.js';
@@ -22,7 +22,7 @@ import { PrlError } from '../util/errors.js';
 import { createProgress, formatDuration, type Progress } from '../util/progress.js';
 import { Rng } from '../util/rng.js';
 import { packBatch, packResponses, responseLogprobs, selectRows, unpackResponses, type PackedBatch } from './batch.js';
-import { createCodec, type CodedProblem, type ReadResponse, type TaskCodec } from './codec.js';
+import { createCodec, type CodedProblem, type ReadResponse, type TaskCodec } from '../tasks/codec.js';
 import type { RlConfig } from './config.js';
 import { DataOrder, type DataOrderState } from './data-order.js';
 import { evaluatePolicy, evaluationSeed } from './evaluate.js';
@@ -30,7 +30,6 @@ import { rolloutAdvantages, type AdvantageOptions, type Rollout } from './rollou
 import { loadCheckpointState, RunFolder } from './run-folder.js';
 import { learningRateSchedule } from './sft.js';
 import { warmStartModel } from './warm-start.js';
-import { openPavRewarder, pavAdvantages, withTerminalOutcomes, type PavRewarder } from '../pav/rl.js';
 
 /** One metrics.jsonl row. `time` holds the wall-clock figures, the only fields that differ between identical runs. */
 export interface RlMetricsRow {
@@ -80,10 +79,31 @@ interface RlContext {
   maxNewTokens: number;
   schedule: (step: number) => number;
   /** The prover of the `pav` estimator. */
-  pav: PavRewarder | null;
+  prover: Prover | null;
 }
 
-export async function runRl(config: RlConfig, outDir: string, options: { resume?: boolean; quiet?: boolean } = {}): Promise<RlSummary> {
+/**
+ * Q^mu of a prover at each step end (the `pav` estimator's process reward, SPEC.md "PAV"). The caller
+ * supplies it (src/pav/rl.ts `rlProver`), so the RL loop needs nothing from PAV.
+ */
+export interface Prover {
+  readonly name: string;
+  values(problems: readonly CodedProblem[], responses: readonly number[][], ends: readonly number[][]): ProverValues[];
+}
+
+/** Opens a prover once the run's engine and codec exist. */
+export type ProverFactory = (engine: Engine, codec: TaskCodec) => Prover;
+
+export interface RlOptions {
+  /** Continue the run in `outDir` from its last checkpoint. */
+  resume?: boolean;
+  /** No progress output. */
+  quiet?: boolean;
+  /** Required by the `pav` estimator. */
+  prover?: ProverFactory;
+}
+
+export async function runRl(config: RlConfig, outDir: string, options: RlOptions = {}): Promise<RlSummary> {
   const progress = createProgress(process.stderr, 1, options.quiet === true);
   const started = performance.now();
   const engine = await createEngine({ threads: config.threads });
@@ -118,7 +138,7 @@ export async function runRl(config: RlConfig, outDir: string, options: { resume?
       },
       maxNewTokens: config.maxNewTokens ?? codec.maxNewTokens,
       schedule: learningRateSchedule(config.lrSchedule, config.warmupSteps, config.steps),
-      pav: config.estimator === 'pav' ? openPavRewarder(config.prover, engine, codec) : null,
+      prover: config.estimator === 'pav' ? openRunProver(options.prover, engine, codec) : null,
     };
 
     let rng = new Rng(config.seed);
@@ -242,7 +262,7 @@ function rlStep(ctx: RlContext, step: number, rng: Rng, order: DataOrder): { row
 }
 
 function computeAdvantages(ctx: RlContext, reads: ReadResponse[], responses: number[][], logpOld: Float64Array[], logpRef: Float64Array[], problems: CodedProblem[]): Float64Array[] {
-  if (ctx.pav) return pavStepAdvantages(ctx, ctx.pav, reads, responses, problems);
+  if (ctx.prover) return pavStepAdvantages(ctx, ctx.prover, reads, responses, problems);
   if (ctx.config.estimator === 'raft') {
     // RAFT: weight 1 on every token of a correct sample, 0 elsewhere (the update is SFT on those tokens).
     return reads.map((r) => Float64Array.from(r.mask, (m) => (m && r.reward >= 1 ? 1 : 0)));
@@ -262,8 +282,13 @@ function computeAdvantages(ctx: RlContext, reads: ReadResponse[], responses: num
   return rolloutAdvantages(rollouts, ctx.advantageOptions);
 }
 
-/** PAV: per-step effective rewards Q^pi + alpha A^mu from the prover (src/pav/rl.ts). */
-function pavStepAdvantages(ctx: RlContext, pav: PavRewarder, reads: ReadResponse[], responses: number[][], problems: CodedProblem[]): Float64Array[] {
+function openRunProver(factory: ProverFactory | undefined, engine: Engine, codec: TaskCodec): Prover {
+  if (factory === undefined) throw new PrlError('estimator pav: needs a prover (--prover oracle:gamma=G on planted, or a verifier folder)');
+  return factory(engine, codec);
+}
+
+/** PAV: per-step effective rewards Q^pi + alpha A^mu from the prover. */
+function pavStepAdvantages(ctx: RlContext, pav: Prover, reads: ReadResponse[], responses: number[][], problems: CodedProblem[]): Float64Array[] {
   const G = ctx.config.groupSize;
   const ends = reads.map((r, i) => stepEnds(ctx.codec.stepSplit, { mask: r.mask, text: r.text, tokenOffsets: r.offsets, tokenIds: responses[i] }));
   const rewards = reads.map((r) => r.reward);

@@ -13,7 +13,7 @@ import { PrlError } from '../util/errors.js';
 import { createProgress, formatDuration } from '../util/progress.js';
 import { Rng } from '../util/rng.js';
 import { packBatch, type PackedBatch } from './batch.js';
-import { createCodec, taskTokenizer } from './codec.js';
+import { createCodec, taskTokenizer } from '../tasks/codec.js';
 import type { SftConfig } from './config.js';
 import { DataOrder } from './data-order.js';
 import { RunFolder } from './run-folder.js';

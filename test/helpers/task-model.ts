@@ -4,7 +4,7 @@ import { LlamaModel } from '../../src/engine/model.js';
 import { PRESETS, type PresetName } from '../../src/engine/config.js';
 import { saveModel } from '../../src/engine/io.js';
 import { getTask } from '../../src/tasks/index.js';
-import { taskTokenizer } from '../../src/train/codec.js';
+import { taskTokenizer } from '../../src/tasks/codec.js';
 import { Rng } from '../../src/util/rng.js';
 
 /** A randomly initialised model folder with the task's tokenizer, for trainer tests. */

@@ -10,7 +10,7 @@ import { generate, generateFromPrefixes } from '../../src/engine/sampler.js';
 import { labelProblems, toStepwiseSupervision, wilsonInterval } from '../../src/pav/labels.js';
 import { plantedOracleRoller, plantedOracleValues } from '../../src/pav/rollers.js';
 import { getTask } from '../../src/tasks/index.js';
-import { createCodec, taskTokenizer } from '../../src/train/codec.js';
+import { createCodec, taskTokenizer } from '../../src/tasks/codec.js';
 import { Rng } from '../../src/util/rng.js';
 
 function tinyModel(vocabSize: number, seed: number): LlamaModel {

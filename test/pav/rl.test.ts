@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bestOfKValue } from '../../src/algos/pav.js';
-import { pavAdvantages, withTerminalOutcomes } from '../../src/pav/rl.js';
+import { pavAdvantages, withTerminalOutcomes } from '../../src/algos/index.js';
 import { Rng } from '../../src/util/rng.js';
 import { runPrl } from '../cli/run-cli.js';
 import { makeTaskModel } from '../helpers/task-model.js';

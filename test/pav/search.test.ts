@@ -8,7 +8,7 @@ import { Arena } from '../../src/engine/memory.js';
 import { LlamaModel } from '../../src/engine/model.js';
 import { beamSearch, oracleScorer, sampleSearch } from '../../src/pav/search.js';
 import { getTask } from '../../src/tasks/index.js';
-import { createCodec, taskTokenizer } from '../../src/train/codec.js';
+import { createCodec, taskTokenizer } from '../../src/tasks/codec.js';
 import { Rng } from '../../src/util/rng.js';
 
 const task = getTask('planted');

@@ -11,7 +11,7 @@ import { FallbackKernels } from '../../src/engine/kernels/fallback.js';
 import { Arena } from '../../src/engine/memory.js';
 import { LlamaModel } from '../../src/engine/model.js';
 import { arithTask } from '../../src/tasks/arith.js';
-import { taskTokenizer } from '../../src/train/codec.js';
+import { taskTokenizer } from '../../src/tasks/codec.js';
 import {
   balancedClassWeights,
   calibration,

@@ -9,6 +9,7 @@ import { wilsonInterval } from '../../src/pav/labels.js';
 import { EXPERIMENTS } from '../../src/reproduce/index.js';
 import { PAPER_PLANTED, PlantedProver, PlantedValues } from '../../src/tasks/planted.js';
 import { runRl } from '../../src/train/rl.js';
+import { rlProver } from '../../src/pav/rl.js';
 import { createProgress } from '../../src/util/progress.js';
 import { microPavDidactic, microPavDidacticMade } from '../helpers/micro-pav-didactic.js';
 
@@ -132,7 +133,8 @@ test('pav-didactic on a micro budget: results.json from the runs\' own numbers, 
 
     // The two legs (RL to iteration 2, pass@N, resume to 4) are the same run as one uninterrupted run.
     const single = join(root, 'single');
-    await runRl(armConfig(effective, 1, (settings.start as { model: string }).model, settings, 4, 1), single, { quiet: true });
+    const singleConfig = armConfig(effective, 1, (settings.start as { model: string }).model, settings, 4, 1);
+    await runRl(singleConfig, single, { quiet: true, prover: rlProver(singleConfig) });
     assert.deepEqual(rewards(single), rewards(runDir(effective, 1)));
   } finally {
     rmSync(root, { recursive: true, force: true });

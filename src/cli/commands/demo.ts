@@ -11,7 +11,7 @@ import { PRESETS } from '../../engine/config.js';
 import { generate } from '../../engine/sampler.js';
 import { getTask } from '../../tasks/index.js';
 import { packBatch } from '../../train/batch.js';
-import { createCodec, taskTokenizer } from '../../train/codec.js';
+import { createCodec, taskTokenizer } from '../../tasks/codec.js';
 import { DataOrder } from '../../train/data-order.js';
 import { evaluatePolicy } from '../../train/evaluate.js';
 import { supervisedStep } from '../../train/sft.js';

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { join } from 'node:path';
 import { rlConfigSchema } from '../../train/config.js';
+import { rlProver } from '../../pav/rl.js';
 import { runRl } from '../../train/rl.js';
 import { readJsonFile } from '../../util/fs.js';
 import { resolveConfig } from '../../train/config.js';
@@ -18,13 +19,13 @@ export function register(program: Command): void {
   addConfigFlags(command, rlConfigSchema).action(async (opts: Record<string, unknown>) => {
     if (typeof opts.resume === 'string') {
       const config = resolveConfig(rlConfigSchema, readJsonFile(join(opts.resume, 'config.json')) as Record<string, unknown>, join(opts.resume, 'config.json'));
-      const summary = await runRl(config, opts.resume, { resume: true, quiet: opts.quiet === true });
+      const summary = await runRl(config, opts.resume, { resume: true, quiet: opts.quiet === true, prover: rlProver(config) });
       console.log(JSON.stringify(summary));
       return;
     }
     if (typeof opts.out !== 'string') throw inputError('--out', 'required (the run folder), or --resume DIR');
     const config = configFromFlags(rlConfigSchema, opts);
-    const summary = await runRl(config, opts.out, { quiet: opts.quiet === true });
+    const summary = await runRl(config, opts.out, { quiet: opts.quiet === true, prover: rlProver(config) });
     console.log(JSON.stringify(summary));
   });
 }

@@ -8,7 +8,7 @@
  */
 import { parseStepSplit, type StepSplit } from '../algos/index.js';
 import { CharTokenizer, prefixDecodeOffsets, type Tokenizer } from '../engine/tokenizer.js';
-import type { Task, TextProblem, TokenProblem } from '../tasks/types.js';
+import type { Task, TextProblem, TokenProblem } from './types.js';
 import { PrlError } from '../util/errors.js';
 import type { Rng } from '../util/rng.js';
 
