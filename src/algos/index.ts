@@ -4,5 +4,6 @@ export * from './steps.js';
 export * from './prl.js';
 export * from './frpo.js';
 export * from './pav.js';
+export * from './estimators.js';
 export * from './loss.js';
 export * from './metrics.js';

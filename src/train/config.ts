@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { parse as parseYaml } from 'yaml';
-import { parseStepSplit } from '../algos/index.js';
+import { ESTIMATOR_NAMES, parseStepSplit, type EstimatorName } from '../algos/index.js';
 import { describeValue, inputError, PrlError } from '../util/errors.js';
 import { readTextFile } from '../util/fs.js';
 
@@ -48,15 +48,13 @@ const runFolder = {
   threads: positiveInt().optional().describe('Kernel worker threads (default: env PRL_THREADS, else the core count). Results do not depend on it.'),
 };
 
-export const RL_ESTIMATORS = ['grpo', 'rloo', 'reinforce', 'prl', 'prl-raw', 'frpo', 'raft', 'pav'] as const;
-export type RlEstimator = (typeof RL_ESTIMATORS)[number];
 
 export const rlConfigSchema = z.object({
   task: oneOf(['arith', 'planted', 'math']).default('arith').describe('Task to train on: `arith` (synthetic multi-step arithmetic), `planted` (PAV\'s didactic task), `math` (JSONL).'),
   taskOptions: z.record(z.string(), z.unknown()).default({}).describe('Task knobs, passed to the task (e.g. {"operations": 3} for arith, {"evalData": "..."} for math).'),
   model: z.string().optional().describe('Model folder to start from; default: the task\'s built-in warm start (trained on first use, cached).'),
   reference: z.string().optional().describe('Frozen reference for the KL terms (SPEC: the policy at the start of RL); default: the starting model.'),
-  estimator: oneOf(RL_ESTIMATORS).default('grpo').describe('Advantage estimator: grpo/rloo/reinforce (outcome), prl (PRL v1), prl-raw (authors\' adv=prm), frpo (PRL v2), raft (SFT on correct samples), pav (PAV: Q^pi + alpha A^mu per step).'),
+  estimator: oneOf<EstimatorName>(ESTIMATOR_NAMES).default('grpo').describe(`Advantage estimator: ${ESTIMATOR_NAMES.join(', ')} (src/algos/estimators.ts; \`prl rl --help\` says what each does).`),
   steps: positiveInt().default(50).describe('RL steps (one rollout batch and one update each).'),
   promptsPerStep: positiveInt().default(8).describe('Prompts per step.'),
   groupSize: positiveInt().default(5).describe('Responses per prompt, G (PRL authors: 5).'),

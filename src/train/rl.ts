@@ -10,7 +10,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseStepSplit, pavAdvantages, policyLoss, stepEnds, withTerminalOutcomes, type ProverValues, type StepSplit } from '../algos/index.js';
+import { isRolloutEstimator, parseStepSplit, pavAdvantages, policyLoss, rolloutAdvantages, stepEnds, withTerminalOutcomes, type AdvantageOptions, type ProverValues, type Rollout, type StepSplit } from '../algos/index.js';
 import { loadModelFolder } from '../engine/checkpoint.js';
 import { createEngine, type Engine } from '../engine/kernels/index.js';
 import { loadModel } from '../engine/io.js';
@@ -26,7 +26,6 @@ import { createCodec, type CodedProblem, type ReadResponse, type TaskCodec } fro
 import type { RlConfig } from './config.js';
 import { DataOrder, type DataOrderState } from './data-order.js';
 import { evaluatePolicy, evaluationSeed } from './evaluate.js';
-import { rolloutAdvantages, type AdvantageOptions, type Rollout } from './rollout-io.js';
 import { loadCheckpointState, RunFolder } from './run-folder.js';
 import { learningRateSchedule } from './sft.js';
 import { warmStartModel } from './warm-start.js';
@@ -129,7 +128,8 @@ export async function runRl(config: RlConfig, outDir: string, options: RlOptions
       train: codec.problems('train'),
       heldOut: codec.problems('eval').slice(0, config.evalProblems),
       advantageOptions: {
-        estimator: config.estimator === 'raft' || config.estimator === 'pav' ? 'grpo' : config.estimator,
+        // raft and pav compute their own advantages; the rest go through the same table as `prl advantages`.
+        estimator: isRolloutEstimator(config.estimator) ? config.estimator : 'grpo',
         eta: config.eta,
         beta: config.beta,
         kl: config.kl,

@@ -1,77 +1,20 @@
 /**
- * Rollout JSONL to per-token advantages: validation with errors that name the line and field, grouping,
- * and dispatch to the estimators of `algos/`. This is what `prl advantages` runs, so any trainer can use
+ * Rollout JSONL for the estimators of `algos/estimators.ts`: validation with errors that name the line and
+ * field, reading only what the estimator needs. This is what `prl advantages` runs, so any trainer can use
  * prl's estimators on its own rollouts.
  *
  * A line: {"group": id, "reward": r, "mask": [0|1..], "logprobs_old": [..], "logprobs_ref": [..],
  *          "text"?: "..", "token_offsets"?: [..], "token_ids"?: [..]}
  */
-import {
-  advantagesByGroup,
-  frpoAdvantages,
-  grpoAdvantages,
-  groupIndices,
-  meanBaselineAdvantages,
-  prlAdvantages,
-  prlRawAdvantages,
-  rlooAdvantages,
-  stepEnds,
-  type KlEstimator,
-  type StdMode,
-  type StepSplit,
-} from '../algos/index.js';
+import { ESTIMATORS, type AdvantageOptions, type Rollout } from '../algos/index.js';
 import { describeValue, inputError } from '../util/errors.js';
 import type { JsonlRecord } from '../util/fs.js';
 
-export const ADVANTAGE_ESTIMATORS = ['grpo', 'rloo', 'reinforce', 'prl', 'prl-raw', 'frpo'] as const;
-export type AdvantageEstimator = (typeof ADVANTAGE_ESTIMATORS)[number];
-
-export interface AdvantageOptions {
-  estimator: AdvantageEstimator;
-  /** PRL: the KL temperature, beta = 1/eta. */
-  eta: number;
-  /** FRPO: the future-KL coefficient. */
-  beta: number;
-  /** FRPO: the per-token KL estimator. */
-  kl: KlEstimator;
-  /** PRL: where steps end. */
-  stepSplit: StepSplit;
-  /** GRPO group normalisation (also the group advantage under PRL and FRPO). */
-  std: StdMode;
-}
-
-/**
- * Defaults (docs/design.md "Algorithms"): eta = 100 (= 1/beta, the middle of the authors' {1, 100, 200});
- * steps of 256 tokens (one of the two best settings, and it needs no text); FRPO beta = 0.01 with k1
- * (the v2 paper); torch.std's unbiased std.
- */
-export const DEFAULT_ADVANTAGE_OPTIONS: AdvantageOptions = {
-  estimator: 'grpo',
-  eta: 100,
-  beta: 0.01,
-  kl: 'k1',
-  stepSplit: { kind: 'length', length: 256 },
-  std: 'unbiased',
-};
-
-export interface Rollout {
-  line: number;
-  group: string | number;
-  reward: number;
-  mask: number[];
-  logprobsOld?: number[];
-  logprobsRef?: number[];
-  text?: string;
-  tokenOffsets?: number[];
-  tokenIds?: number[];
-}
-
 /** Which optional fields an estimator reads. */
 function needs(options: AdvantageOptions): { logprobs: boolean; text: boolean; ids: boolean } {
-  const usesLogprobs = options.estimator === 'prl' || options.estimator === 'prl-raw' || options.estimator === 'frpo';
-  const usesSteps = options.estimator === 'prl';
+  const { readsLogprobs, readsSteps: usesSteps } = ESTIMATORS[options.estimator];
   return {
-    logprobs: usesLogprobs,
+    logprobs: readsLogprobs,
     text: usesSteps && options.stepSplit.kind === 'text',
     ids: usesSteps && options.stepSplit.kind === 'tokens',
   };
@@ -131,30 +74,4 @@ function checkOffsets(offsets: readonly number[], text: string | undefined, wher
     if (t > 0 && o < offsets[t - 1]) throw inputError(where, `offsets must not decrease (index ${t}: ${o} after ${offsets[t - 1]})`);
     if (text !== undefined && o > text.length) throw inputError(where, `offset ${o} at index ${t} is past the end of text (${text.length} characters)`);
   });
-}
-
-/** Per-token advantages for each rollout, in input order; 0 where the mask is 0. */
-export function rolloutAdvantages(rollouts: readonly Rollout[], options: AdvantageOptions): Float64Array[] {
-  const rewards = rollouts.map((r) => r.reward);
-  const groups = groupIndices(rollouts.map((r) => r.group));
-  const broadcast = (perSequence: ArrayLike<number>): Float64Array[] =>
-    rollouts.map((r, i) => Float64Array.from(r.mask, (m) => (m !== 0 ? perSequence[i] : 0)));
-  switch (options.estimator) {
-    case 'grpo':
-      return broadcast(advantagesByGroup(rewards, groups, (g) => grpoAdvantages(g, options.std)));
-    case 'rloo':
-      return broadcast(advantagesByGroup(rewards, groups, rlooAdvantages));
-    case 'reinforce':
-      return broadcast(meanBaselineAdvantages(rewards));
-    case 'prl-raw':
-      return rollouts.map((r) => prlRawAdvantages(r.reward, r.logprobsOld!, r.logprobsRef!, r.mask, options.eta));
-    case 'prl': {
-      const adv = advantagesByGroup(rewards, groups, (g) => grpoAdvantages(g, options.std));
-      return rollouts.map((r, i) => prlAdvantages(adv[i], r.logprobsOld!, r.logprobsRef!, r.mask, options.eta, stepEnds(options.stepSplit, r)));
-    }
-    case 'frpo': {
-      const adv = advantagesByGroup(rewards, groups, (g) => grpoAdvantages(g, options.std));
-      return rollouts.map((r, i) => frpoAdvantages(adv[i], r.logprobsOld!, r.logprobsRef!, r.mask, options.beta, options.kl));
-    }
-  }
 }

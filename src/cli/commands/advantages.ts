@@ -1,7 +1,7 @@
 /** `prl advantages`: per-token advantages for rollouts in JSONL, so any trainer can use prl's estimators. */
 import { Command, Option } from 'commander';
-import { formatStepSplit, parseStepSplit } from '../../algos/index.js';
-import { ADVANTAGE_ESTIMATORS, DEFAULT_ADVANTAGE_OPTIONS, parseRollouts, rolloutAdvantages, type AdvantageOptions } from '../../train/rollout-io.js';
+import { DEFAULT_ADVANTAGE_OPTIONS, estimatorList, formatStepSplit, parseStepSplit, rolloutAdvantages, ROLLOUT_ESTIMATORS, type AdvantageOptions } from '../../algos/index.js';
+import { parseRollouts } from '../../train/rollout-io.js';
 import { PrlError } from '../../util/errors.js';
 import { parseJsonl } from '../../util/fs.js';
 import { readInput, writeOutput } from '../io.js';
@@ -12,9 +12,10 @@ export function register(program: Command): void {
     .command('advantages')
     .description(
       'Per-token advantages for rollouts. Input JSONL lines: {"group", "reward", "mask", "logprobs_old", "logprobs_ref", ' +
-        '"text"?, "token_offsets"?, "token_ids"?}; output lines {"advantages": [..]} in input order, 0 where the mask is 0.',
+        '"text"?, "token_offsets"?, "token_ids"?}; output lines {"advantages": [..]} in input order, 0 where the mask is 0.\n\nEstimators:\n' +
+        estimatorList(ROLLOUT_ESTIMATORS),
     )
-    .addOption(new Option('--estimator <name>', 'advantage estimator').choices(ADVANTAGE_ESTIMATORS).default(d.estimator))
+    .addOption(new Option('--estimator <name>', 'advantage estimator').choices(ROLLOUT_ESTIMATORS).default(d.estimator))
     .option('--eta <E>', 'PRL KL temperature (beta = 1/eta)', positiveNumber('--eta'), d.eta)
     .option('--beta <B>', 'FRPO future-KL coefficient', nonNegativeNumber('--beta'), d.beta)
     .addOption(new Option('--kl <estimator>', 'FRPO per-token KL estimator').choices(['k1', 'k3']).default(d.kl))

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { estimatorList } from '../../algos/index.js';
 import { join } from 'node:path';
 import { rlConfigSchema } from '../../train/config.js';
 import { rlProver } from '../../pav/rl.js';
@@ -11,7 +12,7 @@ import { addConfigFlags, configFromFlags } from '../config-flags.js';
 export function register(program: Command): void {
   const command = program
     .command('rl')
-    .description('RL on a task with outcome or process rewards (grpo, rloo, reinforce, prl, prl-raw, frpo, raft)')
+    .description(`RL on a task with outcome or process rewards.\n\nEstimators (--estimator):\n${estimatorList()}`)
     .option('--config <file>', 'JSON or YAML config; flags override it')
     .option('--out <dir>', 'run folder (config.json, metrics.jsonl, samples.jsonl, checkpoints/, summary.json)')
     .option('--resume <dir>', 'continue the run in DIR from its last checkpoint')
