@@ -156,5 +156,5 @@ export function rolloutAdvantages(rollouts: readonly Rollout[], options: Advanta
 
 /** `name: summary` for each estimator, one per line (help texts). */
 export function estimatorList(names: readonly EstimatorName[] = ESTIMATOR_NAMES): string {
-  return names.map((name) => `${name}: ${ESTIMATORS[name].summary}`).join('\n');
+  return names.map((name) => `  ${name}: ${ESTIMATORS[name].summary}`).join('\n');
 }

@@ -4,8 +4,10 @@
  */
 import type { Command } from 'commander';
 import type { z } from 'zod';
+import { join } from 'node:path';
 import { inputError } from '../util/errors.js';
-import { flagValue, readConfigFile, resolveConfig } from '../train/config.js';
+import { readJsonFile } from '../util/fs.js';
+import { flagValue, readConfigFile, resolveConfig, RESULT_NEUTRAL_OPTIONS } from '../train/config.js';
 
 const kebab = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
@@ -23,6 +25,33 @@ export function addConfigFlags(command: Command, schema: z.ZodObject): Command {
  * file field that is wrong.
  */
 export function configFromFlags<S extends z.ZodObject>(schema: S, opts: Record<string, unknown>): z.infer<S> {
+  const { raw, source } = givenOptions(schema, opts);
+  return resolveConfig(schema, raw, source);
+}
+
+/**
+ * The config of the run in `dir`, for `--resume`: its saved config.json. Options given again must equal
+ * the saved ones (a resumed run continues the same run); a different one is refused, naming it. Options
+ * that do not change the numbers (threads) may differ.
+ */
+export function resumeConfig<S extends z.ZodObject>(schema: S, dir: string, opts: Record<string, unknown>): z.infer<S> {
+  const path = join(dir, 'config.json');
+  const saved = resolveConfig(schema, readJsonFile(path) as Record<string, unknown>, path) as Record<string, unknown>;
+  const { raw, source } = givenOptions(schema, opts);
+  if (Object.keys(raw).length > 0) {
+    const given = resolveConfig(schema, { ...saved, ...raw }, source) as Record<string, unknown>;
+    for (const key of Object.keys(raw)) {
+      if (RESULT_NEUTRAL_OPTIONS.includes(key)) saved[key] = given[key];
+      else if (JSON.stringify(given[key]) !== JSON.stringify(saved[key])) {
+        throw inputError(`--${kebab(key)}`, `${JSON.stringify(given[key])} differs from the run's ${JSON.stringify(saved[key])} in ${path}; a resumed run keeps its settings (start a new run with --out to change them)`);
+      }
+    }
+  }
+  return saved as z.infer<S>;
+}
+
+/** The options given by `--config` and flags (flags win), unvalidated, and where they came from. */
+function givenOptions(schema: z.ZodObject, opts: Record<string, unknown>): { raw: Record<string, unknown>; source: string } {
   const raw: Record<string, unknown> = typeof opts.config === 'string' ? readConfigFile(opts.config) : {};
   let fromFlags = false;
   for (const key of Object.keys(schema.shape)) {
@@ -40,7 +69,7 @@ export function configFromFlags<S extends z.ZodObject>(schema: S, opts: Record<s
     }
   }
   const source = typeof opts.config === 'string' ? (fromFlags ? `${opts.config} + flags` : opts.config) : 'flags';
-  return resolveConfig(schema, raw, source);
+  return { raw, source };
 }
 
 

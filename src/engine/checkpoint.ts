@@ -236,6 +236,10 @@ export function loadModelFolder(dir: string): ModelFolder {
   const configPath = join(dir, 'config.json');
   const config = parseHfConfig(readJsonFile(configPath), configPath);
   const tokenizer = existsSync(join(dir, 'tokenizer.json')) ? loadTokenizer(dir) : undefined;
+  // A tokenizer may have fewer tokens than the embedding (HF pads vocab_size), never more.
+  if (tokenizer !== undefined && tokenizer.vocabSize > config.vocabSize) {
+    throw inputError(join(dir, 'tokenizer.json'), `has ${tokenizer.vocabSize} tokens, more than ${configPath}: vocab_size = ${config.vocabSize}`);
+  }
   const source = openSafetensorsFolder(dir);
   try {
     checkCheckpointTensors(config, source, dir);

@@ -18,9 +18,15 @@ export interface LoadedModel {
 
 /** Loads a Hugging Face-layout folder (config.json, safetensors, tokenizer.json) into the engine. */
 export function loadModel(dir: string, engine: Engine): LoadedModel {
+  const { model, tokenizer } = loadModelWeights(dir, engine);
+  if (!tokenizer) throw new PrlError(`${dir}: no tokenizer.json (prl needs one to turn text into token ids)`);
+  return { model, tokenizer };
+}
+
+/** Loads a model folder whose tokenizer is optional (work on token ids needs none). */
+export function loadModelWeights(dir: string, engine: Engine): { model: LlamaModel; tokenizer: Tokenizer | undefined } {
   const folder = loadModelFolder(dir);
   try {
-    if (!folder.tokenizer) throw new PrlError(`${dir}: no tokenizer.json (prl needs one to turn text into token ids)`);
     const model = new LlamaModel(folder.config, engine.arena, engine.kernels);
     folder.fillTensors(model.parameters());
     return { model, tokenizer: folder.tokenizer };
@@ -43,32 +49,36 @@ export function saveModel(dir: string, model: LlamaModel, tokenizer: Tokenizer):
 
 export type { ModelConfig };
 
-/** Printable ASCII (space to '~') and newline: the default alphabet of `prl init`'s character tokenizer. */
+/** Printable ASCII (space to '~') and newline: the default alphabet of a character tokenizer. */
 export const DEFAULT_ALPHABET = Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i)).join('') + '\n';
 
 /**
- * The character tokenizer of a fresh model: `<bos>` (id 0), `<eos>` (id 1), then one token per
- * character of `alphabet` in order.
+ * The character tokenizer of a fresh model: `<bos>` (id 0), `<eos>` (id 1), with `unk` an `<unk>` (id 2)
+ * that every character outside the alphabet becomes, then one token per character of `alphabet` in order.
  */
-export function defaultCharTokenizer(alphabet: string = DEFAULT_ALPHABET): CharTokenizer {
-  return new CharTokenizer({ alphabet, specialTokens: ['<bos>', '<eos>'], bos: '<bos>', eos: '<eos>' });
+export function defaultCharTokenizer(alphabet: string = DEFAULT_ALPHABET, options: { unk?: boolean } = {}): CharTokenizer {
+  const specialTokens = options.unk ? ['<bos>', '<eos>', '<unk>'] : ['<bos>', '<eos>'];
+  return new CharTokenizer({ alphabet, specialTokens, bos: '<bos>', eos: '<eos>', unk: options.unk ? '<unk>' : undefined });
 }
 
 /**
- * Writes a randomly initialised model folder: `config` with the tokenizer's vocabulary size and
- * BOS/EOS ids, weights ~ N(0, std²) (HF's initializer_range 0.02 by default), norms 1, biases 0.
- * Returns the config written.
+ * Writes a randomly initialised model folder: `config` (with the tokenizer's vocabulary size and BOS/EOS
+ * ids when a tokenizer is given; a token-id model keeps its own vocab_size and gets no tokenizer.json),
+ * weights ~ N(0, std²) (HF's initializer_range 0.02 by default), norms 1, biases 0. Returns the config written.
  */
-export function initModelFolder(dir: string, config: ModelConfig, tokenizer: Tokenizer, seed: number, std = 0.02): ModelConfig {
-  const full: ModelConfig = { ...config, vocabSize: tokenizer.vocabSize };
-  if (tokenizer.bosId !== undefined) full.bosTokenId = tokenizer.bosId;
-  if (tokenizer.eosId !== undefined) full.eosTokenId = tokenizer.eosId;
+export function initModelFolder(dir: string, config: ModelConfig, tokenizer: Tokenizer | undefined, seed: number, std = 0.02): ModelConfig {
+  const full: ModelConfig = { ...config };
+  if (tokenizer !== undefined) {
+    full.vocabSize = tokenizer.vocabSize;
+    if (tokenizer.bosId !== undefined) full.bosTokenId = tokenizer.bosId;
+    if (tokenizer.eosId !== undefined) full.eosTokenId = tokenizer.eosId;
+  }
   // Only parameter storage is needed: plain memory and the reference kernels, no threads.
   const model = new LlamaModel(full, new Arena(0), new FallbackKernels());
   model.initRandom(new Rng(seed));
   if (std !== 0.02) {
     for (const p of model.parameters()) if (!p.name.endsWith('norm.weight') && !p.name.endsWith('.bias')) for (let i = 0; i < p.data.length; i++) p.data[i] *= std / 0.02;
   }
-  saveModel(dir, model, tokenizer);
+  saveModelFolder(dir, model.config, model.parameters(), tokenizer);
   return full;
 }

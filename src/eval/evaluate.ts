@@ -7,14 +7,16 @@
  * problems already there and appends the rest, so an interrupted run resumes where it stopped and
  * nothing is counted twice. A torn last line (a crash mid-write) is cut off before appending.
  * Each problem's seed derives from its key, not its position, so a resumed run samples what an
- * uninterrupted one would have.
+ * uninterrupted one would have. A problem the policy cannot take (`PromptError`: a character the
+ * tokenizer lacks, a prompt too long for the model) gets a `{benchmark, id, skipped}` line: it is counted
+ * and reported, and the run goes on.
  */
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, truncateSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Template } from '@huggingface/jinja';
 import { bootstrapMeanIntervals, passAtK, sampleMetrics, type SampleMetrics } from '../algos/metrics.js';
 import type { Policy, Prompt } from '../policy/types.js';
-import { PrlError, describeValue, inputError } from '../util/errors.js';
+import { PrlError, PromptError, describeValue, inputError } from '../util/errors.js';
 import { readJsonl } from '../util/fs.js';
 import { Rng } from '../util/rng.js';
 import { gradeAnswer, normalizeAnswer, referenceAnswer } from '../verify/math.js';
@@ -39,6 +41,19 @@ export interface ProblemResult {
   answers: Array<string | null>;
   correct: boolean[];
   finishReasons: string[];
+}
+
+/** A problem the policy could not take, with the reason: a line of the results file too. */
+export interface SkippedProblem {
+  benchmark: string;
+  id: string;
+  skipped: string;
+}
+
+export type ProblemOutcome = ProblemResult | SkippedProblem;
+
+export function isSkipped(outcome: ProblemOutcome): outcome is SkippedProblem {
+  return 'skipped' in outcome;
 }
 
 /** Reads problems from a JSONL file; `benchmark` defaults to the file's base name. Errors name line and field. */
@@ -89,8 +104,8 @@ export function promptBuilder(template: { plain: string } | { chat: string; bosT
 }
 
 /** The problems already in `path` by key, after cutting a torn last line; lines of other runs are errors. */
-export function readFinished(path: string, n: number): Map<string, ProblemResult> {
-  const finished = new Map<string, ProblemResult>();
+export function readFinished(path: string, n: number): Map<string, ProblemOutcome> {
+  const finished = new Map<string, ProblemOutcome>();
   if (!existsSync(path)) return finished;
   const text = readFileSync(path, 'utf8');
   const complete = text.lastIndexOf('\n') + 1;
@@ -101,13 +116,16 @@ export function readFinished(path: string, n: number): Map<string, ProblemResult
     .forEach((raw, i) => {
       if (raw.trim() === '') return;
       const where = `${path}:${i + 1}`;
-      let r: ProblemResult;
+      let r: ProblemOutcome;
       try {
-        r = JSON.parse(raw) as ProblemResult;
+        r = JSON.parse(raw) as ProblemOutcome;
       } catch (err) {
         throw inputError(where, `not valid JSON (${(err as Error).message}); this file is the run's state, fix or remove it`);
       }
-      if (!Array.isArray(r.correct) || r.correct.length !== n) {
+      if (typeof r !== 'object' || r === null || typeof r.benchmark !== 'string' || typeof r.id !== 'string') {
+        throw inputError(where, 'expected a result line with benchmark and id; this file is the run\'s state, fix or remove it');
+      }
+      if (!isSkipped(r) && (!Array.isArray(r.correct) || r.correct.length !== n)) {
         throw inputError(`${where}: correct`, `has ${Array.isArray(r.correct) ? r.correct.length : 0} samples, but this run asks for n = ${n} (use another --out)`);
       }
       const key = problemKey(r);
@@ -143,8 +161,8 @@ export interface EvaluateOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-/** Samples and grades every problem not yet in `out`; returns all results (old and new) in problem order. */
-export async function evaluate(options: EvaluateOptions): Promise<ProblemResult[]> {
+/** Samples and grades every problem not yet in `out`; returns all outcomes (old and new) in problem order. */
+export async function evaluate(options: EvaluateOptions): Promise<ProblemOutcome[]> {
   const { policy, problems, n } = options;
   const finished = readFinished(options.out, n);
   const todo = problems.filter((p) => !finished.has(problemKey(p)));
@@ -158,6 +176,7 @@ export async function evaluate(options: EvaluateOptions): Promise<ProblemResult[
       while (next < todo.length) {
         const p = todo[next++];
         let completions;
+        let outcome: ProblemOutcome;
         try {
           [completions] = await policy.sample({
             prompts: [options.prompt(p.problem)],
@@ -167,23 +186,24 @@ export async function evaluate(options: EvaluateOptions): Promise<ProblemResult[
             maxTokens: options.maxTokens,
             seed: problemSeed(options.seed ?? 0, p),
           });
+          const grades = completions.map((c) => gradeAnswer(c.text, p.answer));
+          outcome = {
+            benchmark: p.benchmark,
+            id: p.id,
+            answer: p.answer,
+            responses: completions.map((c) => c.text),
+            answers: grades.map((g) => g.extracted),
+            correct: grades.map((g) => g.correct),
+            finishReasons: completions.map((c) => String(c.finishReason)),
+          };
         } catch (err) {
-          if (!(err instanceof PrlError)) throw err;
-          throw new PrlError(`${p.benchmark} problem ${p.id}: ${err.message} (finished problems are kept in ${options.out}; rerun to resume)`, { cause: err });
+          if (err instanceof PromptError) outcome = { benchmark: p.benchmark, id: p.id, skipped: err.message };
+          else if (err instanceof PrlError) throw new PrlError(`${p.benchmark} problem ${p.id}: ${err.message} (finished problems are kept in ${options.out}; rerun to resume)`, { cause: err });
+          else throw err;
         }
-        const grades = completions.map((c) => gradeAnswer(c.text, p.answer));
-        const result: ProblemResult = {
-          benchmark: p.benchmark,
-          id: p.id,
-          answer: p.answer,
-          responses: completions.map((c) => c.text),
-          answers: grades.map((g) => g.extracted),
-          correct: grades.map((g) => g.correct),
-          finishReasons: completions.map((c) => String(c.finishReason)),
-        };
-        writeSync(fd, JSON.stringify(result) + '\n');
+        writeSync(fd, JSON.stringify(outcome) + '\n');
         fsyncSync(fd);
-        finished.set(problemKey(p), result);
+        finished.set(problemKey(p), outcome);
         options.onProgress?.(++done, problems.length);
       }
     };
@@ -194,15 +214,21 @@ export async function evaluate(options: EvaluateOptions): Promise<ProblemResult[
   return problems.map((p) => finished.get(problemKey(p))!);
 }
 
+/** Metrics of one benchmark, with the count of problems the policy could not take (left out of the metrics). */
+export type BenchmarkMetrics = SampleMetrics & { skipped: number };
+
 /**
  * avg@n, pass@k (the requested ks, default `passKs(n)`), maj@n (votes over normalised extracted
- * answers) and 95% bootstrap intervals, per benchmark, from `sampleMetrics`.
+ * answers) and 95% bootstrap intervals, per benchmark, from `sampleMetrics`; skipped problems are counted.
  */
-export function benchmarkMetrics(results: readonly ProblemResult[], ks: readonly number[] | undefined, seed = 0): Record<string, SampleMetrics> {
-  const byBenchmark = new Map<string, ProblemResult[]>();
-  for (const r of results) byBenchmark.set(r.benchmark, [...(byBenchmark.get(r.benchmark) ?? []), r]);
-  const out: Record<string, SampleMetrics> = {};
-  for (const [name, rs] of byBenchmark) {
+export function benchmarkMetrics(outcomes: readonly ProblemOutcome[], ks: readonly number[] | undefined, seed = 0): Record<string, BenchmarkMetrics> {
+  const byBenchmark = new Map<string, ProblemOutcome[]>();
+  for (const r of outcomes) byBenchmark.set(r.benchmark, [...(byBenchmark.get(r.benchmark) ?? []), r]);
+  const out: Record<string, BenchmarkMetrics> = {};
+  for (const [name, all] of byBenchmark) {
+    const rs = all.filter((r): r is ProblemResult => !isSkipped(r));
+    const skipped = all.length - rs.length;
+    if (rs.length === 0) throw new PrlError(`${name}: the policy could take none of its ${skipped} problems (first reason: ${(all[0] as SkippedProblem).skipped})`);
     const n = rs[0].correct.length;
     const samples = rs.map((r) => ({ correct: r.correct, answers: r.answers.map((a) => (a === null ? null : normalizeAnswer(a))) }));
     const metrics = sampleMetrics(samples, new Rng(seed));
@@ -221,7 +247,7 @@ export function benchmarkMetrics(results: readonly ProblemResult[], ks: readonly
         ci[`pass@${k}`] = bootstrapMeanIntervals([scores], new Rng(seed))[0];
       }
     }
-    out[name] = metrics;
+    out[name] = { ...metrics, skipped };
   }
   return out;
 }

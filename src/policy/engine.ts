@@ -17,7 +17,7 @@ import type { LlamaModel } from '../engine/model.js';
 import { createEngine, type Engine, type EngineOptions } from '../engine/kernels/index.js';
 import { generate, scoreSequences } from '../engine/sampler.js';
 import { prefixDecodeOffsets, type Tokenizer } from '../engine/tokenizer.js';
-import { PrlError, inputError } from '../util/errors.js';
+import { PrlError, PromptError, inputError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import { continuationStart } from './offsets.js';
 import { choiceRng, promptSeed } from './seeds.js';
@@ -140,7 +140,7 @@ export function encodePrompt(tokenizer: Tokenizer, vocabSize: number, prompt: Pr
     try {
       ids = tokenizer.encode(prompt).ids;
     } catch (err) {
-      throw inputError(where, (err as Error).message);
+      throw new PromptError(`${where}: ${(err as Error).message}`);
     }
     if (tokenizer.bosId !== undefined) ids.unshift(tokenizer.bosId);
   } else {
@@ -151,7 +151,7 @@ export function encodePrompt(tokenizer: Tokenizer, vocabSize: number, prompt: Pr
   return ids;
 }
 
-function checkIds(ids: readonly number[], vocabSize: number, where: string): number[] {
+export function checkIds(ids: readonly number[], vocabSize: number, where: string): number[] {
   ids.forEach((id, t) => {
     if (!(Number.isInteger(id) && id >= 0 && id < vocabSize)) throw inputError(`${where}[${t}]`, `token id ${String(id)} is outside the vocabulary [0, ${vocabSize})`);
   });
@@ -208,6 +208,12 @@ export class EnginePolicy implements Policy {
     return this.serialised(() => {
       validateSampleRequest(request);
       const prompts = request.prompts.map((p, i) => encodePrompt(this.tokenizer, this.vocabSize, p, `sample: prompts[${i}]`));
+      const positions = this.model.config.maxPositionEmbeddings;
+      prompts.forEach((ids, i) => {
+        if (ids.length + request.maxTokens > positions) {
+          throw new PromptError(`sample: prompts[${i}]: ${ids.length} prompt tokens + max_tokens ${request.maxTokens} exceed max_position_embeddings = ${positions}`);
+        }
+      });
       const base = request.seed ?? this.unseeded.nextU32() >>> 1;
       const jobs: GenerationJob[] = [];
       prompts.forEach((prompt, i) => {

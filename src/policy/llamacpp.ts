@@ -8,7 +8,7 @@
  * log-prob. Prefixes already in the KV cache are reused (n samples of one prompt evaluate it once).
  */
 import type { ControlledEvaluateInputItem, LlamaContext, LlamaContextSequence, LlamaModel, Llama, Token } from 'node-llama-cpp';
-import { PrlError, inputError } from '../util/errors.js';
+import { PrlError, PromptError, inputError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import { prefixDecodeOffsets } from '../engine/tokenizer.js';
 import { continuationStart } from './offsets.js';
@@ -219,7 +219,7 @@ export class LlamaCppPolicy {
    */
   private async evaluate(tokens: number[], logitsAt: number[]): Promise<Float64Array[]> {
     if (tokens.length > this.contextSize) {
-      throw inputError('llama.cpp', `${tokens.length} tokens do not fit the context of ${this.contextSize}`);
+      throw new PromptError(`llama.cpp: ${tokens.length} tokens do not fit the context of ${this.contextSize}`);
     }
     const seq = this.sequence;
     const { firstDifferentIndex } = seq.compareContextTokens(tokens as Token[]);

@@ -8,7 +8,7 @@
  * least-loaded choice and failover. The API key is read from an environment variable, sent as a
  * Bearer token, and never put in a message, a log line or an inspectable field.
  */
-import { PrlError } from '../util/errors.js';
+import { PrlError, PromptError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import { alignTokenOffsets, normaliseServerOffsets } from './offsets.js';
 import { promptSeed } from './seeds.js';
@@ -65,13 +65,17 @@ interface Endpoint {
 
 /** A failed attempt, classified for the retry loop. Internal: callers see PrlError. */
 class AttemptError extends Error {
+  /** The server refused this prompt as too long for its context (vLLM, SGLang and llama.cpp answer 400). */
+  readonly promptRejected: boolean;
   constructor(
     message: string,
     readonly retryable: boolean,
     readonly connectFailed = false,
     readonly retryAfterMs?: number,
+    status?: number,
   ) {
     super(message);
+    this.promptRejected = status === 400 && /context length|context window|maximum.*tokens|too long|exceeds.*context/i.test(message);
   }
 }
 
@@ -401,7 +405,7 @@ class OpenAiPolicy implements Policy {
       if (failure.connectFailed) endpoint.downUntil = Date.now() + this.settings.downCooldownMs;
       if (!failure.retryable || attempt >= attempts || (failure.connectFailed && route.failFastOnConnect)) {
         const message = attempt === 1 ? failure.message : `${method} ${path} failed after ${attempt} attempts; last: ${failure.message}`;
-        throw new PrlError(this.redact(`${endpoint.name}: ${message}`));
+        throw new (failure.promptRejected ? PromptError : PrlError)(this.redact(`${endpoint.name}: ${message}`));
       }
       lastFailed = endpoint;
       // A refused connection fails over at once when another URL is healthy; otherwise back off.
@@ -442,7 +446,7 @@ class OpenAiPolicy implements Policy {
       const retryable = status === 408 || status === 429 || status >= 500;
       const hint = status === 401 || status === 403 ? ` (check $${this.settings.apiKeyEnv})` : '';
       const retryAfterMs = parseRetryAfter(retryAfter, this.settings.maxRetryAfterMs);
-      throw new AttemptError(`${method} ${path}: HTTP ${status}${hint}: ${serverMessage(text)}`, retryable, false, retryAfterMs);
+      throw new AttemptError(`${method} ${path}: HTTP ${status}${hint}: ${serverMessage(text)}`, retryable, false, retryAfterMs, status);
     }
     try {
       return JSON.parse(text);

@@ -40,6 +40,9 @@ const optimisation = {
   maxGradNorm: positive().default(1.0).describe('Global gradient-norm clip (verl\'s default 1.0).'),
 };
 
+/** Options that never change a run's numbers, so a resumed run may change them. */
+export const RESULT_NEUTRAL_OPTIONS: readonly string[] = ['threads'];
+
 /** Options of a run folder, shared by both trainers. */
 const runFolder = {
   seed: nonNegativeInt().default(0).describe('Seed of everything random in the run: same seed, same numbers, on any thread count.'),

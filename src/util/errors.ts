@@ -12,6 +12,17 @@ export class PrlError extends Error {
   }
 }
 
+/**
+ * A prompt this policy cannot take: a character its tokenizer lacks, or more positions than the model
+ * has. Evaluation skips and counts such a problem instead of stopping the run.
+ */
+export class PromptError extends PrlError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PromptError';
+  }
+}
+
 /** `where` names the place, e.g. `run.json: steps` or `in.jsonl:3: reward`. */
 export function inputError(where: string, problem: string): PrlError {
   return new PrlError(`${where}: ${problem}`);

@@ -17,12 +17,13 @@ interface GeneratedLine {
   finish_reason: string;
 }
 
-test('prl init writes a model folder whose vocabulary is the tokenizer\'s; bad presets are errors', () => {
+test('prl init writes a model folder whose vocabulary is the tokenizer\'s (or a config\'s, for token ids); bad presets are errors', () => {
   const run = runPrl(['init', '--preset', 'tiny', '--seed', '7', '--out', model, '--init-std', '0.1']);
   assert.equal(run.status, 0, run.stderr);
   const config = JSON.parse(readFileSync(join(model, 'config.json'), 'utf8')) as Record<string, unknown>;
-  assert.equal(config.vocab_size, 2 + 95 + 1); // <bos>, <eos>, printable ASCII, newline
+  assert.equal(config.vocab_size, 3 + 95 + 2); // <bos>, <eos>, <unk>, printable ASCII, newline, tab
   assert.equal(config.hidden_size, 64);
+  assert.equal(config.max_position_embeddings, 8192);
   assert.equal(config.bos_token_id, 0);
   assert.equal(config.eos_token_id, 1);
   // Same seed, same weights.
@@ -32,13 +33,20 @@ test('prl init writes a model folder whose vocabulary is the tokenizer\'s; bad p
 
   const small = join(work, 'small');
   assert.equal(runPrl(['init', '--preset', 'bench', '--alphabet', 'ab\\n', '--out', small]).status, 0);
-  assert.equal((JSON.parse(readFileSync(join(small, 'config.json'), 'utf8')) as { vocab_size: number }).vocab_size, 5);
+  assert.equal((JSON.parse(readFileSync(join(small, 'config.json'), 'utf8')) as { vocab_size: number }).vocab_size, 6);
 
   const custom = join(work, 'custom.json');
   writeFileSync(custom, JSON.stringify({ model_type: 'qwen2', hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 2, vocab_size: 12 }));
-  const bad = runPrl(['init', '--preset', custom, '--out', join(work, 'x')]);
+  const bad = runPrl(['init', '--preset', custom, '--alphabet', 'abc', '--out', join(work, 'x')]);
   assert.equal(bad.status, 1);
-  assert.match(bad.stderr, /custom\.json: vocab_size: 12 differs from the tokenizer's 98 tokens/);
+  assert.match(bad.stderr, /custom\.json: vocab_size: 12 differs from the --alphabet tokenizer's 6 tokens/);
+  // Without --alphabet, the config's vocab_size makes a token-id model: no tokenizer.
+  const ids = join(work, 'ids');
+  const made = runPrl(['init', '--preset', custom, '--out', ids]);
+  assert.equal(made.status, 0, made.stderr);
+  assert.match(made.stdout, /vocab 12, token ids/);
+  assert.equal((JSON.parse(readFileSync(join(ids, 'config.json'), 'utf8')) as { vocab_size: number }).vocab_size, 12);
+  assert.equal(existsSync(join(ids, 'tokenizer.json')), false);
   assert.match(runPrl(['init', '--preset', 'huge', '--out', join(work, 'y')]).stderr, /--preset: expected tiny, bench or a config\.json file/);
 });
 
@@ -67,8 +75,8 @@ test('prl generate: n seeded completions, reproducible; --stop cuts the text; --
 test('prl logprobs equals the sampler\'s log-probs of the same tokens, in input order; text = BOS + characters', () => {
   const gen = runPrl(['generate', '--model', model, '--prompt', 'Hi', '-n', '2', '--max-tokens', '10', '--seed', '1', '--json']);
   const samples = gen.stdout.trim().split('\n').map((l) => JSON.parse(l) as GeneratedLine);
-  // BOS = 0; 'H' and 'i' are printable ASCII at id 2 + code - 32.
-  const prompt = [0, 2 + 'H'.charCodeAt(0) - 32, 2 + 'i'.charCodeAt(0) - 32];
+  // BOS = 0; 'H' and 'i' are printable ASCII at id 3 + code - 32 (after <bos>, <eos>, <unk>).
+  const prompt = [0, 3 + 'H'.charCodeAt(0) - 32, 3 + 'i'.charCodeAt(0) - 32];
   const input = join(work, 'in.jsonl');
   const output = join(work, 'out.jsonl');
   writeFileSync(input, [...samples.map((s) => ({ tokens: [...prompt, ...s.tokens] })), { text: 'Hi' }, { tokens: [5] }].map((r) => JSON.stringify(r)).join('\n') + '\n');
@@ -85,11 +93,10 @@ test('prl logprobs equals the sampler\'s log-probs of the same tokens, in input 
   assert.deepEqual(out[3], []);
 
   const cases: Array<[string, RegExp]> = [
-    ['{"tokens":[0,1]}\n{"tokens":[0,98]}\n', /bad\.jsonl:2: tokens\[1\]: token id 98 is outside the vocabulary \[0, 98\)/],
+    ['{"tokens":[0,1]}\n{"tokens":[0,100]}\n', /bad\.jsonl:2: tokens\[1\]: token id 100 is outside the vocabulary \[0, 100\)/],
     ['{"tokens":[]}\n', /bad\.jsonl:1: tokens: is empty/],
     ['{"text":5}\n', /bad\.jsonl:1: text: expected a string, got 5/],
     ['{"other":1}\n', /bad\.jsonl:1: needs a "tokens" or a "text" field/],
-    ['{"text":"\u00e9"}\n', /bad\.jsonl:1: text: .*not in the vocabulary/],
   ];
   const badInput = join(work, 'bad.jsonl');
   const badOutput = join(work, 'bad-out.jsonl');
@@ -100,4 +107,24 @@ test('prl logprobs equals the sampler\'s log-probs of the same tokens, in input 
     assert.match(bad.stderr, message);
     assert.equal(existsSync(badOutput), false, 'nothing is written on error');
   }
+});
+
+test('prl logprobs scores token ids on a folder without a tokenizer; a tokenizer larger than vocab_size is refused', () => {
+  const ids = join(work, 'ids'); // the token-id model of the init test
+  const input = join(work, 'ids-in.jsonl');
+  writeFileSync(input, '{"tokens":[1,2,3,11]}\n');
+  const run = runPrl(['logprobs', '--model', ids, '--input', input]);
+  assert.equal(run.status, 0, run.stderr);
+  assert.equal((JSON.parse(run.stdout) as { logprobs: number[] }).logprobs.length, 3);
+  writeFileSync(input, '{"text":"abc"}\n');
+  const text = runPrl(['logprobs', '--model', ids, '--input', input]);
+  assert.equal(text.status, 1);
+  assert.match(text.stderr, /ids-in\.jsonl:1: text: text needs the model folder's tokenizer\.json/);
+
+  // A character tokenizer of 100 tokens in a folder whose config says 12.
+  writeFileSync(join(ids, 'tokenizer.json'), readFileSync(join(model, 'tokenizer.json')));
+  writeFileSync(input, '{"tokens":[1,2]}\n');
+  const mismatch = runPrl(['logprobs', '--model', ids, '--input', input]);
+  assert.equal(mismatch.status, 1);
+  assert.match(mismatch.stderr, /ids\/tokenizer\.json: has 100 tokens, more than .*config\.json: vocab_size = 12/);
 });

@@ -87,7 +87,11 @@ test('a run killed with SIGKILL and resumed ends with the same metrics as an uni
     });
   });
   await new Promise((resolve) => child.on('close', resolve));
-  const resumed = await runCli(['rl', '--resume', broken, '--quiet']);
+  // Resuming keeps the run's settings: a different one is refused, naming it; the thread count may change.
+  const changed = await runCli(['rl', '--resume', broken, '--lr', '2e-3', '--quiet']);
+  assert.equal(changed.code, 1);
+  assert.match(changed.stderr, /--lr: 0\.002 differs from the run's 0\.001 in .*broken\/config\.json/);
+  const resumed = await runCli(['rl', '--resume', broken, '--threads', '2', '--lr', '1e-3', '--quiet']);
   assert.equal(resumed.code, 0, resumed.stderr);
   assert.deepEqual(withoutTimes(rows(broken)), withoutTimes(rows(whole)));
   assert.deepEqual(rows(broken, 'samples.jsonl'), rows(whole, 'samples.jsonl'));

@@ -3,18 +3,22 @@
  * the papers' evaluation protocol (temperature 1.0, n samples per problem, math grader) on any
  * policy, with avg@n, pass@k and maj@n per benchmark (one per --data file) and bootstrap intervals.
  * `--out` is resumable: rerunning the same command skips finished problems (see src/eval/evaluate.ts).
+ * The settings that decide the samples are recorded beside it (`OUT.settings.json`); a rerun with other
+ * settings is refused naming the one that differs, unless `--overwrite` starts afresh.
  *
  * Prompt: `--template` (with `{problem}`), else the `chat_template` of an `engine:` model folder's
  * tokenizer_config.json (user message = problem + the boxed-answer instruction), else
  * "{problem}\n<instruction>\n".
  */
 import type { Command } from 'commander';
-import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BOXED_INSTRUCTION, benchmarkMetrics, evaluate, promptBuilder, readProblems, type EvalProblem } from '../../eval/evaluate.js';
 import { openPolicy, parsePolicySpec } from '../../policy/index.js';
 import { inputError } from '../../util/errors.js';
 import { readJsonFile, writeJsonAtomic } from '../../util/fs.js';
+import { claimOutput, type RunSettings } from '../../util/run-settings.js';
 import { collect, intFlag, numberFlag, unescapeFlag } from '../options.js';
 
 interface EvalFlags {
@@ -32,6 +36,26 @@ interface EvalFlags {
   concurrency: string;
   limit?: string;
   summary?: string;
+  overwrite?: boolean;
+}
+
+/**
+ * What decides the samples of a results file: a rerun with other values must not resume it. The data
+ * files by content, the prompt as the template renders a placeholder (so a changed chat template counts).
+ */
+function evalSettings(flags: EvalFlags, prompt: (problem: string) => string, n: number, maxTokens: number, temperature: number, seed: number): RunSettings {
+  const data = Object.fromEntries(flags.data.map((file) => [file, createHash('sha256').update(readFileSync(file)).digest('hex').slice(0, 16)]));
+  return {
+    '--policy': flags.policy,
+    '--data': data,
+    '--problem-field': flags.problemField,
+    '--answer-field': flags.answerField,
+    '--template': prompt('{problem}'),
+    '--n': n,
+    '--max-tokens': maxTokens,
+    '--temperature': temperature,
+    '--seed': seed,
+  };
 }
 
 /** The prompt template: explicit, else the engine folder's chat template, else plain with the instruction. */
@@ -87,6 +111,7 @@ export function register(program: Command): void {
     .option('--concurrency <n>', 'problems sampled at once', '4')
     .option('--limit <n>', 'only the first n problems of each file')
     .option('--summary <file>', 'also write the metrics as JSON (atomically)')
+    .option('--overwrite', 'start afresh when --out holds results made with other settings')
     .action(async (flags: EvalFlags) => {
       const n = intFlag(flags.n, '--n');
       const ks = flags.k === undefined ? undefined : flags.k.split(',').map((k) => intFlag(k.trim(), '--k'));
@@ -102,6 +127,9 @@ export function register(program: Command): void {
       }
       if (ks !== undefined) for (const k of ks) if (k > n) throw inputError('--k', `pass@${k} needs at least ${k} samples per problem (--n ${n})`);
       const prompt = chooseTemplate(flags);
+      const maxTokens = intFlag(flags.maxTokens, '--max-tokens');
+      const temperature = numberFlag(flags.temperature, '--temperature', 0);
+      claimOutput(flags.out, evalSettings(flags, prompt, n, maxTokens, temperature, seed), { overwrite: flags.overwrite === true });
       const policy = await openPolicy(flags.policy, {}, '--policy');
       try {
         const results = await evaluate({
@@ -110,13 +138,16 @@ export function register(program: Command): void {
           prompt,
           out: flags.out,
           n,
-          maxTokens: intFlag(flags.maxTokens, '--max-tokens'),
-          temperature: numberFlag(flags.temperature, '--temperature', 0),
+          maxTokens,
+          temperature,
           seed,
           concurrency: intFlag(flags.concurrency, '--concurrency'),
           onProgress: progressReporter(),
         });
         const metrics = benchmarkMetrics(results, ks, seed);
+        for (const [name, m] of Object.entries(metrics)) {
+          if (m.skipped > 0) process.stderr.write(`eval: ${name}: skipped ${m.skipped} problem(s) the policy cannot take (reasons in ${flags.out}, "skipped" lines)\n`);
+        }
         if (flags.summary !== undefined) writeJsonAtomic(flags.summary, metrics);
         process.stdout.write(JSON.stringify(metrics) + '\n');
       } finally {

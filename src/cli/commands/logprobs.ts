@@ -1,18 +1,19 @@
 /**
  * `prl logprobs --model DIR --input IN.jsonl --output OUT.jsonl`: teacher-forced log-probs.
  * Each input line is `{"tokens": [ids]}` or `{"text": "..."}` (encoded with BOS in front when the
- * tokenizer has one); each output line is `{"logprobs": [...]}` with log p(tok[t+1] | tok[0..t]) for
+ * tokenizer has one; token ids need no tokenizer); each output line is `{"logprobs": [...]}` with log p(tok[t+1] | tok[0..t]) for
  * t = 0 .. len-2, in input order. The output is written atomically once everything is scored.
  */
 import type { Command } from 'commander';
+import { loadModelWeights } from '../../engine/io.js';
 import { scoreSequences } from '../../engine/sampler.js';
 import type { Tokenizer } from '../../engine/tokenizer.js';
-import { encodePrompt } from '../../policy/engine.js';
+import { checkIds, encodePrompt } from '../../policy/engine.js';
 import { describeValue, inputError } from '../../util/errors.js';
 import { readJsonl, type JsonlRecord } from '../../util/fs.js';
 import { writeOutput } from '../io.js';
 import { intFlag } from '../options.js';
-import { openModelPolicy } from '../engine.js';
+import { openEngine } from '../engine.js';
 
 interface LogprobsOptions {
   model: string;
@@ -23,8 +24,8 @@ interface LogprobsOptions {
   batchSize: string;
 }
 
-/** Token ids of each record; errors name the file, line and field. */
-export function sequencesOf(records: readonly JsonlRecord[], source: string, tokenizer: Tokenizer, vocabSize: number, maxLength: number): number[][] {
+/** Token ids of each record; errors name the file, line and field. Without a tokenizer only ids are read. */
+export function sequencesOf(records: readonly JsonlRecord[], source: string, tokenizer: Tokenizer | undefined, vocabSize: number, maxLength: number): number[][] {
   if (records.length === 0) throw inputError(source, 'no sequences (the input is empty)');
   return records.map(({ line, value }) => {
     const where = `${source}:${line}`;
@@ -34,9 +35,10 @@ export function sequencesOf(records: readonly JsonlRecord[], source: string, tok
     if (rec.tokens !== undefined) {
       if (!Array.isArray(rec.tokens)) throw inputError(`${where}: tokens`, `expected an array of token ids, got ${describeValue(rec.tokens)}`);
       if (rec.tokens.length === 0) throw inputError(`${where}: tokens`, 'is empty');
-      ids = encodePrompt(tokenizer, vocabSize, rec.tokens as number[], `${where}: tokens`);
+      ids = checkIds(rec.tokens, vocabSize, `${where}: tokens`);
     } else if (rec.text !== undefined) {
       if (typeof rec.text !== 'string') throw inputError(`${where}: text`, `expected a string, got ${describeValue(rec.text)}`);
+      if (tokenizer === undefined) throw inputError(`${where}: text`, 'text needs the model folder\'s tokenizer.json, which it lacks; give {"tokens": [ids]} instead');
       ids = encodePrompt(tokenizer, vocabSize, rec.text, `${where}: text`);
     } else {
       throw inputError(where, 'needs a "tokens" or a "text" field');
@@ -59,14 +61,14 @@ export function register(program: Command): void {
     .action(async (opts: LogprobsOptions) => {
       const batchSize = intFlag(opts.batchSize, '--batch-size');
       const records = readJsonl(opts.input);
-      const policy = await openModelPolicy(opts.model, opts.provider, opts.threads === undefined ? undefined : intFlag(opts.threads, '--threads'));
+      const engine = await openEngine(opts.provider, opts.threads === undefined ? undefined : intFlag(opts.threads, '--threads'));
       try {
-        const { model, tokenizer } = policy;
+        const { model, tokenizer } = loadModelWeights(opts.model, engine);
         const sequences = sequencesOf(records, opts.input, tokenizer, model.config.vocabSize, model.config.maxPositionEmbeddings);
-        const logprobs = await policy.serialised(() => scoreSequences(model, sequences, { batchSize }));
+        const logprobs = scoreSequences(model, sequences, { batchSize });
         writeOutput(opts.output, logprobs.map((lp) => JSON.stringify({ logprobs: lp }) + '\n').join(''));
       } finally {
-        await policy.close();
+        await engine.kernels.dispose();
       }
     });
 }

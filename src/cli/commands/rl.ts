@@ -1,13 +1,10 @@
 import type { Command } from 'commander';
 import { estimatorList } from '../../algos/index.js';
-import { join } from 'node:path';
 import { rlConfigSchema } from '../../train/config.js';
 import { rlProver } from '../../pav/rl.js';
 import { runRl } from '../../train/rl.js';
-import { readJsonFile } from '../../util/fs.js';
-import { resolveConfig } from '../../train/config.js';
 import { inputError } from '../../util/errors.js';
-import { addConfigFlags, configFromFlags } from '../config-flags.js';
+import { addConfigFlags, configFromFlags, resumeConfig } from '../config-flags.js';
 
 export function register(program: Command): void {
   const command = program
@@ -19,7 +16,7 @@ export function register(program: Command): void {
     .option('--quiet', 'no progress output');
   addConfigFlags(command, rlConfigSchema).action(async (opts: Record<string, unknown>) => {
     if (typeof opts.resume === 'string') {
-      const config = resolveConfig(rlConfigSchema, readJsonFile(join(opts.resume, 'config.json')) as Record<string, unknown>, join(opts.resume, 'config.json'));
+      const config = resumeConfig(rlConfigSchema, opts.resume, opts);
       const summary = await runRl(config, opts.resume, { resume: true, quiet: opts.quiet === true, prover: rlProver(config) });
       console.log(JSON.stringify(summary));
       return;
