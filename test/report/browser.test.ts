@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -20,6 +20,7 @@ import { runPavRl } from '../../src/reproduce/pav-rl.js';
 import { runPavSearch } from '../../src/reproduce/pav-search.js';
 import { runPrlVsGrpo } from '../../src/reproduce/prl-vs-grpo.js';
 import { createProgress } from '../../src/util/progress.js';
+import { browserSkipReason, requireChromium } from '../helpers/browser.js';
 import { useIsolatedCache } from '../helpers/isolated-cache.js';
 import { microPavDidacticMade } from '../helpers/micro-pav-didactic.js';
 import { microPavRl } from '../helpers/micro-pav-rl.js';
@@ -28,18 +29,13 @@ import { microPrlVsGrpo } from '../helpers/micro-prl-vs-grpo.js';
 
 useIsolatedCache();
 
-const CHROMIUM = '/usr/bin/chromium';
-const skipReason = process.env.PRL_SKIP_BROWSER_TESTS === '1' ? 'PRL_SKIP_BROWSER_TESTS=1 is set: real-browser report tests skipped' : false;
+const skipReason = browserSkipReason();
 
 test('example report and index load in headless Chromium with charts, colours and no errors', { skip: skipReason, timeout: 60_000 }, async () => {
-  assert.ok(
-    existsSync(CHROMIUM),
-    `Chromium not found at ${CHROMIUM}: the report tests need a real browser. Install it with \`apt-get install chromium\`, ` +
-      'or set PRL_SKIP_BROWSER_TESTS=1 to skip these tests.',
-  );
+  const executablePath = requireChromium();
   const runs = mkdtempSync(join(tmpdir(), 'prl-browser-'));
   // Chromium refuses to run as root with its sandbox on (CI containers run as root).
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: process.getuid?.() === 0 ? ['--no-sandbox'] : [] });
+  const browser = await chromium.launch({ executablePath, args: process.getuid?.() === 0 ? ['--no-sandbox'] : [] });
   try {
     const results = await writeExampleReport(join(runs, 'example'));
     const hostile = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">';
@@ -95,9 +91,9 @@ test('example report and index load in headless Chromium with charts, colours an
 
 /** Runs `body` with a fresh temporary folder and a headless Chromium; closes and removes both afterwards. */
 async function withBrowser(prefix: string, body: (root: string, browser: Browser) => Promise<void>): Promise<void> {
-  assert.ok(existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM}: install it with \`apt-get install chromium\`, or set PRL_SKIP_BROWSER_TESTS=1.`);
+  const executablePath = requireChromium();
   const root = mkdtempSync(join(tmpdir(), prefix));
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: process.getuid?.() === 0 ? ['--no-sandbox'] : [] });
+  const browser = await chromium.launch({ executablePath, args: process.getuid?.() === 0 ? ['--no-sandbox'] : [] });
   try {
     await body(root, browser);
   } finally {
