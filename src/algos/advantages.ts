@@ -21,14 +21,14 @@ export function grpoAdvantages(rewards: ArrayLike<number>, std: StdMode = 'unbia
     out[0] = rewards[0];
     return out;
   }
-  const mean = meanOf(rewards);
+  const average = mean(rewards);
   let scale = 1;
   if (std !== 'none') {
     let ss = 0;
-    for (let i = 0; i < n; i++) ss += (rewards[i] - mean) ** 2;
+    for (let i = 0; i < n; i++) ss += (rewards[i] - average) ** 2;
     scale = Math.sqrt(ss / (std === 'unbiased' ? n - 1 : n)) + eps;
   }
-  for (let i = 0; i < n; i++) out[i] = (rewards[i] - mean) / scale;
+  for (let i = 0; i < n; i++) out[i] = (rewards[i] - average) / scale;
   return out;
 }
 
@@ -54,8 +54,8 @@ export function rlooAdvantages(rewards: ArrayLike<number>): Float64Array {
  * whole batch for a batch-mean baseline). Unlike GRPO, a set of one gets A = 0.
  */
 export function meanBaselineAdvantages(rewards: ArrayLike<number>): Float64Array {
-  const mean = meanOf(rewards);
-  return Float64Array.from(rewards, (r) => r - mean);
+  const average = mean(rewards);
+  return Float64Array.from(rewards, (r) => r - average);
 }
 
 /** Indices of each group, groups in order of first appearance; keys compare by type and value. */
@@ -84,7 +84,8 @@ export function advantagesByGroup(
   return out;
 }
 
-function meanOf(values: ArrayLike<number>): number {
+/** The mean; 0 for no values. */
+export function mean(values: ArrayLike<number>): number {
   let sum = 0;
   for (let i = 0; i < values.length; i++) sum += values[i];
   return values.length === 0 ? 0 : sum / values.length;

@@ -6,7 +6,7 @@ import { createEngine, type Engine } from '../engine/kernels/index.js';
 import { inputError } from '../util/errors.js';
 import { loadModel } from '../engine/io.js';
 import { EnginePolicy } from '../policy/engine.js';
-import { intFlag } from './pav-flags.js';
+import { intFlag } from './options.js';
 
 export type ProviderName = 'wasm' | 'ts';
 
@@ -19,7 +19,7 @@ export async function openEngine(provider: string, threads?: number): Promise<En
 
 /** The WebAssembly engine with the thread count of a raw `--threads` flag (absent: the default). */
 export async function openEngineWithThreads(threads: string | undefined): Promise<Engine> {
-  return openEngine('wasm', threads === undefined ? undefined : intFlag('--threads', threads, 1));
+  return openEngine('wasm', threads === undefined ? undefined : intFlag(threads, '--threads', 1));
 }
 
 /** The engine policy of a model folder, on an engine opened from `--provider` / `--threads`. */

@@ -15,6 +15,25 @@ export function numberFlag(value: string, flag: string, min = -Infinity, max = I
   return n;
 }
 
+/** A JSON object flag such as '{"operations": 3}'. */
+export function jsonObjectFlag(flag: string, raw: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    throw inputError(flag, `expected a JSON object such as '{"operations": 3}', got ${JSON.stringify(raw)}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw inputError(flag, `expected a JSON object, got ${JSON.stringify(raw)}`);
+  return value as Record<string, unknown>;
+}
+
+/** A finite number flag > 0. */
+export function positiveFlag(value: string, flag: string): number {
+  const n = Number(value);
+  if (!(value.trim() !== '' && Number.isFinite(n) && n > 0)) throw inputError(flag, `expected a positive number, got ${JSON.stringify(value)}`);
+  return n;
+}
+
 /** commander collector for repeatable flags (`--stop a --stop b`). */
 export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];

@@ -10,7 +10,7 @@ import type { Policy } from './types.js';
 
 export type { Policy, PolicyCapabilities, Completion, SampleRequest, ScoreRequest, ScoreItem, ScoredContinuation, Prompt, TokenList, FinishReason } from './types.js';
 export { parsePolicySpec, mergePolicySpecs, formatPolicySpec, type PolicySpec, type OpenAiSpecOptions } from './spec.js';
-export { alignTokenOffsets, normaliseServerOffsets, tokenIndexAtOffset } from './offsets.js';
+export { alignTokenOffsets, normaliseServerOffsets } from './offsets.js';
 
 /** Settings that do not belong in a spec string: environment, retry tuning, warnings. */
 export type OpenPolicyOptions = Partial<Omit<OpenAiPolicyOptions, 'urls'>>;

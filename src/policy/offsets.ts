@@ -90,26 +90,6 @@ function isClean(token: string): boolean {
 }
 
 /**
- * Index of the token covering char `charIndex` of the text: the last token starting at or before
- * it (-1 before the first token). Step splitting maps each "\n" to the token that ends the step.
- */
-export function tokenIndexAtOffset(offsets: readonly number[], charIndex: number): number {
-  let lo = 0;
-  let hi = offsets.length - 1;
-  let found = -1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    if (offsets[mid] <= charIndex) {
-      found = mid;
-      lo = mid + 1;
-    } else {
-      hi = mid - 1;
-    }
-  }
-  return found;
-}
-
-/**
  * Where a continuation starts among the tokens of `prompt + continuation` tokenised together:
  * the first token starting at or after the prompt's end, or the token before it when that one
  * starts inside the prompt and reaches past its end (the tokenizer merged across the boundary:

@@ -8,11 +8,6 @@ export function sum(xs: readonly number[]): number {
   return xs.reduce((a, b) => a + b, 0);
 }
 
-/** The mean; 0 for no values (an empty arm has nothing to average, and reports print it as such). */
-export function mean(xs: readonly number[]): number {
-  return sum(xs) / Math.max(1, xs.length);
-}
-
 /** Rounded to 4 decimals. */
 export function r4(x: number): number {
   return Math.round(x * 1e4) / 1e4;

@@ -22,7 +22,7 @@
  */
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { passAtK } from '../algos/index.js';
+import { mean, passAtK } from '../algos/index.js';
 import { createEngine, type Engine } from '../engine/kernels/index.js';
 import type { MadeModel } from '../engine/made.js';
 import { loadModel } from '../engine/io.js';
@@ -45,8 +45,8 @@ import { PAPER_MADE_WARM_START, runMadeRl, sampleMade, trainMadeWarmStart, type 
 import { rlProver } from '../pav/rl.js';
 import { seedInterval, type MeanInterval } from './stats.js';
 import { defineExperiment } from './types.js';
-import { mean, r4, roundInterval, sig4, signed } from './numbers.js';
-import { readRunRows } from './runs.js';
+import { r4, roundInterval, sig4, signed } from './numbers.js';
+import { isSameRun, readRunRows } from './runs.js';
 
 /** Everything that decides the experiment's numbers. */
 export interface PavDidacticSettings {
@@ -466,7 +466,7 @@ async function runArm(arm: ArmSpec, seed: number, startModel: string, settings: 
   const config = armConfig(arm, seed, startModel, settings, arm.iterations, threads);
   const passPath = join(dir, 'pass-at-n.json');
   const passKey = { iteration: arm.passAtIteration, samples: settings.passAt.samples, traces: settings.traces };
-  const reused = sameRun(dir, config, arm.passAtIteration === undefined ? null : { path: passPath, key: passKey });
+  const reused = isSameRun(dir, config, arm.passAtIteration === undefined ? [] : [{ path: passPath, field: 'key', value: passKey }]);
   if (!reused) {
     rmSync(dir, { recursive: true, force: true });
     if (arm.passAtIteration !== undefined && arm.passAtIteration < arm.iterations) {
@@ -493,15 +493,6 @@ async function runArm(arm: ArmSpec, seed: number, startModel: string, settings: 
     reused,
     stepSeconds: rows.reduce((sum, r) => sum + (r.time?.step_s ?? 0), 0),
   };
-}
-
-/** Whether `dir` holds a finished run of exactly this config (thread count aside) and, if asked, its pass@N file. */
-function sameRun(dir: string, config: RlConfig, pass: { path: string; key: unknown } | null): boolean {
-  if (!existsSync(join(dir, 'summary.json')) || !existsSync(join(dir, 'config.json'))) return false;
-  if (pass && (!existsSync(pass.path) || JSON.stringify((readJsonFile(pass.path) as { key: unknown }).key) !== JSON.stringify(pass.key))) return false;
-  const { threads: _a, ...want } = config;
-  const { threads: _b, ...have } = readJsonFile(join(dir, 'config.json')) as RlConfig;
-  return JSON.stringify(have) === JSON.stringify(want);
 }
 
 /** Draws `samples` responses of the policy in `modelDir` and counts the correct ones (for pass@N). */
@@ -1075,7 +1066,6 @@ function sensitivitySection(results: PavDidacticResults, other: SensitivityResul
     ],
   };
 }
-
 
 function interval(m: { lo?: number; hi?: number }): string {
   return m.lo === undefined ? '' : ` [${r4(m.lo)}, ${r4(m.hi!)}]`;

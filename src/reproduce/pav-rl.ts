@@ -16,7 +16,7 @@
  */
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { stepEnds } from '../algos/index.js';
+import { mean, stepEnds } from '../algos/index.js';
 import { createEngine } from '../engine/kernels/index.js';
 import { loadModel } from '../engine/io.js';
 import { generate } from '../engine/sampler.js';
@@ -39,8 +39,8 @@ import { Rng } from '../util/rng.js';
 import { ARITH_PAV_FULL, ARITH_PAV_QUICK, prepareArithPav, trainVerifierWithProgress, type ArithPav, type ArithPavSettings } from './arith-pav.js';
 import { pairedBootstrap, seedInterval, type MeanInterval } from './stats.js';
 import { defineExperiment } from './types.js';
-import { mean, r4, roundInterval, sig, signed, sum } from './numbers.js';
-import { finalEvaluation, readRunRows, type FinalEvaluation } from './runs.js';
+import { r4, roundInterval, sig, signed, sum } from './numbers.js';
+import { finalEvaluation, isSameRun, readRunRows, type FinalEvaluation } from './runs.js';
 
 /** Accuracy levels for steps-to-threshold: absolute, or gains over each run's step-0 (warm-start) accuracy. */
 export interface Thresholds {
@@ -201,7 +201,6 @@ export function newcombeDifference(s1: number, n1: number, s2: number, n2: numbe
   const d = p1 - p2;
   return { mean: d, lo: d - Math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2), hi: d + Math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2) };
 }
-
 
 interface RunOutcome {
   arm: ArmSpec;
@@ -409,7 +408,7 @@ async function runArm(arm: ArmSpec, seed: number, startModel: string, prover: st
   };
   const config = resolveConfig(rlConfigSchema, raw, `pav-rl ${arm.id}`);
   const finalPath = join(dir, 'final-eval.json');
-  if (!sameRun(dir, config, task.finalEval)) {
+  if (!isSameRun(dir, config, [{ path: join(dir, 'final-eval.json'), field: 'finalEval', value: task.finalEval }])) {
     rmSync(dir, { recursive: true, force: true });
     await runRl(config, dir, { quiet: true, prover: rlProver(config) });
     const checkpoint = new RunFolder(dir).latestCheckpoint();
@@ -419,18 +418,6 @@ async function runArm(arm: ArmSpec, seed: number, startModel: string, prover: st
   const final = readJsonFile(finalPath) as FinalEvaluation;
   return { arm, seed, rows: readRunRows<RlMetricsRow>(join(dir, 'metrics.jsonl')), final, traces: readRunRows(join(dir, 'samples.jsonl')) };
 }
-
-/** Whether `dir` already holds a finished run of exactly this config and final evaluation (thread count aside). */
-function sameRun(dir: string, config: RlConfig, finalEval: TaskSettings['finalEval']): boolean {
-  const finalPath = join(dir, 'final-eval.json');
-  if (!existsSync(join(dir, 'summary.json')) || !existsSync(finalPath)) return false;
-  const { threads: _a, ...want } = config;
-  const { threads: _b, ...have } = readJsonFile(join(dir, 'config.json')) as RlConfig;
-  return JSON.stringify(have) === JSON.stringify(want) && JSON.stringify((readJsonFile(finalPath) as { finalEval: unknown }).finalEval) === JSON.stringify(finalEval);
-}
-
-
-
 
 /** A run's held-out accuracy curve (step, avg@n). */
 function curveOf(run: RunOutcome, metric: string): Array<{ step: number; value: number }> {

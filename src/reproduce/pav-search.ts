@@ -17,7 +17,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { passAtK } from '../algos/index.js';
+import { mean, passAtK } from '../algos/index.js';
 import { createEngine } from '../engine/kernels/index.js';
 import { loadModel } from '../engine/io.js';
 import { promptText, responseSteps } from '../pav/labels.js';
@@ -33,7 +33,7 @@ import { formatDuration, type Progress } from '../util/progress.js';
 import { Rng } from '../util/rng.js';
 import { ARITH_PAV_FULL, ARITH_PAV_QUICK, prepareArithPav, type ArithPavSettings, type LabelStats, type VerifierStats } from './arith-pav.js';
 import { defineExperiment } from './types.js';
-import { mean, r4, signed } from './numbers.js';
+import { r4, signed } from './numbers.js';
 
 /** Everything that decides the experiment's numbers. */
 export interface PavSearchSettings {

@@ -16,9 +16,9 @@
  * gives a term of a few to tens of percent, eta = 0.1 one comparable to the advantage, and the full run
  * adds eta = 10 between GRPO and 1. The report prints the measured S_0 / eta so this can be checked.
  */
-import { existsSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { passAtK, passKs } from '../algos/index.js';
+import { mean, passAtK, passKs } from '../algos/index.js';
 import { barChartWithErrors, lineChartWithBands, logXLineChart } from '../report/charts.js';
 import { renderReportPage, type ClaimRow, type Trace } from '../report/html.js';
 import { writeExperimentReport, type ResultsHeader } from '../report/results.js';
@@ -31,8 +31,8 @@ import { formatDuration, type Progress } from '../util/progress.js';
 import { Rng } from '../util/rng.js';
 import { differenceVerdict, pairedBootstrap, seedInterval, type MeanInterval } from './stats.js';
 import { defineExperiment } from './types.js';
-import { mean, r4, roundInterval, sig, signed } from './numbers.js';
-import { finalEvaluation, readRunRows, type FinalEvaluation } from './runs.js';
+import { r4, roundInterval, sig, signed } from './numbers.js';
+import { finalEvaluation, isSameRun, readRunRows, type FinalEvaluation } from './runs.js';
 
 /** The arith task of this experiment: two operations per problem, 1800 training and 300 held-out problems. */
 export const TASK_OPTIONS = { operations: 2, trainSize: 1800, evalSize: 300 };
@@ -152,7 +152,6 @@ export interface PrlVsGrpoResults extends ResultsHeader {
   claims: ClaimRow[];
 }
 
-
 interface RunOutcome {
   method: MethodSpec;
   seed: number;
@@ -161,7 +160,6 @@ interface RunOutcome {
   traces: Array<Record<string, unknown>>;
   seconds: number;
 }
-
 
 /** Runs every method for every seed into `out/runs/<method>/seed-<s>/`, then writes results.json and report.html. */
 export async function runPrlVsGrpo(settings: PrlVsGrpoSettings, options: { out: string; quick: boolean; threads?: number; progress: Progress }): Promise<PrlVsGrpoResults> {
@@ -214,7 +212,7 @@ async function runMethod(method: MethodSpec, seed: number, startModel: string, s
   const config = resolveConfig(rlConfigSchema, raw, `prl-vs-grpo ${method.id}`);
   const started = performance.now();
   const finalPath = join(dir, 'final-eval.json');
-  if (!sameRun(dir, config, settings)) {
+  if (!isSameRun(dir, config, [{ path: join(dir, 'final-eval.json'), field: 'finalEval', value: settings.finalEval }])) {
     rmSync(dir, { recursive: true, force: true });
     await runRl(config, dir, { quiet: true });
     const checkpoint = new RunFolder(dir).latestCheckpoint();
@@ -224,17 +222,6 @@ async function runMethod(method: MethodSpec, seed: number, startModel: string, s
   const final = readJsonFile(finalPath) as FinalEvaluation;
   return { method, seed, rows: readRunRows<RlMetricsRow>(join(dir, 'metrics.jsonl')), final, traces: readRunRows(join(dir, 'samples.jsonl')), seconds: (performance.now() - started) / 1000 };
 }
-
-/** Whether `dir` already holds a finished run of exactly this config and final evaluation (thread count aside). */
-function sameRun(dir: string, config: RlConfig, settings: PrlVsGrpoSettings): boolean {
-  const finalPath = join(dir, 'final-eval.json');
-  if (!existsSync(join(dir, 'summary.json')) || !existsSync(finalPath)) return false;
-  const { threads: _a, ...want } = config;
-  const { threads: _b, ...have } = readJsonFile(join(dir, 'config.json')) as RlConfig;
-  return JSON.stringify(have) === JSON.stringify(want) && JSON.stringify((readJsonFile(finalPath) as { finalEval: unknown }).finalEval) === JSON.stringify(settings.finalEval);
-}
-
-
 
 function lastEval(rows: RlMetricsRow[]): Record<string, unknown> | undefined {
   return rows.filter((r) => r.eval).at(-1)?.eval;

@@ -4,12 +4,14 @@
  * of one seed is evaluated on the same samples' randomness.
  */
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { createEngine } from '../engine/kernels/index.js';
 import { loadModel } from '../engine/io.js';
 import { getTask } from '../tasks/index.js';
 import { createCodec } from '../tasks/codec.js';
 import { evaluatePolicy, evaluationSeed } from '../train/evaluate.js';
-import { readJsonl } from '../util/fs.js';
+import { RESULT_NEUTRAL_OPTIONS, type RlConfig } from '../train/config.js';
+import { readJsonFile, readJsonl } from '../util/fs.js';
 
 /** The pseudo-step of the final evaluation's seed: past any real step, the same for every arm. */
 export const FINAL_EVAL_STEP = 1_000_000;
@@ -50,4 +52,24 @@ export async function finalEvaluation(
 /** The rows of a run's JSONL file (metrics.jsonl, samples.jsonl); none when the run has not written it yet. */
 export function readRunRows<T = Record<string, unknown>>(path: string): T[] {
   return existsSync(path) ? readJsonl(path).map((r) => r.value as T) : [];
+}
+
+/** A JSON file beside a cached run and the value one of its fields must hold for the run to be reused. */
+export interface RunRecord {
+  path: string;
+  field: string;
+  value: unknown;
+}
+
+/**
+ * Whether the finished run in `dir` was made by `config` (options that change no number aside) and
+ * every record holds its value: a cached run is reused only then, so a rerun with other settings trains anew.
+ */
+export function isSameRun(dir: string, config: RlConfig, records: readonly RunRecord[] = []): boolean {
+  if (!existsSync(join(dir, 'summary.json')) || !existsSync(join(dir, 'config.json'))) return false;
+  for (const { path, field, value } of records) {
+    if (!existsSync(path) || JSON.stringify((readJsonFile(path) as Record<string, unknown>)[field]) !== JSON.stringify(value)) return false;
+  }
+  const comparable = (c: Record<string, unknown>): string => JSON.stringify(Object.fromEntries(Object.entries(c).filter(([k]) => !RESULT_NEUTRAL_OPTIONS.includes(k))));
+  return comparable(readJsonFile(join(dir, 'config.json')) as Record<string, unknown>) === comparable(config);
 }

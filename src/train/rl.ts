@@ -10,7 +10,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { isRolloutEstimator, parseStepSplit, pavAdvantages, policyLoss, rolloutAdvantages, stepEnds, withTerminalOutcomes, type AdvantageOptions, type ProverValues, type Rollout, type StepSplit } from '../algos/index.js';
+import { isRolloutEstimator, mean, parseStepSplit, pavAdvantages, policyLoss, rolloutAdvantages, stepEnds, withTerminalOutcomes, type AdvantageOptions, type ProverValues, type Rollout, type StepSplit } from '../algos/index.js';
 import { loadModelFolder } from '../engine/checkpoint.js';
 import { createEngine, type Engine } from '../engine/kernels/index.js';
 import { loadModel } from '../engine/io.js';
@@ -389,10 +389,6 @@ function formatEval(metrics: Record<string, unknown>): string {
     .filter(([k, v]) => typeof v === 'number' && (k.startsWith('avg@') || k.startsWith('pass@') || k.startsWith('maj@')))
     .map(([k, v]) => `${k} ${(v as number).toFixed(3)}`)
     .join('  ');
-}
-
-function mean(xs: readonly number[]): number {
-  return xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length;
 }
 
 function maskedMean(values: readonly ArrayLike<number>[], masks: readonly (readonly number[])[]): number {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { alignTokenOffsets, normaliseServerOffsets, tokenIndexAtOffset } from '../../src/policy/offsets.js';
+import { alignTokenOffsets, normaliseServerOffsets } from '../../src/policy/offsets.js';
 
 test('tokens that spell the text start where they match', () => {
   assert.deepEqual(alignTokenOffsets('Step 1\n the', ['Step', ' 1', '\n', ' the'], []), [0, 4, 6, 7]);
@@ -34,11 +34,3 @@ test('when nothing matches again, the rest falls back to the server offsets', ()
   assert.deepEqual(alignTokenOffsets('a b', ['a', '\u2581b'], [0, 1]), [0, 1]);
 });
 
-test('tokenIndexAtOffset finds the token covering a char', () => {
-  const offsets = [0, 4, 6, 6, 7];
-  assert.equal(tokenIndexAtOffset(offsets, 0), 0);
-  assert.equal(tokenIndexAtOffset(offsets, 5), 1);
-  assert.equal(tokenIndexAtOffset(offsets, 6), 3);
-  assert.equal(tokenIndexAtOffset(offsets, 100), 4);
-  assert.equal(tokenIndexAtOffset([], 3), -1);
-});

@@ -2,7 +2,8 @@
 // settings have seeds and refuses it where they do not; the shared number formats round as documented.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mean, roundInterval, sig, signed } from '../../src/reproduce/numbers.js';
+import { mean } from '../../src/algos/index.js';
+import { roundInterval, sig, signed } from '../../src/reproduce/numbers.js';
 import { defineExperiment, type RunnerOptions } from '../../src/reproduce/types.js';
 import { createProgress } from '../../src/util/progress.js';
 

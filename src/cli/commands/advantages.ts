@@ -2,9 +2,9 @@
 import { Command, Option } from 'commander';
 import { DEFAULT_ADVANTAGE_OPTIONS, estimatorList, formatStepSplit, parseStepSplit, rolloutAdvantages, ROLLOUT_ESTIMATORS, type AdvantageOptions } from '../../algos/index.js';
 import { parseRollouts } from '../../train/rollout-io.js';
-import { PrlError } from '../../util/errors.js';
 import { parseJsonl } from '../../util/fs.js';
 import { readInput, writeOutput } from '../io.js';
+import { numberFlag, positiveFlag } from '../options.js';
 
 export function register(program: Command): void {
   const d = DEFAULT_ADVANTAGE_OPTIONS;
@@ -16,8 +16,8 @@ export function register(program: Command): void {
         estimatorList(ROLLOUT_ESTIMATORS),
     )
     .addOption(new Option('--estimator <name>', 'advantage estimator').choices(ROLLOUT_ESTIMATORS).default(d.estimator))
-    .option('--eta <E>', 'PRL KL temperature (beta = 1/eta)', positiveNumber('--eta'), d.eta)
-    .option('--beta <B>', 'FRPO future-KL coefficient', nonNegativeNumber('--beta'), d.beta)
+    .option('--eta <E>', 'PRL KL temperature (beta = 1/eta)', (raw: string) => positiveFlag(raw, '--eta'), d.eta)
+    .option('--beta <B>', 'FRPO future-KL coefficient', (raw: string) => numberFlag(raw, '--beta', 0), d.beta)
     .addOption(new Option('--kl <estimator>', 'FRPO per-token KL estimator').choices(['k1', 'k3']).default(d.kl))
     .option('--step-split <spec>', 'PRL steps: length:L, text:DELIM (JSON escapes, e.g. text:\\n\\n) or tokens:ID,ID', formatStepSplit(d.stepSplit))
     .addOption(new Option('--std <mode>', 'group std: unbiased (torch.std), population, none (Dr. GRPO)').choices(['unbiased', 'population', 'none']).default(d.std))
@@ -37,20 +37,4 @@ export function register(program: Command): void {
       const lines = rolloutAdvantages(rollouts, options).map((adv) => JSON.stringify({ advantages: Array.from(adv) }) + '\n');
       writeOutput(opts.output as string | undefined, lines.join(''));
     });
-}
-
-function positiveNumber(flag: string): (raw: string) => number {
-  return (raw) => {
-    const x = Number(raw);
-    if (raw.trim() === '' || Number.isNaN(x) || x <= 0) throw new PrlError(`${flag}: expected a positive number, got ${JSON.stringify(raw)}`);
-    return x;
-  };
-}
-
-function nonNegativeNumber(flag: string): (raw: string) => number {
-  return (raw) => {
-    const x = Number(raw);
-    if (raw.trim() === '' || !Number.isFinite(x) || x < 0) throw new PrlError(`${flag}: expected a non-negative number, got ${JSON.stringify(raw)}`);
-    return x;
-  };
 }

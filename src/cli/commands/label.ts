@@ -6,7 +6,7 @@ import { inputError } from '../../util/errors.js';
 import { writeFileAtomic } from '../../util/fs.js';
 import { Rng } from '../../util/rng.js';
 import { openEngineWithThreads } from '../engine.js';
-import { intFlag, jsonObjectFlag, numberFlag } from '../pav-flags.js';
+import { intFlag, jsonObjectFlag, numberFlag } from '../options.js';
 
 export function register(program: Command): void {
   program
@@ -34,18 +34,18 @@ export function register(program: Command): void {
       try {
         const started = performance.now();
         const opened = await openPolicy(engine, opts.task!, jsonObjectFlag('--task-options', opts.taskOptions!), opts.model, (line) => process.stderr.write(line + '\n'));
-        const temperature = numberFlag('--temperature', opts.temperature!, 0);
+        const temperature = numberFlag(opts.temperature!, '--temperature', 0);
         const roller = proverRoller(opts.prover!, engine, opened, temperature);
-        const problems = opened.codec.problems(opts.split as 'train' | 'eval').slice(0, intFlag('--problems', opts.problems!, 1));
+        const problems = opened.codec.problems(opts.split as 'train' | 'eval').slice(0, intFlag(opts.problems!, '--problems', 1));
         const records = labelProblems(opened.policy, roller, opened.codec, problems, {
-          nCov: intFlag('--n-cov', opts.nCov!, 1),
-          nMc: intFlag('--n-mc', opts.nMc!, 1),
+          nCov: intFlag(opts.nCov!, '--n-cov', 1),
+          nMc: intFlag(opts.nMc!, '--n-mc', 1),
           strategy: opts.strategy as SeedStrategy,
           prover: opts.prover!,
-          pitThreshold: numberFlag('--pit-threshold', opts.pitThreshold!, 0),
+          pitThreshold: numberFlag(opts.pitThreshold!, '--pit-threshold', 0),
           temperature,
           maxNewTokens: opened.codec.maxNewTokens,
-          rng: new Rng(intFlag('--seed', opts.seed!, 0)),
+          rng: new Rng(intFlag(opts.seed!, '--seed', 0)),
         });
         const lines = (f: (r: (typeof records)[number]) => unknown): string => records.map((r) => JSON.stringify(f(r)) + '\n').join('');
         writeFileAtomic(opts.out, lines((r) => r));

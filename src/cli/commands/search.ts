@@ -8,7 +8,7 @@ import { inputError } from '../../util/errors.js';
 import { writeJsonAtomic } from '../../util/fs.js';
 import { Rng } from '../../util/rng.js';
 import { openEngineWithThreads } from '../engine.js';
-import { intFlag, jsonObjectFlag, numberFlag } from '../pav-flags.js';
+import { intFlag, jsonObjectFlag, numberFlag } from '../options.js';
 
 export function register(program: Command): void {
   program
@@ -40,15 +40,15 @@ export function register(program: Command): void {
           if (!oracle) throw inputError('--verifier', 'required (or --prover oracle:gamma=G on planted)');
           scorer = oracleScorer(opened.codec, oracle.gamma);
         }
-        const maxN = intFlag('--max-n', opts.maxN!, 1);
+        const maxN = intFlag(opts.maxN!, '--max-n', 1);
         const powers = (max: number): number[] => Array.from({ length: Math.floor(Math.log2(max)) }, (_, i) => 2 ** (i + 1));
-        const problems = opened.codec.problems('eval').slice(0, intFlag('--problems', opts.problems!, 1));
-        const base = { temperature: numberFlag('--temperature', opts.temperature!, 0), maxNewTokens: opened.codec.maxNewTokens, rng: new Rng(intFlag('--seed', opts.seed!, 0)) };
+        const problems = opened.codec.problems('eval').slice(0, intFlag(opts.problems!, '--problems', 1));
+        const base = { temperature: numberFlag(opts.temperature!, '--temperature', 0), maxNewTokens: opened.codec.maxNewTokens, rng: new Rng(intFlag(opts.seed!, '--seed', 0)) };
         const points: SearchPoint[] = [];
         if (opts.method !== 'beam') points.push(...sampleSearch(opened.policy, opened.codec, scorer, problems, powers(maxN), base).filter((p) => opts.method === 'all' || p.method === opts.method));
         if (opts.method === 'beam' || opts.method === 'all') {
-          const maxBeam = opts.maxBeam === undefined ? maxN : intFlag('--max-beam', opts.maxBeam, 1);
-          points.push(...beamSearchCurve(opened.policy, opened.codec, scorer, problems, powers(maxBeam), { ...base, children: intFlag('--children', opts.children!, 1), alpha: numberFlag('--alpha', opts.alpha!, 0) }));
+          const maxBeam = opts.maxBeam === undefined ? maxN : intFlag(opts.maxBeam, '--max-beam', 1);
+          points.push(...beamSearchCurve(opened.policy, opened.codec, scorer, problems, powers(maxBeam), { ...base, children: intFlag(opts.children!, '--children', 1), alpha: numberFlag(opts.alpha!, '--alpha', 0) }));
         }
         for (const p of points) console.log(JSON.stringify(p));
         if (opts.out !== undefined) writeJsonAtomic(opts.out, points);

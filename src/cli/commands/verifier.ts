@@ -8,7 +8,7 @@ import { readJsonl, writeJsonAtomic } from '../../util/fs.js';
 import { Rng } from '../../util/rng.js';
 import { openEngineWithThreads } from '../engine.js';
 import { writeOutput } from '../io.js';
-import { intFlag, numberFlag } from '../pav-flags.js';
+import { intFlag, numberFlag } from '../options.js';
 
 export function register(program: Command): void {
   const verifier = program.command('verifier').description('PAV verifier: train on Monte Carlo labels, score traces');
@@ -32,19 +32,19 @@ export function register(program: Command): void {
         const records = readJsonl(opts.labels!).map((r) => r.value as LabelRecord);
         const { model, tokenizer } = loadModel(opts.model!, engine);
         const examples = examplesFromLabels(records, tokenizer);
-        const rng = new Rng(intFlag('--seed', opts.seed!, 0));
+        const rng = new Rng(intFlag(opts.seed!, '--seed', 0));
         const groups = [...new Set(examples.map((e) => e.group))];
         rng.shuffle(groups);
-        const heldGroups = new Set(groups.slice(0, Math.floor(groups.length * numberFlag('--held-out', opts.heldOut!, 0))));
+        const heldGroups = new Set(groups.slice(0, Math.floor(groups.length * numberFlag(opts.heldOut!, '--held-out', 0))));
         const train = examples.filter((e) => !heldGroups.has(e.group));
         const heldOut = examples.filter((e) => heldGroups.has(e.group));
         const v = createVerifier(model, engine, rng, { prover: records[0]?.prover ?? 'policy' });
-        const steps = intFlag('--steps', opts.steps!, 1);
+        const steps = intFlag(opts.steps!, '--steps', 1);
         const loss = trainVerifier(v, engine, train, {
           steps,
-          batchSize: intFlag('--batch-size', opts.batchSize!, 1),
-          lr: numberFlag('--lr', opts.lr!, 0),
-          warmupSteps: intFlag('--warmup-steps', opts.warmupSteps!, 0),
+          batchSize: intFlag(opts.batchSize!, '--batch-size', 1),
+          lr: numberFlag(opts.lr!, '--lr', 0),
+          warmupSteps: intFlag(opts.warmupSteps!, '--warmup-steps', 0),
           maxGradNorm: 1,
           rng,
           onStep: (step, l) => {
