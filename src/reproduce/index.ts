@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { findExperiments, renderIndexPage } from '../report/index-page.js';
 import { inputError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { pavDidactic } from './pav-didactic.js';
+import { pavDidactic } from './pav-didactic/index.js';
 import { pavRl } from './pav-rl.js';
 import { pavSearch } from './pav-search.js';
 import { prlVsGrpo } from './prl-vs-grpo.js';

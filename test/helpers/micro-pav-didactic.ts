@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { PavDidacticSettings } from '../../src/reproduce/pav-didactic.js';
+import type { PavDidacticSettings } from '../../src/reproduce/pav-didactic/index.js';
 import { makeTaskModel } from './task-model.js';
 
 /**

@@ -15,7 +15,7 @@ import { buildIndex } from '../../src/cli/commands/report.js';
 import { writeExampleReport } from '../../src/report/example.js';
 import { divergingColour, renderReportPage } from '../../src/report/html.js';
 import { writeExperimentReport } from '../../src/report/results.js';
-import { runPavDidactic } from '../../src/reproduce/pav-didactic.js';
+import { runPavDidactic } from '../../src/reproduce/pav-didactic/index.js';
 import { runPavRl } from '../../src/reproduce/pav-rl.js';
 import { runPavSearch } from '../../src/reproduce/pav-search.js';
 import { runPrlVsGrpo } from '../../src/reproduce/prl-vs-grpo.js';

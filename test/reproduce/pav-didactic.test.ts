@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { passAtK } from '../../src/algos/index.js';
-import { accuracyCurve, armConfig, armId, compareArms, firstReach, passCurve, proverStrength, runPavDidactic, type ArmSpec, type PavDidacticResults } from '../../src/reproduce/pav-didactic.js';
+import { accuracyCurve, armConfig, armId, compareArms, firstReach, passCurve, proverStrength, runPavDidactic, type ArmSpec, type PavDidacticResults } from '../../src/reproduce/pav-didactic/index.js';
 import { wilsonInterval } from '../../src/pav/labels.js';
 import { EXPERIMENTS } from '../../src/reproduce/index.js';
 import { PAPER_PLANTED, PlantedProver, PlantedValues } from '../../src/tasks/planted.js';
