@@ -11,11 +11,24 @@ import { flagValue, readConfigFile, resolveConfig, RESULT_NEUTRAL_OPTIONS } from
 
 const kebab = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
-/** Adds one `--flag <value>` per schema field (objects take JSON). */
+/** The schema default of a field, as help shows it; undefined when the field has none. */
+function defaultOf(field: z.ZodType): string | undefined {
+  const def = field.def as { type: string; defaultValue?: unknown };
+  if (def.type !== 'default') return undefined;
+  const value = typeof def.defaultValue === 'function' ? (def.defaultValue as () => unknown)() : def.defaultValue;
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+/**
+ * Adds one `--flag <value>` per schema field (objects take JSON), its doc line and default as the help.
+ * The default stays out of commander's values, so that flags given on the command line are told apart
+ * from defaults (`--resume` compares only the given ones).
+ */
 export function addConfigFlags(command: Command, schema: z.ZodObject): Command {
   for (const [key, field] of Object.entries(schema.shape)) {
     const doc = (field as z.ZodType).description ?? '';
-    command.option(`--${kebab(key)} <value>`, doc);
+    const shown = defaultOf(field as z.ZodType);
+    command.option(`--${kebab(key)} <value>`, shown === undefined ? doc : `${doc} (default: ${shown})`);
   }
   return command;
 }

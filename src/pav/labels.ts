@@ -65,6 +65,8 @@ export interface LabelOptions {
   promptsPerBatch?: number;
   /** first-pit: a state is high-value when Q_hat >= this (default 0.5). */
   pitThreshold?: number;
+  /** Called after each batch with the problems labelled so far and the total. */
+  onProgress?: (done: number, total: number) => void;
 }
 
 /** A response split into steps through the codec (SPEC.md: steps are lines for text tasks). */
@@ -207,7 +209,10 @@ export function labelProblems(policy: LlamaModel, roller: Roller, codec: TaskCod
       };
     };
     for (const t of traces) records.push(record(t, 'seed', t.prefixes.length));
-    if (!keepFailures) continue;
+    if (!keepFailures) {
+      options.onProgress?.(start + batch.length, problems.length);
+      continue;
+    }
 
     // First pit: per prompt up to n_cov failed rollouts from high-value (Q_hat >= threshold) open prefixes.
     const pitThreshold = options.pitThreshold ?? 0.5;
@@ -228,6 +233,7 @@ export function labelProblems(policy: LlamaModel, roller: Roller, codec: TaskCod
       const pit = t.prefixes.findIndex((p, h) => h >= t.from && qOf(p) === 0);
       records.push(record(t, 'first-pit', pit < 0 ? t.prefixes.length : pit + 1));
     }
+    options.onProgress?.(start + batch.length, problems.length);
   }
   return records;
 }

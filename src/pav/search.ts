@@ -52,6 +52,8 @@ export interface SearchOptions {
   temperature: number;
   maxNewTokens: number;
   rng: Rng;
+  /** Called after each problem (beam search: each problem of each width) with the count done and the total. */
+  onProgress?: (done: number, total: number) => void;
 }
 
 export interface SearchPoint {
@@ -123,8 +125,9 @@ export function selectFrom(s: ProblemSamples, from: number, n: number): { bon: b
 export function sampleSearch(policy: LlamaModel, codec: TaskCodec, scorer: PrefixScorer, problems: readonly CodedProblem[], ns: readonly number[], options: SearchOptions): SearchPoint[] {
   const maxN = Math.max(...ns);
   const points = new Map<string, { correct: number; tokens: number }>();
-  for (const problem of problems) {
+  for (const [i, problem] of problems.entries()) {
     const samples = drawSamples(policy, codec, scorer, problem, maxN, options);
+    options.onProgress?.(i + 1, problems.length);
     for (const n of ns) {
       const picked = selectFrom(samples, 0, n);
       for (const method of ['bon', 'maj', 'wmaj'] as const) {
@@ -230,12 +233,13 @@ export function beamSearch(policy: LlamaModel, codec: TaskCodec, scorer: PrefixS
 
 /** Beam search accuracy and compute for each beam width in `widths`. */
 export function beamSearchCurve(policy: LlamaModel, codec: TaskCodec, scorer: PrefixScorer, problems: readonly CodedProblem[], widths: readonly number[], options: SearchOptions & { children: number; alpha: number }): SearchPoint[] {
-  return widths.map((width) => {
+  return widths.map((width, w) => {
     let correct = 0;
     let tokens = 0;
     let steps = 0;
-    for (const problem of problems) {
+    for (const [i, problem] of problems.entries()) {
       const result = beamSearch(policy, codec, scorer, problem, width, options);
+      options.onProgress?.(w * problems.length + i + 1, widths.length * problems.length);
       correct += codec.read(problem, result.response).reward >= 1 ? 1 : 0;
       tokens += result.tokens;
       steps += result.steps;

@@ -41,6 +41,8 @@ export interface ServeOptions {
   maxBatchSequences?: number;
   /** Largest request body accepted. */
   maxBodyBytes?: number;
+  /** One line per request: method, path, status, completion tokens, milliseconds (never a header or body). */
+  log?: (line: string) => void;
 }
 
 export interface ServerStats {
@@ -90,8 +92,17 @@ export async function startCompletionServer(policy: EnginePolicy, options: Serve
   const batcher = new Batcher(policy, options.batchWindowMs ?? 5, options.maxBatchSequences ?? 64);
   const stats = batcher.stats;
   const inFlight = new Set<Promise<void>>();
+  const completionTokens = new WeakMap<http.ServerResponse, number>();
 
   const server = http.createServer((req, res) => {
+    const started = performance.now();
+    if (options.log) {
+      res.once('finish', () => {
+        const path = (req.url ?? '/').split('?')[0];
+        const tokens = completionTokens.get(res);
+        options.log!(`${req.method ?? '?'} ${path} ${res.statusCode}${tokens === undefined ? '' : ` ${String(tokens)} tokens`} ${Math.round(performance.now() - started)} ms`);
+      });
+    }
     const done = handle(req, res).catch(() => undefined);
     inFlight.add(done);
     void done.finally(() => inFlight.delete(done));
@@ -110,7 +121,9 @@ export async function startCompletionServer(policy: EnginePolicy, options: Serve
         const body = await readBody(req, maxBody);
         stats.requests++;
         const request = parseCompletionRequest(body, policy, options.modelName);
-        sendJson(res, 200, await complete(request));
+        const response = await complete(request);
+        completionTokens.set(res, response.usage.completion_tokens);
+        sendJson(res, 200, response);
         return;
       }
       throw new HttpError(404, `no route ${req.method ?? ''} ${path} (this server has GET /v1/models and POST /v1/completions)`, 'not_found_error');
@@ -121,7 +134,7 @@ export async function startCompletionServer(policy: EnginePolicy, options: Serve
     }
   }
 
-  async function complete(request: CompletionRequest): Promise<object> {
+  async function complete(request: CompletionRequest): Promise<Record<string, unknown> & { usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number } }> {
     const created = Math.floor(Date.now() / 1000);
     // Echoed prompts are scored (teacher-forced) first; sampling goes through the batcher.
     const echoLogprobs = request.echo ? await policy.serialised(() => scoreSequences(policy.model, request.prompts.map((p) => p.ids))) : [];

@@ -39,7 +39,7 @@ export function warmStartConfig(task: string, taskOptions: Record<string, unknow
 export async function warmStartModel(
   task: string,
   taskOptions: Record<string, unknown>,
-  options: { log?: (line: string) => void; recipe?: Partial<SftConfig> } = {},
+  options: { log?: (line: string) => void; recipe?: Partial<SftConfig>; quiet?: boolean } = {},
 ): Promise<string> {
   const log = options.log ?? (() => {});
   const config = warmStartConfig(task, taskOptions, options.recipe);
@@ -52,7 +52,7 @@ export async function warmStartModel(
   mkdirSync(join(cacheDir(), 'warm-start'), { recursive: true });
   const tmp = `${dir}.${process.pid}.tmp`;
   rmSync(tmp, { recursive: true, force: true });
-  await runSft(config, tmp, { quiet: false });
+  await runSft(config, tmp, { quiet: options.quiet === true });
   try {
     renameSync(tmp, dir);
   } catch (err) {

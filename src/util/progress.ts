@@ -51,3 +51,28 @@ export function formatDuration(seconds: number): string {
   const sec = String(s % 60).padStart(2, '0');
   return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${sec}` : `${m}:${sec}`;
 }
+
+/**
+ * A `(done, total)` reporter for long commands (eval, label, search): the count, the time spent and the
+ * time left at the rate so far, redrawn on a terminal, otherwise a line every tenth of the way and at the end.
+ */
+export function countReporter(label: string, unit: string, options: { stream?: NodeJS.WriteStream; quiet?: boolean } = {}): (done: number, total: number) => void {
+  const progress = createProgress(options.stream ?? process.stderr, 1, options.quiet === true);
+  const live = (options.stream ?? process.stderr).isTTY === true;
+  const started = performance.now();
+  let firstDone: number | null = null;
+  let shownTenth = -1;
+  return (done, total) => {
+    // The rate counts only work done in this run: a resumed run starts with problems already done.
+    firstDone ??= done;
+    const seconds = (performance.now() - started) / 1000;
+    const fresh = done - firstDone;
+    const left = fresh > 0 ? formatDuration((seconds / fresh) * (total - done)) : '?';
+    const tenth = Math.floor((10 * done) / Math.max(1, total));
+    const line = `${label}: ${done}/${total} ${unit}, ${formatDuration(seconds)} spent, ${done === total ? 'done' : `about ${left} left`}`;
+    if (live) progress.update(line);
+    else if (tenth !== shownTenth || done === total) progress.log(line);
+    shownTenth = tenth;
+    if (done === total) progress.done();
+  };
+}

@@ -15,9 +15,10 @@ import { policyContract } from '../policy/contract.js';
 const dir = makeTinyModelFolder(4, 'prl-serve-');
 let engine: EnginePolicy;
 let server: CompletionServer;
+const requestLog: string[] = [];
 before(async () => {
   engine = await openEnginePolicy(dir, { threads: 1 });
-  server = await startCompletionServer(engine, { modelName: 'tiny', batchWindowMs: 20 });
+  server = await startCompletionServer(engine, { modelName: 'tiny', batchWindowMs: 20, log: (line) => requestLog.push(line) });
 });
 after(async () => {
   await server.close();
@@ -118,4 +119,17 @@ test('malformed requests get a 4xx JSON error naming the field', async () => {
   assert.equal(wrong.status, 404);
   assert.equal(((await wrong.json()) as { error: { type: string } }).error.type, 'not_found_error');
   assert.equal((await fetch(`${server.url}/completions`)).status, 405);
+});
+
+test('one log line per request: method, path, status, completion tokens, milliseconds; never a key', async () => {
+  requestLog.length = 0;
+  const res = await fetch(`${server.url}/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer sk-secret-123' }, body: JSON.stringify({ model: 'tiny', prompt: 'ab', max_tokens: 3, seed: 1 }) });
+  assert.equal(res.status, 200);
+  await res.json();
+  assert.equal((await post({ model: 'nope', prompt: 'a' })).status, 404);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(requestLog.length, 2, requestLog.join('\n'));
+  assert.match(requestLog[0], /^POST \/v1\/completions 200 [0-3] tokens \d+ ms$/);
+  assert.match(requestLog[1], /^POST \/v1\/completions 404 \d+ ms$/);
+  assert.ok(requestLog.every((l) => !l.includes('sk-secret')));
 });

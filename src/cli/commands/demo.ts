@@ -57,12 +57,13 @@ async function runDemo(seconds: number, seed: number): Promise<void> {
     while ((performance.now() - started) / 1000 < seconds) {
       step++;
       const picked = order.next(32).map((i) => examples[i]);
-      const elapsed = (performance.now() - started) / 1000;
-      const lr = 3e-3 * Math.max(0.1, 1 - elapsed / seconds); // linear decay over the time budget
+      const lr = 3e-3 * Math.max(0.1, 1 - (performance.now() - started) / 1000 / seconds); // linear decay over the time budget
       const result = supervisedStep(model, optimizer, engine, packBatch(picked.map((e) => e.prompt), picked.map((e) => e.response)), lr, 1.0);
       loss = result.loss;
       tokens += result.tokens;
-      progress.update(`training: step ${step}  loss ${loss.toFixed(3)}  ${Math.round(tokens / elapsed || 0)} tokens/s  left ${formatDuration(seconds - elapsed)}`);
+      // The rate counts the time the tokens took, so the first step's includes that step.
+      const elapsed = (performance.now() - started) / 1000;
+      progress.update(`training: step ${step}  loss ${loss.toFixed(3)}  ${Math.round(tokens / elapsed)} tokens/s  left ${formatDuration(seconds - elapsed)}`);
     }
     progress.done();
     const trainSeconds = (performance.now() - started) / 1000;

@@ -18,6 +18,7 @@ import { BOXED_INSTRUCTION, benchmarkMetrics, evaluate, promptBuilder, readProbl
 import { openPolicy, parsePolicySpec } from '../../policy/index.js';
 import { inputError } from '../../util/errors.js';
 import { readJsonFile, writeJsonAtomic } from '../../util/fs.js';
+import { countReporter } from '../../util/progress.js';
 import { claimOutput, type RunSettings } from '../../util/run-settings.js';
 import { collect, intFlag, numberFlag, unescapeFlag } from '../options.js';
 
@@ -37,6 +38,7 @@ interface EvalFlags {
   limit?: string;
   summary?: string;
   overwrite?: boolean;
+  quiet?: boolean;
 }
 
 /**
@@ -73,26 +75,6 @@ function chooseTemplate(flags: EvalFlags): (problem: string) => string {
   return promptBuilder({ plain: `{problem}\n${BOXED_INSTRUCTION}\n` });
 }
 
-/** A progress bar on a terminal, plain lines otherwise (every 10% and at the end). */
-function progressReporter(): (done: number, total: number) => void {
-  const started = Date.now();
-  let lastLine = -1;
-  return (done, total) => {
-    const seconds = (Date.now() - started) / 1000;
-    if (process.stderr.isTTY) {
-      const width = 30;
-      const filled = Math.round((width * done) / Math.max(1, total));
-      process.stderr.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} problems, ${seconds.toFixed(0)} s${done === total ? '\n' : ''}`);
-      return;
-    }
-    const tenth = Math.floor((10 * done) / Math.max(1, total));
-    if (tenth !== lastLine || done === total) {
-      lastLine = tenth;
-      process.stderr.write(`eval: ${done}/${total} problems, ${seconds.toFixed(1)} s\n`);
-    }
-  };
-}
-
 export function register(program: Command): void {
   program
     .command('eval')
@@ -100,7 +82,7 @@ export function register(program: Command): void {
     .requiredOption('--policy <spec>', 'engine:DIR, llamacpp:FILE.gguf or openai:URL')
     .requiredOption('--data <file>', 'JSONL of problems (repeatable; one benchmark per file)', collect)
     .requiredOption('--out <file>', 'results JSONL, one line per finished problem (resumable)')
-    .option('--n <count>', 'samples per problem', '8')
+    .option('-n, --n <count>', 'samples per problem', '8')
     .option('--k <list>', 'pass@k to report, e.g. 1,8 (default: powers of two and n)')
     .option('--problem-field <name>', 'field holding the problem text', 'problem')
     .option('--answer-field <name>', 'field holding the reference answer', 'answer')
@@ -112,6 +94,7 @@ export function register(program: Command): void {
     .option('--limit <n>', 'only the first n problems of each file')
     .option('--summary <file>', 'also write the metrics as JSON (atomically)')
     .option('--overwrite', 'start afresh when --out holds results made with other settings')
+    .option('-q, --quiet', 'no progress output (errors and the metrics only)')
     .action(async (flags: EvalFlags) => {
       const n = intFlag(flags.n, '--n');
       const ks = flags.k === undefined ? undefined : flags.k.split(',').map((k) => intFlag(k.trim(), '--k'));
@@ -142,11 +125,11 @@ export function register(program: Command): void {
           temperature,
           seed,
           concurrency: intFlag(flags.concurrency, '--concurrency'),
-          onProgress: progressReporter(),
+          onProgress: countReporter('eval', 'problems', { quiet: flags.quiet === true }),
         });
         const metrics = benchmarkMetrics(results, ks, seed);
         for (const [name, m] of Object.entries(metrics)) {
-          if (m.skipped > 0) process.stderr.write(`eval: ${name}: skipped ${m.skipped} problem(s) the policy cannot take (reasons in ${flags.out}, "skipped" lines)\n`);
+          if (m.skipped > 0 && flags.quiet !== true) process.stderr.write(`eval: ${name}: skipped ${m.skipped} problem(s) the policy cannot take (reasons in ${flags.out}, "skipped" lines)\n`);
         }
         if (flags.summary !== undefined) writeJsonAtomic(flags.summary, metrics);
         process.stdout.write(JSON.stringify(metrics) + '\n');

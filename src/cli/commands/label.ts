@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import { labelProblems, toStepwiseSupervision, type SeedStrategy } from '../../pav/labels.js';
 import { openPolicy, proverRoller } from '../../pav/setup.js';
+import { countReporter } from '../../util/progress.js';
 import { inputError } from '../../util/errors.js';
 import { writeFileAtomic } from '../../util/fs.js';
 import { Rng } from '../../util/rng.js';
@@ -25,6 +26,7 @@ export function register(program: Command): void {
     .option('--temperature <t>', 'sampling temperature of seeds and rollouts', '1')
     .option('--seed <n>', 'random seed', '0')
     .option('--threads <n>', 'kernel threads')
+    .option('-q, --quiet', 'no progress output (errors and the final summary only)')
     .option('--out <file>', 'labels JSONL (one trace per line)')
     .option('--trl-hard <file>', 'also write TRL stepwise supervision with labels Q_hat >= 0.5')
     .option('--trl-soft <file>', 'also write TRL stepwise supervision with the soft labels Q_hat')
@@ -46,6 +48,7 @@ export function register(program: Command): void {
           temperature,
           maxNewTokens: opened.codec.maxNewTokens,
           rng: new Rng(intFlag(opts.seed!, '--seed', 0)),
+          onProgress: countReporter('label', 'problems', { quiet: opts.quiet !== undefined }),
         });
         const lines = (f: (r: (typeof records)[number]) => unknown): string => records.map((r) => JSON.stringify(f(r)) + '\n').join('');
         writeFileAtomic(opts.out, lines((r) => r));

@@ -13,7 +13,7 @@ export function register(program: Command): void {
     .option('--config <file>', 'JSON or YAML config; flags override it')
     .option('--out <dir>', 'run folder (config.json, metrics.jsonl, samples.jsonl, checkpoints/, summary.json)')
     .option('--resume <dir>', 'continue the run in DIR from its last checkpoint')
-    .option('--quiet', 'no progress output');
+    .option('-q, --quiet', 'no progress output (errors and the final summary only)');
   addConfigFlags(command, rlConfigSchema).action(async (opts: Record<string, unknown>) => {
     if (typeof opts.resume === 'string') {
       const config = resumeConfig(rlConfigSchema, opts.resume, opts);

@@ -4,6 +4,7 @@ import { parseOracleSpec } from '../../pav/rollers.js';
 import { beamSearchCurve, oracleScorer, sampleSearch, verifierScorer, type PrefixScorer, type SearchPoint } from '../../pav/search.js';
 import { openPolicy } from '../../pav/setup.js';
 import { loadVerifier } from '../../pav/verifier.js';
+import { countReporter } from '../../util/progress.js';
 import { inputError } from '../../util/errors.js';
 import { writeJsonAtomic } from '../../util/fs.js';
 import { Rng } from '../../util/rng.js';
@@ -28,6 +29,7 @@ export function register(program: Command): void {
     .option('--temperature <t>', 'sampling temperature', '1')
     .option('--seed <n>', 'random seed', '0')
     .option('--threads <n>', 'kernel threads')
+    .option('-q, --quiet', 'no progress output (errors and the points only)')
     .option('--out <file>', 'also write the points as JSON')
     .action(async (opts: Record<string, string | undefined>) => {
       const engine = await openEngineWithThreads(opts.threads);
@@ -45,10 +47,11 @@ export function register(program: Command): void {
         const problems = opened.codec.problems('eval').slice(0, intFlag(opts.problems!, '--problems', 1));
         const base = { temperature: numberFlag(opts.temperature!, '--temperature', 0), maxNewTokens: opened.codec.maxNewTokens, rng: new Rng(intFlag(opts.seed!, '--seed', 0)) };
         const points: SearchPoint[] = [];
-        if (opts.method !== 'beam') points.push(...sampleSearch(opened.policy, opened.codec, scorer, problems, powers(maxN), base).filter((p) => opts.method === 'all' || p.method === opts.method));
+        const quiet = opts.quiet !== undefined;
+        if (opts.method !== 'beam') points.push(...sampleSearch(opened.policy, opened.codec, scorer, problems, powers(maxN), { ...base, onProgress: countReporter('search: best-of-N', 'problems', { quiet }) }).filter((p) => opts.method === 'all' || p.method === opts.method));
         if (opts.method === 'beam' || opts.method === 'all') {
           const maxBeam = opts.maxBeam === undefined ? maxN : intFlag(opts.maxBeam, '--max-beam', 1);
-          points.push(...beamSearchCurve(opened.policy, opened.codec, scorer, problems, powers(maxBeam), { ...base, children: intFlag(opts.children!, '--children', 1), alpha: numberFlag(opts.alpha!, '--alpha', 0) }));
+          points.push(...beamSearchCurve(opened.policy, opened.codec, scorer, problems, powers(maxBeam), { ...base, children: intFlag(opts.children!, '--children', 1), alpha: numberFlag(opts.alpha!, '--alpha', 0), onProgress: countReporter('search: beam', 'problem-widths', { quiet }) }));
         }
         for (const p of points) console.log(JSON.stringify(p));
         if (opts.out !== undefined) writeJsonAtomic(opts.out, points);

@@ -18,6 +18,7 @@ interface ServeFlags {
   maxBatch: string;
   provider: string;
   threads?: string;
+  quiet?: boolean;
 }
 
 export function register(program: Command): void {
@@ -32,6 +33,7 @@ export function register(program: Command): void {
     .option('--max-batch <n>', 'most sequences per generate call', '64')
     .option('--provider <name>', 'kernel provider: wasm or ts', 'wasm')
     .option('--threads <n>', 'kernel threads (default PRL_THREADS or the core count)')
+    .option('-q, --quiet', 'no line per request')
     .action(async (opts: ServeFlags) => {
       const port = intFlag(opts.port, '--port', 0);
       const policy = await openModelPolicy(opts.model, opts.provider, opts.threads === undefined ? undefined : intFlag(opts.threads, '--threads'));
@@ -41,6 +43,7 @@ export function register(program: Command): void {
         modelName: opts.modelName ?? basename(resolve(opts.model)),
         batchWindowMs: intFlag(opts.batchWindowMs, '--batch-window-ms', 0),
         maxBatchSequences: intFlag(opts.maxBatch, '--max-batch'),
+        log: opts.quiet ? undefined : (line) => process.stderr.write(`prl serve: ${line}\n`),
       });
       process.stdout.write(`prl serve: listening on ${server.url} (model ${opts.modelName ?? basename(resolve(opts.model))})\n`);
       await new Promise<void>((resolveStop) => {
