@@ -29,6 +29,11 @@ export interface SeriesPoint {
 export interface Series {
   name: string;
   points: SeriesPoint[];
+  /**
+   * The runs the line averages, one per seed, drawn as thin lines under it: a mean of seeds that took
+   * off and seeds that never did looks like a slow learner, which none of them was.
+   */
+  seeds?: Array<Array<{ x: number; y: number }>>;
 }
 
 /** Options shared by the line charts. */
@@ -42,6 +47,18 @@ export interface LineChartSpec {
   showPoints?: boolean;
   width?: number;
   height?: number;
+}
+
+/**
+ * Small multiples: one panel per setting (e.g. per estimator) on shared axes, instead of many
+ * overlapping lines and bands in one. A series may appear in every panel (a baseline for reference).
+ */
+export interface SmallMultiplesSpec extends Omit<LineChartSpec, 'series'> {
+  panels: Array<{ title: string; series: Series[] }>;
+  /** Panels per row (default 3). */
+  columns?: number;
+  /** A logarithmic x axis of this base (e.g. 2 for pass@k against k); default linear. */
+  logBase?: number;
 }
 
 /** A line chart whose x axis is logarithmic (pass@N against N, accuracy against tokens). */
@@ -99,6 +116,25 @@ const CHART_CONFIG = {
  */
 export async function lineChartWithBands(spec: LineChartSpec): Promise<ChartSvg> {
   return renderVegaLite(lineSpec(spec, { type: 'linear' }, 'lineChartWithBands'));
+}
+
+/** One small line chart per panel, shared axes and one legend (see `SmallMultiplesSpec`). */
+export async function smallMultiplesChart(spec: SmallMultiplesSpec): Promise<ChartSvg> {
+  if (spec.panels.length === 0) throw inputError('smallMultiplesChart', 'no panels');
+  const titles = spec.panels.map((p) => p.title);
+  if (new Set(titles).size !== titles.length) throw inputError('smallMultiplesChart', 'panel titles must be distinct');
+  const names = unique(spec.panels.flatMap((p) => p.series.map((s) => s.name)));
+  const rows = spec.panels.flatMap((panel) => seriesRows(panel.series, 'smallMultiplesChart', panel.title));
+  if (spec.logBase !== undefined) for (const r of rows) if (!(r.x > 0)) throw inputError(`smallMultiplesChart: panel ${JSON.stringify(r.panel)}, series ${JSON.stringify(r.series)}`, `x must be > 0 on a log axis, got ${r.x}`);
+  const { layer, encoding } = lineLayers(spec, names, rows, spec.logBase === undefined ? { type: 'linear' } : { type: 'log', base: spec.logBase });
+  const vl = {
+    config: CHART_CONFIG,
+    data: { values: rows },
+    columns: spec.columns ?? 3,
+    facet: { field: 'panel', type: 'nominal', title: null, sort: titles, header: { labelFontSize: 12, labelFontWeight: 600, labelColor: '#1f2937' } },
+    spec: { width: spec.width ?? 220, height: spec.height ?? 170, encoding, layer },
+  };
+  return renderVegaLite(vl as TopLevelSpec);
 }
 
 /** Line chart with a logarithmic x axis (e.g. pass@N for N = 2..256 with `logBase: 2`). */
@@ -168,51 +204,74 @@ export async function barChartWithErrors(spec: BarChartSpec): Promise<ChartSvg> 
   return renderVegaLite(vl as TopLevelSpec);
 }
 
-function lineSpec(spec: LineChartSpec, xScale: { type: 'linear' } | { type: 'log'; base: number }, who: string): TopLevelSpec {
-  if (spec.series.length === 0) throw inputError(who, 'no series');
-  const names = spec.series.map((s) => s.name);
-  if (new Set(names).size !== names.length) throw inputError(who, 'series names must be distinct');
-  const rows: Array<{ series: string; x: number; y: number; lo: number | null; hi: number | null }> = [];
-  for (const s of spec.series) {
+/** Dash patterns per series, so a line drawn exactly over another still shows both. */
+const DASHES = [[1, 0], [7, 3], [2, 2], [9, 3, 2, 3], [4, 4], [1, 3], [12, 3], [3, 6]];
+
+interface LineRow {
+  series: string;
+  panel: string;
+  /** -1 for the series' own line; otherwise the index of one seed's run under it. */
+  seed: number;
+  x: number;
+  y: number;
+  lo: number | null;
+  hi: number | null;
+}
+
+function seriesRows(series: readonly Series[], who: string, panel = ''): LineRow[] {
+  const names = series.map((s) => s.name);
+  if (new Set(names).size !== names.length) throw inputError(who, `series names must be distinct${panel ? ` within panel ${JSON.stringify(panel)}` : ''}`);
+  const rows: LineRow[] = [];
+  for (const s of series) {
     s.points.forEach((p, i) => {
       const where = `${who}: series ${JSON.stringify(s.name)} point ${i}`;
       checkFinite(where, p.x, p.y, p.lo, p.hi);
       if ((p.lo === undefined) !== (p.hi === undefined)) throw inputError(where, 'give both lo and hi, or neither');
-      rows.push({ series: s.name, x: p.x, y: p.y, lo: p.lo ?? null, hi: p.hi ?? null });
+      rows.push({ series: s.name, panel, seed: -1, x: p.x, y: p.y, lo: p.lo ?? null, hi: p.hi ?? null });
     });
+    (s.seeds ?? []).forEach((run, seed) =>
+      run.forEach((p, i) => {
+        checkFinite(`${who}: series ${JSON.stringify(s.name)} seed ${seed} point ${i}`, p.x, p.y);
+        rows.push({ series: s.name, panel, seed, x: p.x, y: p.y, lo: null, hi: null });
+      }),
+    );
   }
-  const showPoints = spec.showPoints ?? Math.max(...spec.series.map((s) => s.points.length)) <= 40;
+  return rows;
+}
+
+/**
+ * The layers of a line chart: per-seed thin lines, confidence bands, the lines (each with its own
+ * colour and dash, so one drawn over another still shows) and markers, and one legend for both.
+ */
+function lineLayers(spec: Omit<LineChartSpec, 'series'>, names: string[], rows: LineRow[], xScale: { type: 'linear' } | { type: 'log'; base: number }) {
+  const counts = new Map<string, number>();
+  for (const r of rows) if (r.seed < 0) counts.set(`${r.panel}\u0000${r.series}`, (counts.get(`${r.panel}\u0000${r.series}`) ?? 0) + 1);
+  const showPoints = spec.showPoints ?? Math.max(0, ...counts.values()) <= 40;
   const x = { field: 'x', type: 'quantitative', title: spec.xTitle, scale: xScale.type === 'log' ? { ...xScale, nice: false } : { ...xScale, nice: false, zero: false } };
   const y = { field: 'y', type: 'quantitative', title: spec.yTitle, scale: yScale(spec.yDomain) };
-  const colour = {
-    field: 'series',
-    type: 'nominal',
-    title: null,
-    sort: names,
-    scale: { domain: names, range: paletteFor(names.length) },
-    // One series per row, drawn as a line, however the band layer would style the symbol.
-    legend: { direction: 'vertical', symbolType: 'stroke', symbolStrokeWidth: 2.5, symbolOpacity: 1 },
-  };
-  const hasBands = rows.some((r) => r.lo !== null);
-  const band = {
-    name: 'band',
-    transform: [{ filter: 'isValid(datum.lo) && isValid(datum.hi)' }],
-    mark: { type: 'area', opacity: 0.16, line: false },
-    encoding: { y: { field: 'lo', type: 'quantitative', scale: yScale(spec.yDomain) }, y2: { field: 'hi' } },
-  };
-  const vl = {
-    width: spec.width ?? 600,
-    height: spec.height ?? 300,
-    config: CHART_CONFIG,
-    data: { values: rows },
-    encoding: { x, color: colour },
-    layer: [
-      ...(hasBands ? [band] : []),
-      { name: 'line', mark: { type: 'line', strokeWidth: 2 }, encoding: { y } },
-      ...(showPoints ? [{ name: 'point', mark: { type: 'point', filled: true, size: 28, opacity: 1 }, encoding: { y } }] : []),
-    ],
-  };
-  return vl as TopLevelSpec;
+  // The legend draws each series as a long stroke in its colour and dash, so both can be matched by eye.
+  const legend = { direction: 'vertical', symbolType: 'stroke', symbolStrokeWidth: 3, symbolSize: 500, labelFontSize: 12, symbolOpacity: 1 };
+  const colour = { field: 'series', type: 'nominal', title: null, sort: names, scale: { domain: names, range: paletteFor(names.length) }, legend };
+  const dash = { field: 'series', type: 'nominal', title: null, sort: names, scale: { domain: names, range: names.map((_, i) => DASHES[i % DASHES.length]) }, legend };
+  const own = { filter: 'datum.seed < 0' };
+  const layer = [
+    ...(rows.some((r) => r.seed >= 0)
+      ? [{ name: 'seed_line', transform: [{ filter: 'datum.seed >= 0' }], mark: { type: 'line', strokeWidth: 1, opacity: 0.35 }, encoding: { y, detail: { field: 'seed', type: 'nominal' } } }]
+      : []),
+    ...(rows.some((r) => r.lo !== null)
+      ? [{ name: 'band', transform: [own, { filter: 'isValid(datum.lo) && isValid(datum.hi)' }], mark: { type: 'area', opacity: 0.16, line: false }, encoding: { y: { field: 'lo', type: 'quantitative', scale: yScale(spec.yDomain) }, y2: { field: 'hi' } } }]
+      : []),
+    { name: 'line', transform: [own], mark: { type: 'line', strokeWidth: 2.2 }, encoding: { y, strokeDash: dash } },
+    ...(showPoints ? [{ name: 'point', transform: [own], mark: { type: 'point', filled: true, size: 30, opacity: 1 }, encoding: { y } }] : []),
+  ];
+  return { layer, encoding: { x, color: colour } };
+}
+
+function lineSpec(spec: LineChartSpec, xScale: { type: 'linear' } | { type: 'log'; base: number }, who: string): TopLevelSpec {
+  if (spec.series.length === 0) throw inputError(who, 'no series');
+  const rows = seriesRows(spec.series, who);
+  const { layer, encoding } = lineLayers(spec, spec.series.map((s) => s.name), rows, xScale);
+  return { width: spec.width ?? 600, height: spec.height ?? 300, config: CHART_CONFIG, data: { values: rows }, encoding, layer } as unknown as TopLevelSpec;
 }
 
 /** Compiles a Vega-Lite spec and renders it to SVG without a browser or canvas. */

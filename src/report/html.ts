@@ -60,6 +60,11 @@ export interface ReportPage {
   title: string;
   /** One paragraph: what was run and what came out. */
   summary: string;
+  /**
+   * The paper's claims against ours, shown first: a short table (claim, paper, ours with its interval,
+   * verdict), then one plain sentence per finding.
+   */
+  findings?: ClaimRow[];
   /** Marks the page as an example built from synthetic numbers, in a banner no reader can miss. */
   example?: boolean;
   sections: ReportSection[];
@@ -142,7 +147,26 @@ export function renderReportPage(page: ReportPage): string {
       ? ''
       : `<section id="config"><h2>Configuration</h2><details><summary>Config used for this run (JSON)</summary><pre>${escapeHtml(JSON.stringify(page.config, null, 2))}</pre></details></section>`;
   const footer = `<footer>prl report${page.generatedAt === undefined ? '' : ` &middot; generated ${escapeHtml(page.generatedAt)}`}</footer>`;
-  return pageShell(page.title, `${nav}<header><h1>${escapeHtml(page.title)}</h1>${banner}<p class="summary">${escapeHtml(page.summary)}</p>${toc}</header>\n<main>${sections}\n${config}</main>${footer}`);
+  const findings = page.findings === undefined || page.findings.length === 0 ? '' : renderFindings(page.findings);
+  return pageShell(page.title, `${nav}<header><h1>${escapeHtml(page.title)}</h1>${banner}<p class="summary">${escapeHtml(page.summary)}</p>${findings}${toc}</header>\n<main>${sections}\n${config}</main>${footer}`);
+}
+
+const VERDICT_SENTENCES: Record<ClaimHeld, string> = { yes: 'held here', partly: 'held in part here', no: 'did not hold here', untested: 'was not tested at this scale' };
+
+/** One plain sentence for a finding: the claim and whether it held; the numbers are in the table. */
+export function findingSentence(row: ClaimRow): string {
+  const claim = row.claim.replace(/[.\s]+$/, '');
+  return `${claim[0].toUpperCase()}${claim.slice(1)}: this ${VERDICT_SENTENCES[row.held]}.`;
+}
+
+function renderFindings(rows: readonly ClaimRow[]): string {
+  const table = renderTable(
+    ['Finding', 'Paper', 'Ours (this scale)', 'Verdict'],
+    rows.map((r) => [escapeHtml(r.claim), escapeHtml(r.paper), escapeHtml(r.ours), `<span class="held held-${r.held}">${HELD_LABELS[r.held]}</span>`]),
+    undefined,
+  );
+  const sentences = rows.map((r) => `<li>${escapeHtml(findingSentence(r))}${r.note === undefined ? '' : ` <span class="note">${escapeHtml(r.note)}</span>`}</li>`).join('');
+  return `<section class="findings" id="findings"><h2>Findings</h2>${table}<ul class="finding-sentences">${sentences}</ul></section>`;
 }
 
 function renderBlock(block: ReportBlock): string {
@@ -213,6 +237,10 @@ h4 { margin: 0 0 0.4rem; font-size: 0.95rem; }
 a { color: var(--accent); }
 nav { font-size: 0.9rem; margin-bottom: 0.5rem; }
 .summary { font-size: 1.05rem; max-width: 48rem; }
+.findings h2 { margin-top: 1.2rem; }
+.finding-sentences { max-width: 52rem; padding-left: 1.2rem; }
+.finding-sentences li { margin: 0.35rem 0; }
+.finding-sentences .note { display: block; }
 .example-banner { background: #fff7e6; border: 1px solid #f5c26b; border-left: 4px solid #E69F00; padding: 0.6rem 0.9rem; border-radius: 4px; }
 .toc { font-size: 0.92rem; color: var(--muted); padding-left: 1.3rem; }
 figure.chart { margin: 1.2rem 0; padding: 0.8rem; background: white; border: 1px solid var(--rule); border-radius: 6px; }

@@ -502,7 +502,7 @@ export function summarise(settings: PavRlSettings, arms: ArmSpec[], outcomes: Ru
   return {
     experiment: 'pav-rl',
     title: 'PAV-RL (effective reward Q^pi + alpha A^mu) vs outcome-only RL',
-    headline: headlineOf(arms, results, quick, settings.seeds),
+    headline: headlineOf(arms, results, quick),
     finishedAt: new Date().toISOString(),
     quick,
     seeds: settings.seeds,
@@ -536,15 +536,11 @@ function efficiencyText(r: ArmResults): string {
   return `${ratio} to reach ${t.threshold} (${e.bound})`;
 }
 
-function headlineOf(arms: ArmSpec[], results: Record<string, ArmResults>, quick: boolean, seeds: number): string {
+function headlineOf(arms: ArmSpec[], results: Record<string, ArmResults>, quick: boolean): string {
   const parts = arms
     .filter((a) => a.estimator === 'pav')
-    .map((a) => {
-      const r = results[a.id];
-      const d = r.difference!;
-      return `${a.label.replace(/^(planted|arith): PAV, /, '$1 ')}: ${efficiencyText(r)}, final ${signed(d.mean)} [${signed(d.lo!)}, ${signed(d.hi!)}]`;
-    });
-  return `${quick ? 'Quick smoke run: ' : ''}${seeds} seed${seeds === 1 ? '' : 's'}; PAV vs outcome-only sample efficiency and final accuracy difference: ${parts.join('; ')}.`;
+    .map((a) => `${a.label.replace(/^(planted|arith): PAV, /, '$1, ')}: ${efficiencyText(results[a.id])}`);
+  return `${quick ? 'Quick run: ' : ''}PAV-RL against outcome-only RL, steps to the highest accuracy threshold: ${parts.join('; ')} (paper: 5-6x).`;
 }
 
 function claimRows(arms: ArmSpec[], results: Record<string, ArmResults>, seeds: number): ClaimRow[] {
@@ -644,14 +640,13 @@ async function buildReport(results: PavRlResults, outcomes: RunOutcome[], arms: 
       const v = results.arithVerifier.verifier;
       blocks.push({
         kind: 'table',
-        caption: 'The arith verifier (Bo4 prover) on held-out problems (from prepareArithPav)',
+        caption: 'The arith verifier (Bo4 prover) on held-out problems: the same labels and verifier as pav-search',
         columns: ['Labelled traces', 'Held-out prefixes', 'ECE', 'First wrong step below an earlier one', 'Right answer above wrong'],
         rows: [[results.arithVerifier.labels.traces, v.heldOutPrefixes, v.ece, v.firstWrongBelowEarlier.rate, v.outcomeRanking.rate]],
       });
     }
     sections.push({ title: task === 'planted' ? 'Didactic task (planted): exact prover and learned verifier' : 'Arithmetic: learned Bo4 verifier, alpha grid', blocks });
   }
-  sections.push({ title: "The paper's claims at this scale", blocks: [{ kind: 'claims', rows: results.claims }] });
   sections.push({
     title: 'Sampled traces with per-step effective rewards',
     blocks: [
@@ -664,7 +659,7 @@ async function buildReport(results: PavRlResults, outcomes: RunOutcome[], arms: 
       { kind: 'traces', valueLabel: 'effective reward (advantage)', traces: pickTraces(outcomes, arms, results) },
     ],
   });
-  return renderReportPage({ title: results.title, summary: `${results.headline} ${quickNote ?? ''}`.trim(), indexHref: '../index.html', sections, config: results.config });
+  return renderReportPage({ title: results.title, summary: `${results.headline} ${quickNote ?? ''}`.trim(), indexHref: '../index.html', findings: results.claims, sections, config: results.config });
 }
 
 /** Up to two traces (a correct and a wrong one where both exist) per arm from the last logged step of seed 0. */

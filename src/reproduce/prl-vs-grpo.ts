@@ -19,7 +19,7 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { mean, passAtK, passKs } from '../algos/index.js';
-import { barChartWithErrors, lineChartWithBands, logXLineChart } from '../report/charts.js';
+import { barChartWithErrors, smallMultiplesChart } from '../report/charts.js';
 import { renderReportPage, type ClaimRow, type Trace } from '../report/html.js';
 import { writeExperimentReport, type ResultsHeader } from '../report/results.js';
 import { resolveConfig, rlConfigSchema, type RlConfig, type SftConfig } from '../train/config.js';
@@ -281,9 +281,9 @@ export function summarise(settings: PrlVsGrpoSettings, methods: MethodSpec[], ou
   const best = prl.reduce((a, b) => (methodResults[b.id].final[`avg@${n}`].mean > methodResults[a.id].final[`avg@${n}`].mean ? b : a), prl[0]);
   const grpoAvg = methodResults.grpo.final[`avg@${n}`].mean;
   const headline =
-    `${quick ? 'Quick smoke run (tiny model, few steps): ' : ''}${settings.seeds === 1 ? '1 seed, problem bootstrap only: ' : `${settings.seeds} seeds: `}PRL beat GRPO on avg@${n} in ${better(`avg@${n}`)} of ${prl.length} settings ` +
-    `(worse in ${worse(`avg@${n}`)}) and on pass@${n} in ${better(`pass@${n}`)} (worse in ${worse(`pass@${n}`)}); ` +
-    `best PRL setting (${best.label.replace(/^PRL \(|\)$/g, '')}) avg@${n} ${methodResults[best.id].final[`avg@${n}`].mean} vs GRPO ${grpoAvg} (warm start ${r4(warmStart.metrics[`avg@${n}`] as number)}).`;
+    `${quick ? 'Quick run: ' : ''}PRL beat GRPO's avg@${n} in ${better(`avg@${n}`)} of ${prl.length} settings (worse in ${worse(`avg@${n}`)}) ` +
+    `and its pass@${n} in ${better(`pass@${n}`)} (worse in ${worse(`pass@${n}`)}); the best setting, ${best.label.replace(/^PRL \(|\)$/g, '')}, ` +
+    `scored ${methodResults[best.id].final[`avg@${n}`].mean} against GRPO's ${grpoAvg}.`;
   return {
     experiment: 'prl-vs-grpo',
     title: 'PRL vs GRPO and RAFT on synthetic arithmetic',
@@ -358,24 +358,30 @@ function claimRows(methods: MethodSpec[], comparisons: Comparison[], results: Re
 async function buildReport(results: PrlVsGrpoResults, outcomes: RunOutcome[], methods: MethodSpec[]): Promise<string> {
   const n = results.finalN;
   const labels = methods.map((m) => results.methods[m.id].label);
-  const curveChart = await lineChartWithBands({
-    series: methods.map((m) => ({
-      name: results.methods[m.id].label,
-      points: results.methods[m.id].curves.map((c) => ({ x: c.step, y: c.avg, ...(c.lo === undefined ? {} : { lo: c.lo, hi: c.hi }) })),
-    })),
+  // One panel per method with GRPO drawn in each: six overlapping lines and bands in one chart hide each other.
+  const curveOf = (id: string) => ({
+    name: results.methods[id].label,
+    points: results.methods[id].curves.map((c) => ({ x: c.step, y: c.avg, ...(c.lo === undefined ? {} : { lo: c.lo, hi: c.hi }) })),
+  });
+  const others = methods.filter((m) => m.id !== 'grpo');
+  const grpoLabel = results.methods.grpo.label;
+  const curveChart = await smallMultiplesChart({
+    panels: others.map((m) => ({ title: shortLabel(results.methods[m.id].label), series: [curveOf(m.id), curveOf('grpo')] })),
     xTitle: 'RL step',
     yTitle: `Held-out ${results.evalMetric}`,
   });
   const ks = passKs(n);
-  const passChart = await logXLineChart({
-    series: [
-      ...methods.map((m) => ({ name: results.methods[m.id].label, points: ks.map((k) => ({ x: k, y: results.methods[m.id].final[`pass@${k}`].mean })) })),
-      { name: 'warm start (before RL)', points: ks.map((k) => ({ x: k, y: results.warmStart.final[`pass@${k}`] })) },
-    ],
+  const passOf = (name: string, at: (k: number) => number) => ({ name, points: ks.map((k) => ({ x: k, y: at(k) })) });
+  const warm = passOf('warm start (before RL)', (k) => results.warmStart.final[`pass@${k}`]);
+  const passChart = await smallMultiplesChart({
+    panels: others.map((m) => ({
+      title: shortLabel(results.methods[m.id].label),
+      series: [passOf(results.methods[m.id].label, (k) => results.methods[m.id].final[`pass@${k}`].mean), passOf(grpoLabel, (k) => results.methods.grpo.final[`pass@${k}`].mean), warm],
+    })),
     xTitle: 'k (samples per problem)',
     yTitle: 'pass@k',
-    logBase: 2,
     yDomain: [0, 1],
+    logBase: 2,
   });
   const barChart = await barChartWithErrors({
     bars: methods.flatMap((m) => {
@@ -414,6 +420,7 @@ async function buildReport(results: PrlVsGrpoResults, outcomes: RunOutcome[], me
     title: results.title,
     summary: `${results.headline} ${quickNote ?? ''}`.trim(),
     indexHref: '../index.html',
+    findings: results.claims,
     sections: [
       {
         title: 'Did PRL beat GRPO here?',
@@ -432,12 +439,12 @@ async function buildReport(results: PrlVsGrpoResults, outcomes: RunOutcome[], me
       },
       {
         title: 'Training curves',
-        blocks: [{ kind: 'chart', svg: curveChart, caption: `Held-out ${results.evalMetric} during RL; bands are 95% intervals (${results.seeds >= 2 ? 'over seeds' : 'bootstrap over problems, one seed'}).` }],
+        blocks: [{ kind: 'chart', svg: curveChart, caption: `Held-out ${results.evalMetric} during RL, one panel per method with GRPO in each; bands are 95% intervals (${results.seeds >= 2 ? 'over seeds' : 'bootstrap over problems, one seed'}).` }],
       },
       {
         title: 'pass@k at the end',
         blocks: [
-          { kind: 'chart', svg: passChart, caption: `pass@k from n = ${n} samples per held-out problem (unbiased estimator), mean over seeds; the warm start for reference.` },
+          { kind: 'chart', svg: passChart, caption: `pass@k from n = ${n} samples per held-out problem (unbiased estimator), mean over seeds; one panel per method, with GRPO and the warm start in each.` },
           { kind: 'table', caption: 'Final held-out metrics, mean [95% interval]', columns: ['Method', `avg@${n}`, 'pass@1', `pass@${Math.min(8, n)}`, `pass@${n}`, `maj@${n}`], rows: finalRows },
         ],
       },
@@ -455,7 +462,6 @@ async function buildReport(results: PrlVsGrpoResults, outcomes: RunOutcome[], me
           { kind: 'table', caption: 'KL to the reference at the last RL step (mean over seeds)', columns: ['Method', 'per token', 'per response (~S_0)', 'S_0 / eta'], rows: klRows },
         ],
       },
-      { title: "The paper's claims at this scale", blocks: [{ kind: 'claims', rows: results.claims }] },
       {
         title: 'Sampled traces with per-step advantages',
         blocks: [

@@ -89,6 +89,33 @@ test('example report and index load in headless Chromium with charts, colours an
   }
 });
 
+/**
+ * What a reader needs of a report: the findings first (a verdict per claim and one sentence each), and
+ * charts whose every series has a legend entry and whose lines never hide one another (no two lines with
+ * the same path, colour and dash).
+ */
+async function assertReadable(page: Page, claims: number): Promise<void> {
+  assert.equal(await page.locator('header #findings .held').count(), claims, 'a verdict per claim, in the findings at the top');
+  assert.equal(await page.locator('header #findings .finding-sentences li').count(), claims, 'one sentence per finding');
+  for (const chart of await page.locator('figure.chart svg').all()) {
+    // Small multiples repeat a baseline in every panel: lines are compared within their panel (facet cell).
+    const lines = await chart.locator('.line_marks path').evaluateAll((paths) => {
+      const cells: unknown[] = [];
+      return paths.map((p) => {
+        const cell = p.closest('.role-scope') ?? p.closest('svg');
+        if (!cells.includes(cell)) cells.push(cell);
+        return [cells.indexOf(cell), p.getAttribute('d'), p.getAttribute('stroke'), p.getAttribute('stroke-dasharray') ?? ''].join('|');
+      });
+    });
+    const seriesCount = new Set(await chart.locator('.line_marks path').evaluateAll((paths) => paths.map((p) => `${p.getAttribute('stroke')}|${p.getAttribute('stroke-dasharray') ?? ''}`))).size;
+    const legend = await chart.locator('.role-legend-label text').allTextContents();
+    assert.ok(legend.length >= seriesCount, `every series has a legend entry (${legend.length} labels for ${seriesCount} series)`);
+    const drawn = new Map<string, number>();
+    for (const l of lines) drawn.set(l, (drawn.get(l) ?? 0) + 1);
+    assert.ok([...drawn.values()].every((c) => c === 1), 'no line drawn exactly over another of the same style');
+  }
+}
+
 /** Runs `body` with a fresh temporary folder and a headless Chromium; closes and removes both afterwards. */
 async function withBrowser(prefix: string, body: (root: string, browser: Browser) => Promise<void>): Promise<void> {
   const executablePath = requireChromium();
@@ -115,9 +142,10 @@ test('a prl-vs-grpo report from a micro run loads in headless Chromium with its 
   for (const box of await Promise.all((await charts.all()).map((c) => c.boundingBox()))) {
     assert.ok(box !== null && box.width > 200 && box.height > 150, `chart laid out at ${JSON.stringify(box)}`);
   }
-  // Three methods on the training curves; the same three plus the warm start on pass@k.
-  assert.equal(await page.locator('svg .line_marks path').count(), 3 + 4);
-  assert.equal(await page.locator('.held').count(), 2, 'two claims, each with a verdict');
+  // Small multiples: a panel per method but GRPO, each with GRPO beside it; on pass@k the warm start too.
+  const others = Object.keys(results.methods).length - 1;
+  assert.equal(await page.locator('svg .line_marks path').count(), 2 * others + 3 * others);
+  await assertReadable(page, 2);
   const steps = page.locator('.step');
   assert.ok((await steps.count()) > 0, 'traces with per-step advantages');
   const first = steps.first();
@@ -143,7 +171,9 @@ test('a pav-didactic report from a micro run (MADE, with the transformer beside 
   }
   // Two arms on each accuracy chart; exact, Monte Carlo and outcome-only on the sweep; two arms and the warm start on pass@N.
   assert.equal(await page.locator('svg .line_marks path').count(), 2 + 2 + 3 + 3);
-  assert.equal(await page.locator('.held').count(), results.claims.length);
+  // Each seed as a thin line under the mean, on both accuracy charts.
+  assert.equal(await page.locator('svg .seed_line_marks path').count(), 2 * results.seeds + 2 * results.sensitivity![Object.keys(results.sensitivity!)[0]].seeds);
+  await assertReadable(page, results.claims.length);
   const steps = page.locator('.step');
   assert.ok((await steps.count()) > 0, 'tokens coloured by A^mu');
   const first = steps.first();
@@ -168,7 +198,7 @@ test('a pav-search report from a micro run loads in headless Chromium with its c
   }
   // Four sample-based curves and two beam curves (two alphas) on each chart.
   assert.equal(await page.locator('svg .line_marks path').count(), 2 * results.curves.length);
-  assert.equal(await page.locator('.held').count(), 2, 'two claims, each with a verdict');
+  await assertReadable(page, 2);
   const steps = page.locator('.step');
   assert.ok((await steps.count()) > 0, 'beam traces with per-step progress');
   assert.match((await steps.first().getAttribute('title'))!, /^step 1: progress A_hat\^mu = /);
@@ -191,7 +221,7 @@ test('a pav-rl report from a micro run loads in headless Chromium with its curve
   }
   // Three planted arms (outcome, exact, learned) and two arith arms (outcome, one alpha).
   assert.equal(await page.locator('svg .line_marks path').count(), 3 + 2);
-  assert.equal(await page.locator('.held').count(), 4);
+  await assertReadable(page, 4);
   const first = page.locator('.step').first();
   assert.ok(Number.isFinite(Number(await first.getAttribute('data-value'))));
   assert.match((await first.getAttribute('title'))!, /^step 1: effective reward \(advantage\) = /);

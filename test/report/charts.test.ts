@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { barChartWithErrors, lineChartWithBands, logXLineChart } from '../../src/report/charts.js';
+import { barChartWithErrors, lineChartWithBands, logXLineChart, smallMultiplesChart } from '../../src/report/charts.js';
 import { PrlError } from '../../src/util/errors.js';
 
 const HEIGHT = 200;
@@ -102,6 +102,48 @@ test('series names are escaped inside the SVG', async () => {
   assert.ok(!svg.includes('<script'));
   assert.match(svg, /&lt;script&gt;alert\(1\)&lt;\/script&gt;/);
   assert.match(svg, />x &amp; y<\/text>/);
+});
+
+test('each series has its own dash, so a line drawn exactly over another still shows; seeds are thin lines under the mean', async () => {
+  const flat = [0, 1, 2].map((x) => ({ x, y: 0.3 }));
+  const svg = await lineChartWithBands({
+    series: [
+      { name: 'outcome only', points: flat, seeds: [[{ x: 0, y: 0 }, { x: 1, y: 0 }, { x: 2, y: 0.9 }], [{ x: 0, y: 0 }, { x: 1, y: 0 }, { x: 2, y: 0 }]] },
+      { name: 'warm start', points: flat },
+    ],
+    xTitle: 'x',
+    yTitle: 'y',
+  });
+  const lines = markPaths(svg, 'line');
+  assert.equal(lines.length, 2);
+  const dash = (path: string) => /stroke-dasharray="([^"]*)"/.exec(path)?.[1] ?? 'solid';
+  assert.notEqual(dash(lines[0]), dash(lines[1]));
+  assert.equal(markPaths(svg, 'seed_line').length, 2, 'one thin line per seed');
+  assert.match(svg, />outcome only<\/text>/);
+  assert.match(svg, />warm start<\/text>/);
+});
+
+test('small multiples: a panel per setting on shared axes, a baseline repeated in each, one legend', async () => {
+  const line = (y0: number, slope: number) => [0, 10, 20].map((x) => ({ x, y: y0 + slope * x }));
+  const svg = await smallMultiplesChart({
+    panels: [
+      { title: 'PRL eta=1', series: [{ name: 'PRL', points: line(0.2, 0.02) }, { name: 'GRPO', points: line(0.2, 0.01) }] },
+      { title: 'FRPO', series: [{ name: 'FRPO', points: line(0.2, 0.03) }, { name: 'GRPO', points: line(0.2, 0.01) }] },
+    ],
+    xTitle: 'step',
+    yTitle: 'accuracy',
+    yDomain: [0, 1],
+    height: HEIGHT,
+  });
+  assert.equal(markPaths(svg, 'line').length, 4);
+  assert.match(svg, />PRL eta=1<\/text>/);
+  assert.match(svg, />FRPO<\/text>/);
+  // GRPO's line is the same path in both panels: the y scale is shared.
+  const grpo = markPaths(svg, 'line').map((p) => /d="([^"]*)"/.exec(p)![1]);
+  assert.equal(grpo[1], grpo[3]);
+  assert.equal((svg.match(/role-legend-label/g) ?? []).length > 0, true);
+  await assert.rejects(smallMultiplesChart({ panels: [], xTitle: 'x', yTitle: 'y' }), /smallMultiplesChart: no panels/);
+  await assert.rejects(smallMultiplesChart({ panels: [{ title: 'a', series: [{ name: 's', points: [{ x: 0, y: 1 }] }] }], xTitle: 'x', yTitle: 'y', logBase: 2 }), /x must be > 0 on a log axis/);
 });
 
 // Readers for the SVG Vega writes: the marks of one named layer, symbol positions, axis titles.

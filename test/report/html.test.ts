@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { lineChartWithBands } from '../../src/report/charts.js';
-import { divergingColour, escapeHtml, renderReportPage, renderTraces } from '../../src/report/html.js';
+import { divergingColour, escapeHtml, renderReportPage, renderTraces, findingSentence } from '../../src/report/html.js';
 
 const XSS = `<script>alert("x")</script><img src=x onerror='alert(1)'>&`;
 
@@ -83,4 +83,22 @@ test('report page is a pure function of its input', () => {
   const page = { title: 't', summary: 's', sections: [{ title: 'a', blocks: [{ kind: 'text' as const, text: 'b' }] }] };
   assert.equal(renderReportPage(page), renderReportPage(page));
   assert.ok(!renderReportPage(page).includes('class="example-banner"'), 'no example banner unless asked');
+});
+
+test('findings come first: a table of claim, paper, ours and verdict, then one plain sentence per finding', () => {
+  const html = renderReportPage({
+    title: 'T',
+    summary: 'S',
+    findings: [
+      { claim: 'PAV-RL is 5-6x more sample-efficient', paper: '5-6x', ours: '>= 8.7x [5.1, 12]', held: 'yes' },
+      { claim: 'beam search beats best-of-N <at equal compute>', paper: '>8%', ours: '+2 [-1, 5]', held: 'no', note: 'one seed' },
+    ],
+    sections: [{ title: 'Details', blocks: [{ kind: 'text', text: 'x' }] }],
+  });
+  const findings = html.indexOf('id="findings"');
+  assert.ok(findings > 0 && findings < html.indexOf('<section id="s1">'), 'before the first section');
+  assert.match(html, /<th>Finding<\/th><th>Paper<\/th><th>Ours \(this scale\)<\/th><th>Verdict<\/th>/);
+  assert.match(html, /<li>PAV-RL is 5-6x more sample-efficient: this held here\.<\/li>/);
+  assert.match(html, /<li>Beam search beats best-of-N &lt;at equal compute&gt;: this did not hold here\. <span class="note">one seed<\/span><\/li>/);
+  assert.equal(findingSentence({ claim: 'x.', paper: '', ours: '', held: 'untested' }), 'X: this was not tested at this scale.');
 });

@@ -67,7 +67,7 @@ test('pav-rl on a micro budget writes results.json and a report with curves, thr
     const onDisk = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as PavRlResults;
     assert.equal(onDisk.experiment, 'pav-rl');
     assert.equal(onDisk.headline, results.headline);
-    assert.match(results.headline, /^Quick smoke run/);
+    assert.match(results.headline, /^Quick run: /);
     const ids = armsOf(settings).map((a) => a.id);
     assert.deepEqual(ids, ['planted-outcome', 'planted-pav-oracle', 'planted-pav-learned', 'arith-outcome', 'arith-pav-alpha3']);
     assert.deepEqual(Object.keys(results.arms), ids);
@@ -101,7 +101,7 @@ test('pav-rl on a micro budget writes results.json and a report with curves, thr
 
     const html = readFileSync(join(out, 'report.html'), 'utf8');
     assert.equal(html.match(/<figure class="chart"><svg/g)?.length, 2, 'one curve chart per task');
-    assert.ok(html.includes('<th>Held here?</th>'));
+    assert.ok(html.includes('<th>Verdict</th>'), 'the findings table');
     assert.ok(html.includes('smoke run'));
     assert.ok((html.match(/<span class="step"/g)?.length ?? 0) > 0, 'traces with coloured steps');
 

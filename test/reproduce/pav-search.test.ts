@@ -22,7 +22,7 @@ test('pav-search on a micro budget: results, compute consistent with the cached 
     const results: PavSearchResults = await runPavSearch(settings, { out, quick: true, threads: 1, progress: quiet });
     assert.deepEqual(JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')), JSON.parse(JSON.stringify(results)));
     assert.equal(results.experiment, 'pav-search');
-    assert.match(results.headline, /^Quick smoke run/);
+    assert.match(results.headline, /^Quick run: /);
     assert.deepEqual(results.curves.map((c) => c.id), ['bon', 'maj', 'wmaj', 'pass', 'beam-alpha0.5', 'beam-alpha1']);
     assert.deepEqual(results.curves[0].points.map((p) => p.n), [1, 2, 4]);
     assert.deepEqual(results.curves[4].points.map((p) => p.n), [1, 2], 'the primary alpha at every width');
@@ -69,7 +69,7 @@ test('pav-search on a micro budget: results, compute consistent with the cached 
 
     const html = readFileSync(join(out, 'report.html'), 'utf8');
     assert.equal(html.match(/<figure class="chart"><svg/g)?.length, 2, 'accuracy against tokens and against samples');
-    assert.ok(html.includes('<th>Held here?</th>'), 'the claims table');
+    assert.ok(html.includes('<section class="findings" id="findings"><h2>Findings</h2>') && html.includes('<th>Verdict</th>'), 'the findings table');
     assert.ok(html.includes('smoke run'));
     assert.ok((html.match(/<span class="step"/g)?.length ?? 0) > 0, 'beam traces with coloured steps');
 

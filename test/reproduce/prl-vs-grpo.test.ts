@@ -26,7 +26,7 @@ test('prl-vs-grpo on a micro budget writes results.json and a report with its ch
     assert.equal(results.quick, true);
     assert.equal(results.seeds, 1);
     assert.equal(rows[0].headline, results.headline);
-    assert.match(results.headline, /^Quick smoke run/);
+    assert.match(results.headline, /^Quick run: /);
     const ids = methodsOf(settings).map((m) => m.id);
     assert.deepEqual(ids, ['grpo', 'raft', 'prl-newline-eta1']);
     assert.deepEqual(Object.keys(results.methods), ids);
@@ -50,7 +50,7 @@ test('prl-vs-grpo on a micro budget writes results.json and a report with its ch
 
     const html = readFileSync(join(dir, 'report.html'), 'utf8');
     assert.equal(html.match(/<figure class="chart"><svg/g)?.length, 3, 'bars, training curves, pass@k');
-    assert.ok(html.includes('<th>Held here?</th>'), 'the claims table');
+    assert.ok(html.includes('<section class="findings" id="findings"><h2>Findings</h2>') && html.includes('<th>Verdict</th>'), 'the findings table');
     assert.ok(html.includes('smoke run'), 'the quick run says so');
     assert.ok((html.match(/<span class="step"/g)?.length ?? 0) > 0, 'traces with coloured steps');
     assert.ok(readFileSync(index!, 'utf8').includes('href="prl-vs-grpo/report.html"'));

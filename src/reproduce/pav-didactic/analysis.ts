@@ -24,6 +24,8 @@ export interface Bounds {
 export interface CurvePoint extends Bounds {
   iteration: number;
   accuracy: number;
+  /** Each seed's window mean: seeds that take off at different times average to a slope none of them had. */
+  perSeed?: number[];
 }
 
 export interface ReachInfo {
@@ -62,7 +64,7 @@ export function accuracyCurve(runs: readonly number[][], window: number): CurveP
   for (let end = window; end <= iterations; end += window) {
     const perSeed = runs.map((r) => mean(r.slice(end - window, end)));
     const interval = seedInterval(perSeed);
-    points.push({ iteration: end, accuracy: r4(interval.mean), ...bounds(interval) });
+    points.push({ iteration: end, accuracy: r4(interval.mean), ...bounds(interval), perSeed: perSeed.map(r4) });
   }
   return points;
 }

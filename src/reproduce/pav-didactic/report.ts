@@ -11,7 +11,11 @@ import type { PavDidacticSettings } from './settings.js';
 
 export async function buildReport(results: PavDidacticResults): Promise<string> {
   const { reach, pass_at_n: pass } = results;
-  const series = (name: string, points: CurvePoint[]) => ({ name, points: points.map((p) => ({ x: p.iteration, y: p.accuracy, ...(p.lo === undefined ? {} : { lo: clamp01(p.lo), hi: clamp01(p.hi!) }) })) });
+  const series = (name: string, points: CurvePoint[]) => ({
+    name,
+    points: points.map((p) => ({ x: p.iteration, y: p.accuracy, ...(p.lo === undefined ? {} : { lo: clamp01(p.lo), hi: clamp01(p.hi!) }) })),
+    seeds: (points[0]?.perSeed ?? []).map((_, seed) => points.map((p) => ({ x: p.iteration, y: p.perSeed![seed] }))),
+  });
   const config = results.config as unknown as PavDidacticSettings;
   const curveChart = await lineChartWithBands({
     series: [series(`effective reward (alpha ${config.alpha}, gamma ${config.gamma})`, results.curves.effective), series('outcome only (alpha 0)', results.curves.outcome)],
@@ -84,6 +88,7 @@ export async function buildReport(results: PavDidacticResults): Promise<string> 
     title: results.title,
     summary: `${results.headline} ${quickNote ?? ''}`.trim(),
     indexHref: '../index.html',
+    findings: results.claims,
     sections: [
       {
         title: 'Sample efficiency: effective reward vs outcome-only',
@@ -96,7 +101,7 @@ export async function buildReport(results: PavDidacticResults): Promise<string> 
               `outcome-only is alpha = 0, where the update is the leave-one-out outcome update. Accuracy is the ${results.accuracyDefinition}. ` +
               `Bands are 95% t intervals over ${results.seeds} seeds.`,
           },
-          { kind: 'chart', svg: curveChart, caption: 'Accuracy against RL iteration (PAV Fig. 3a).' },
+          { kind: 'chart', svg: curveChart, caption: 'Accuracy against RL iteration (PAV Fig. 3a): the mean of the seeds with its band, and each seed as a thin line beneath it.' },
           {
             kind: 'table',
             caption: `First iteration whose trailing ${reach.window}-iteration accuracy is >= ${reach.threshold} (never: counted as the budget, so the mean is a lower bound)`,
@@ -151,7 +156,6 @@ export async function buildReport(results: PavDidacticResults): Promise<string> 
           { kind: 'table', columns: ['N', 'effective reward', 'outcome only', 'warm start'], rows: passRows },
         ],
       },
-      { title: "The paper's claims at this scale", blocks: [{ kind: 'claims', rows: results.claims }] },
       {
         title: 'Sampled responses with the prover\'s progress',
         blocks: [

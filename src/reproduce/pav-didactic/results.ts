@@ -8,8 +8,8 @@ import { type ResultsHeader } from '../../report/results.js';
 import { PAPER_PLANTED, PlantedProver, plantedReward, PlantedValues } from '../../tasks/planted.js';
 import { wilsonInterval } from '../../pav/labels.js';
 import { seedInterval, type MeanInterval } from '../stats.js';
-import { r4, sig4 } from '../numbers.js';
-import { accuracyCurve, bounds, compareArms, passCurve, proverStrength, type ArmComparison, type Bounds, type CurvePoint, type GammaSweepPoint, type PassEvaluation, type ReachInfo } from './analysis.js';
+import { r4, sig, sig4 } from '../numbers.js';
+import { accuracyCurve, bounds, compareArms, passCurve, proverStrength, type ArmComparison, type Bounds, type CurvePoint, type GammaSweepPoint, type PassEvaluation } from './analysis.js';
 import type { DidacticStart, RunOutcome } from './experiment.js';
 import { PAPER_SFT_ITERATIONS, type PavDidacticSettings } from './settings.js';
 
@@ -105,10 +105,6 @@ function warmStartInfo(start: DidacticStart, evaluations: readonly PassEvaluatio
 }
 
 /** "1.40x" or ">= 5.2x" or why there is none. */
-function ratioText(reach: ArmComparison): string {
-  return reach.ratio === null ? 'undetermined (the effective reward did not reach it in every seed)' : `${reach.ratioLowerBound ? '>= ' : ''}${reach.ratio}x`;
-}
-
 function startName(sft: number | null): string {
   return sft === null ? 'the given model' : sft === PAPER_SFT_ITERATIONS ? `the paper's SFT recipe (${sft} iterations)` : `${sft} SFT iterations`;
 }
@@ -122,7 +118,6 @@ export function startText(warm: { policy: string; sftIterations: number | null }
 export function summarise(settings: PavDidacticSettings, c: Collected): PavDidacticResults {
   const { threshold, window } = settings;
   const reach = compareArms(c.effective.map((r) => r.accuracy), c.outcome.map((r) => r.accuracy), threshold, window);
-  const { effective: effectiveReach, outcome: outcomeReach } = reach;
   const baselinePerSeed = c.sweepBaseline.map((r) => mean(r.accuracy));
   const baseline = seedInterval(baselinePerSeed);
   const gammaSweep = sweepPoints(c.sweep, baselinePerSeed);
@@ -143,17 +138,11 @@ export function summarise(settings: PavDidacticSettings, c: Collected): PavDidac
         }
       : null;
   const iterations = c.all.reduce((s, r) => s + r.accuracy.length, 0);
-  const reachText = (r: ReachInfo, budget: number) => (r.reachedSeeds === 0 ? `never within ${budget}` : `${r.lowerBound ? '>= ' : ''}${r.mean}`);
   const best = gammaSweep.reduce((a, b) => (b.accuracy > a.accuracy ? b : a), gammaSweep[0]);
-  const otherText = other
-    ? `; ${ratioText(other.reach)} with ${startText(other.warmStart)} (accuracy ${percent(other.warmStart.accuracy.mean)}, ` +
-      `${other.seeds} seed${other.seeds === 1 ? '' : 's'} x ${other.iterations} iterations)`
-    : '';
+  const sooner = reach.ratio === null ? 'not measurably sooner' : `${reach.ratioLowerBound ? 'at least ' : ''}${sig(reach.ratio)}x sooner`;
   const headline =
-    `${c.quick ? 'Quick run: ' : ''}${settings.seeds} seeds: the effective reward (gamma ${settings.gamma}) reached ${Math.round(threshold * 100)}% accuracy at iteration ` +
-    `${reachText(effectiveReach, settings.iterations)}, outcome-only at ${reachText(outcomeReach, settings.iterations)} ` +
-    `(${ratioText(reach)} sooner with ${startText(warmStart)}, warm start accuracy ${percent(warmStart.accuracy.mean)}${otherText}; paper ~10x); ` +
-    `best prover in the sweep gamma ${best.gamma} (accuracy over training ${best.accuracy} vs outcome-only ${r4(baseline.mean)}).`;
+    `${c.quick ? 'Quick run: ' : ''}the effective reward reached ${Math.round(threshold * 100)}% accuracy ${sooner} than outcome-only RL (paper: about 10x); ` +
+    `the best prover in the sweep was gamma ${best.gamma}.`;
   const stepSeconds = c.all.reduce((sum, r) => sum + r.stepSeconds, 0);
   const results: PavDidacticResults = {
     experiment: 'pav-didactic',
