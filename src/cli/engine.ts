@@ -26,7 +26,7 @@ export async function openEngineWithThreads(threads: string | undefined): Promis
 export async function openModelPolicy(dir: string, provider: string, threads?: number): Promise<EnginePolicy> {
   const engine = await openEngine(provider, threads);
   try {
-    const { model, tokenizer } = loadModel(dir, engine);
+    const { model, tokenizer } = loadModel(dir, engine, { trainable: false });
     return new EnginePolicy(`engine:${dir}`, model, tokenizer, () => engine.kernels.dispose());
   } catch (err) {
     await engine.kernels.dispose();

@@ -3,7 +3,7 @@
  */
 import { loadModelFolder, saveModelFolder } from './checkpoint.js';
 import type { Engine } from './kernels/index.js';
-import { LlamaModel } from './model.js';
+import { LlamaModel, type LlamaModelOptions } from './model.js';
 import { CharTokenizer, type Tokenizer } from './tokenizer.js';
 import { FallbackKernels } from './kernels/fallback.js';
 import { Arena } from './memory.js';
@@ -16,12 +16,15 @@ export interface LoadedModel {
   tokenizer: Tokenizer;
 }
 
-/** Loads a Hugging Face-layout folder (config.json, safetensors, tokenizer.json) into the engine. */
-export function loadModel(dir: string, engine: Engine): LoadedModel {
+/**
+ * Loads a Hugging Face-layout folder (config.json, safetensors, tokenizer.json) into the engine;
+ * `{ trainable: false }` for a model that is never trained (no gradient block).
+ */
+export function loadModel(dir: string, engine: Engine, options: LlamaModelOptions = {}): LoadedModel {
   const folder = loadModelFolder(dir);
   try {
     if (!folder.tokenizer) throw new PrlError(`${dir}: no tokenizer.json (prl needs one to turn text into token ids)`);
-    const model = new LlamaModel(folder.config, engine.arena, engine.kernels);
+    const model = new LlamaModel(folder.config, engine.arena, engine.kernels, options);
     folder.fillTensors(model.parameters());
     return { model, tokenizer: folder.tokenizer };
   } finally {
@@ -64,7 +67,7 @@ export function initModelFolder(dir: string, config: ModelConfig, tokenizer: Tok
   if (tokenizer.bosId !== undefined) full.bosTokenId = tokenizer.bosId;
   if (tokenizer.eosId !== undefined) full.eosTokenId = tokenizer.eosId;
   // Only parameter storage is needed: plain memory and the reference kernels, no threads.
-  const model = new LlamaModel(full, new Arena(0), new FallbackKernels());
+  const model = new LlamaModel(full, new Arena(0), new FallbackKernels(), { trainable: false });
   model.initRandom(new Rng(seed));
   if (std !== 0.02) {
     for (const p of model.parameters()) if (!p.name.endsWith('norm.weight') && !p.name.endsWith('.bias')) for (let i = 0; i < p.data.length; i++) p.data[i] *= std / 0.02;

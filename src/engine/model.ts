@@ -18,12 +18,23 @@ import type { ModelConfig } from './config.js';
 import type { AttentionDims, Kernels } from './kernels/types.js';
 import type { Arena } from './memory.js';
 
-/** One named parameter: HF name and shape, a view of the flat weights and the matching view of the flat grads. */
+/**
+ * One named parameter: HF name and shape, a view of the flat weights and the matching view of the flat
+ * grads (empty when the model is frozen).
+ */
 export interface Parameter {
   name: string;
   shape: number[];
   data: Float32Array;
   grad: Float32Array;
+}
+
+export interface LlamaModelOptions {
+  /**
+   * false: a frozen model (inference, scoring, the RL reference): no gradient block, so its arena
+   * footprint is about half a trainable one's, and `backward` refuses. Default true.
+   */
+  trainable?: boolean;
 }
 
 /** The tensors of one decoder layer (weights, or their gradients: same structure). */
@@ -41,6 +52,14 @@ interface LayerTensors {
   wGate: Float32Array; // (I, C)
   wUp: Float32Array; // (I, C)
   wDown: Float32Array; // (C, I)
+}
+
+/** The whole model's tensors (weights, or their gradients); lmHead aliases embed when tied. */
+interface ModelTensors {
+  embed: Float32Array; // (V, C)
+  layers: LayerTensors[];
+  norm: Float32Array; // (C)
+  lmHead: Float32Array; // (V, C)
 }
 
 /** Activations of one layer saved by the training forward for backward; rows N = B*T. */
@@ -127,14 +146,16 @@ export class LlamaModel {
   readonly config: ModelConfig;
   /** Every parameter, flat, in `parameters()` order (with alignment gaps that stay zero). */
   readonly weights: Float32Array;
-  /** Gradients, same layout as `weights`. */
+  /** Gradients, same layout as `weights`; empty when the model is frozen. */
   readonly grads: Float32Array;
+  readonly trainable: boolean;
 
   private readonly arena: Arena;
   private readonly kernels: Kernels;
   private readonly params: Parameter[];
-  private readonly w: { embed: Float32Array; layers: LayerTensors[]; norm: Float32Array; lmHead: Float32Array };
-  private readonly g: { embed: Float32Array; layers: LayerTensors[]; norm: Float32Array; lmHead: Float32Array };
+  private readonly w: ModelTensors;
+  /** Gradient views of `grads`; null when frozen. */
+  private readonly g: ModelTensors | null;
   private readonly ropeCos: Float32Array; // (maxPos, headDim/2)
   private readonly ropeSin: Float32Array; // (maxPos, headDim/2)
 
@@ -146,9 +167,10 @@ export class LlamaModel {
   private logitsValid = false;
   private hiddenValid = false;
 
-  constructor(config: ModelConfig, arena: Arena, kernels: Kernels) {
+  constructor(config: ModelConfig, arena: Arena, kernels: Kernels, options: LlamaModelOptions = {}) {
     validateConfig(config);
     this.config = config;
+    this.trainable = options.trainable ?? true;
     this.arena = arena;
     this.kernels = kernels;
 
@@ -160,18 +182,18 @@ export class LlamaModel {
       total += Math.ceil(spec.shape.reduce((a, b) => a * b, 1) / PARAM_ALIGN) * PARAM_ALIGN;
     }
     this.weights = arena.allocF32(total);
-    this.grads = arena.allocF32(total);
+    this.grads = this.trainable ? arena.allocF32(total) : new Float32Array(0);
     this.params = specs.map((spec, i) => {
       const size = spec.shape.reduce((a, b) => a * b, 1);
       return {
         name: spec.name,
         shape: spec.shape,
         data: this.weights.subarray(offsets[i], offsets[i] + size),
-        grad: this.grads.subarray(offsets[i], offsets[i] + size),
+        grad: this.trainable ? this.grads.subarray(offsets[i], offsets[i] + size) : this.grads,
       };
     });
     this.w = structure(config, new Map(this.params.map((p) => [p.name, p.data])));
-    this.g = structure(config, new Map(this.params.map((p) => [p.name, p.grad])));
+    this.g = this.trainable ? structure(config, new Map(this.params.map((p) => [p.name, p.grad]))) : null;
 
     [this.ropeCos, this.ropeSin] = ropeTables(arena, config.maxPositionEmbeddings, config.headDim, config.ropeTheta);
   }
@@ -282,6 +304,7 @@ export class LlamaModel {
    * logits, so call `entropy()` before this.
    */
   backward(dlogp: Float32Array): void {
+    const grads = this.gradientViews('LlamaModel.backward');
     if (!this.lastShape || !this.acts || !this.logitsValid) throw new Error('LlamaModel.backward: call forward first (once per backward)');
     const { B, T } = this.lastShape;
     const { hiddenSize: C, vocabSize: V, numHiddenLayers: L } = this.config;
@@ -296,15 +319,15 @@ export class LlamaModel {
     k.logSoftmaxGatherBackward(dlogits, a.dlogp, a.logits, a.lse, a.targets, N, V);
     this.logitsValid = false;
     k.matmul(a.dln, dlogits, this.w.lmHead, N, C, V, 'nn', false); // dlnf (N, C)
-    k.matmul(this.g.lmHead, dlogits, a.lnf, V, C, N, 'tn', true); // dW (V, C)
+    k.matmul(grads.lmHead, dlogits, a.lnf, V, C, N, 'tn', true); // dW (V, C)
     a.dres.fill(0, 0, N * C);
-    k.rmsnormBackward(a.dres, this.g.norm, a.dln, a.residual[L], this.w.norm, a.rstdf, N, C);
+    k.rmsnormBackward(a.dres, grads.norm, a.dln, a.residual[L], this.w.norm, a.rstdf, N, C);
 
     const dims: AttentionDims = { B, T, nHead: this.config.numAttentionHeads, nKvHead: this.config.numKeyValueHeads, headDim: this.config.headDim };
-    for (let l = L - 1; l >= 0; l--) this.layerBackward(l, a, dims);
+    for (let l = L - 1; l >= 0; l--) this.layerBackward(l, a, dims, grads.layers[l]);
 
     // Embedding: scatter-add the residual gradient into the rows of the looked-up tokens.
-    const dEmbed = this.g.embed;
+    const dEmbed = grads.embed;
     for (let n = 0; n < N; n++) {
       const row = a.tokens[n] * C;
       for (let c = 0; c < C; c++) dEmbed[row + c] += a.dres[n * C + c];
@@ -312,13 +335,12 @@ export class LlamaModel {
   }
 
   /** On entry a.dres holds d loss / d residual[l+1]; on exit d loss / d residual[l]. */
-  private layerBackward(l: number, a: Activations, dims: AttentionDims): void {
+  private layerBackward(l: number, a: Activations, dims: AttentionDims, g: LayerTensors): void {
     const { hiddenSize: C, intermediateSize: I, numAttentionHeads: nH, numKeyValueHeads: nKv, headDim: hd } = this.config;
     const N = dims.B * dims.T;
     const qDim = nH * hd;
     const kvDim = nKv * hd;
     const w = this.w.layers[l];
-    const g = this.g.layers[l];
     const s = a.layers[l];
     const k = this.kernels;
 
@@ -386,6 +408,7 @@ export class LlamaModel {
    * d parameter into `grads` (lm_head gets none).
    */
   backwardHidden(dhidden: Float32Array): void {
+    const grads = this.gradientViews('LlamaModel.backwardHidden');
     if (!this.lastShape || !this.acts || !this.hiddenValid) throw new Error('LlamaModel.backwardHidden: call forwardHidden first (once per backwardHidden)');
     const { B, T } = this.lastShape;
     const { hiddenSize: C, numHiddenLayers: L } = this.config;
@@ -395,12 +418,12 @@ export class LlamaModel {
     this.hiddenValid = false;
     a.dln.set(dhidden.subarray(0, N * C));
     a.dres.fill(0, 0, N * C);
-    this.kernels.rmsnormBackward(a.dres, this.g.norm, a.dln, a.residual[L], this.w.norm, a.rstdf, N, C);
+    this.kernels.rmsnormBackward(a.dres, grads.norm, a.dln, a.residual[L], this.w.norm, a.rstdf, N, C);
     const dims: AttentionDims = { B, T, nHead: this.config.numAttentionHeads, nKvHead: this.config.numKeyValueHeads, headDim: this.config.headDim };
-    for (let l = L - 1; l >= 0; l--) this.layerBackward(l, a, dims);
+    for (let l = L - 1; l >= 0; l--) this.layerBackward(l, a, dims, grads.layers[l]);
     for (let n = 0; n < N; n++) {
       const row = a.tokens[n] * C;
-      for (let c = 0; c < C; c++) this.g.embed[row + c] += a.dres[n * C + c];
+      for (let c = 0; c < C; c++) grads.embed[row + c] += a.dres[n * C + c];
     }
   }
 
@@ -551,6 +574,11 @@ export class LlamaModel {
     }
   }
 
+  private gradientViews(where: string): ModelTensors {
+    if (!this.g) throw new Error(`${where}: the model is frozen (built with trainable: false), so it has no gradients to compute`);
+    return this.g;
+  }
+
   private checkBatch(tokens: Int32Array, targets: Int32Array, B: number, T: number): void {
     const N = B * T;
     const V = this.config.vocabSize;
@@ -660,7 +688,7 @@ export function hasOutputBias(config: ModelConfig): boolean {
 }
 
 /** Groups named tensors (weights or grads) by layer; lm_head aliases embed_tokens when tied. */
-function structure(config: ModelConfig, byName: Map<string, Float32Array>) {
+function structure(config: ModelConfig, byName: Map<string, Float32Array>): ModelTensors {
   const get = (name: string) => byName.get(name)!;
   const embed = get('model.embed_tokens.weight');
   const layers: LayerTensors[] = [];

@@ -270,7 +270,7 @@ export class EnginePolicy implements Policy {
 export async function openEnginePolicy(dir: string, options: EnginePolicyOptions = {}): Promise<EnginePolicy> {
   const engine: Engine = await createEngine(options);
   try {
-    const { model, tokenizer } = loadModel(dir, engine);
+    const { model, tokenizer } = loadModel(dir, engine, { trainable: false });
     return new EnginePolicy(options.name ?? `engine:${dir}`, model, tokenizer, () => engine.kernels.dispose());
   } catch (err) {
     await engine.kernels.dispose();

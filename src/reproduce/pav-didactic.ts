@@ -506,7 +506,7 @@ function sameRun(dir: string, config: RlConfig, pass: { path: string; key: unkno
 async function passEvaluation(modelDir: string, settings: PavDidacticSettings, seed: number, threads?: number): Promise<PassEvaluation> {
   const engine = await createEngine({ threads });
   try {
-    const { model, tokenizer } = loadModel(modelDir, engine);
+    const { model, tokenizer } = loadModel(modelDir, engine, { trainable: false });
     const codec = createCodec(getTask('planted', {}), tokenizer);
     const { problems } = evaluatePolicy(model, codec, codec.problems('eval'), {
       samples: settings.passAt.samples,

@@ -317,7 +317,7 @@ async function preparePlantedVerifier(p: PlantedSettings, policyDir: string, dir
   const started = performance.now();
   const engine = await createEngine({ threads });
   try {
-    const { model, tokenizer } = loadModel(policyDir, engine);
+    const { model, tokenizer } = loadModel(policyDir, engine, { trainable: false });
     const codec = createCodec(getTask('planted', p.taskOptions), tokenizer);
     const problems = codec.problems('train');
     const prover = `oracle:gamma=${p.gamma}`;

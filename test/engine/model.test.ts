@@ -414,3 +414,19 @@ test('schedules: constant and warmup-cosine hit their hand-worked values', () =>
   assert.equal(s(500), 0.1);
   assert.throws(() => warmupCosineSchedule(1, 0, 0.1), /warmupCosineSchedule/);
 });
+
+test('frozen model: no gradient block (about half the arena bytes), identical log-probs, backward and AdamW refuse', () => {
+  const trainable = makeModel(LLAMA_GQA, 8);
+  const frozenArena = new Arena(0);
+  const frozen = new LlamaModel(LLAMA_GQA, frozenArena, kernels, { trainable: false });
+  frozen.weights.set(trainable.model.weights);
+  const weightBytes = trainable.model.weights.byteLength;
+  assert.equal(trainable.arena.usedBytes - frozenArena.usedBytes, weightBytes, 'the difference is exactly the gradient block');
+  const ratio = frozenArena.usedBytes / trainable.arena.usedBytes;
+  assert.ok(ratio > 0.5 && ratio < 0.6, `frozen/trainable arena bytes ${ratio}`);
+  const { tokens, targets } = batchOf(new Rng(9), LLAMA_GQA.vocabSize, 2, 6);
+  const expected = Float32Array.from(trainable.model.forward(tokens, targets, 2, 6));
+  assert.deepEqual(frozen.forward(tokens, targets, 2, 6), expected);
+  assert.throws(() => frozen.backward(new Float32Array(12)), /frozen/);
+  assert.throws(() => new AdamW(frozen, frozenArena, kernels, { lr: 1e-3 }), /frozen/);
+});
