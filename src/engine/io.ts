@@ -10,22 +10,31 @@ import { Arena } from './memory.js';
 import { Rng } from '../util/rng.js';
 import type { ModelConfig } from './config.js';
 import { PrlError } from '../util/errors.js';
+import { mergeAdapter } from './lora.js';
+import { loadPeftAdapter } from './peft.js';
 
 export interface LoadedModel {
   model: LlamaModel;
   tokenizer: Tokenizer;
 }
 
+export interface LoadModelOptions extends LlamaModelOptions {
+  /** A PEFT LoRA folder to attach; the base is then frozen unless `trainable` is true. */
+  adapter?: string;
+}
+
 /**
  * Loads a Hugging Face-layout folder (config.json, safetensors, tokenizer.json) into the engine;
  * `{ trainable: false }` for a model that is never trained (no gradient block).
  */
-export function loadModel(dir: string, engine: Engine, options: LlamaModelOptions = {}): LoadedModel {
+export function loadModel(dir: string, engine: Engine, options: LoadModelOptions = {}): LoadedModel {
   const folder = loadModelFolder(dir);
   try {
     if (!folder.tokenizer) throw new PrlError(`${dir}: no tokenizer.json (prl needs one to turn text into token ids)`);
-    const model = new LlamaModel(folder.config, engine.arena, engine.kernels, options);
+    const trainable = options.trainable ?? options.adapter === undefined;
+    const model = new LlamaModel(folder.config, engine.arena, engine.kernels, { trainable });
     folder.fillTensors(model.parameters());
+    if (options.adapter !== undefined) model.attachAdapter(loadPeftAdapter(options.adapter, folder.config, engine.arena));
     return { model, tokenizer: folder.tokenizer };
   } finally {
     folder.close();
@@ -42,6 +51,24 @@ export function cloneModel(source: LlamaModel, engine: Engine): LlamaModel {
 /** Saves weights (F32), config and tokenizer as a Hugging Face-layout folder, atomically. */
 export function saveModel(dir: string, model: LlamaModel, tokenizer: Tokenizer): void {
   saveModelFolder(dir, model.config, model.parameters(), tokenizer);
+}
+
+/**
+ * Writes `outDir` (atomically replaced if it exists): the model of `modelDir` with the PEFT adapter of
+ * `adapterDir` merged in (W + scale · B A), a plain HF folder that needs no adapter support.
+ */
+export function mergeAdapterFolder(modelDir: string, adapterDir: string, outDir: string): void {
+  const folder = loadModelFolder(modelDir);
+  try {
+    // Only parameter storage is needed: plain memory and the reference kernels, no threads.
+    const arena = new Arena(0);
+    const model = new LlamaModel(folder.config, arena, new FallbackKernels(), { trainable: false });
+    folder.fillTensors(model.parameters());
+    mergeAdapter(loadPeftAdapter(adapterDir, folder.config, arena), model.parameters());
+    saveModelFolder(outDir, model.config, model.parameters(), folder.tokenizer);
+  } finally {
+    folder.close();
+  }
 }
 
 export type { ModelConfig };
