@@ -18,10 +18,13 @@ export interface OpenedPolicy {
   modelDir: string;
 }
 
-/** Loads the policy (DIR, or the task's warm start when absent) and joins it to the task. */
-export async function openPolicy(engine: Engine, task: string, taskOptions: Record<string, unknown>, modelDir: string | undefined, log: (line: string) => void = () => {}): Promise<OpenedPolicy> {
+/**
+ * Loads the policy (DIR, or the task's warm start when absent; with `adapter`, a PEFT LoRA folder on
+ * top) and joins it to the task.
+ */
+export async function openPolicy(engine: Engine, task: string, taskOptions: Record<string, unknown>, modelDir: string | undefined, adapter: string | undefined, log: (line: string) => void = () => {}): Promise<OpenedPolicy> {
   const dir = modelDir ?? (await warmStartModel(task, taskOptions, { log }));
-  const { model, tokenizer } = loadModel(dir, engine, { trainable: false });
+  const { model, tokenizer } = loadModel(dir, engine, { trainable: false, adapter });
   return { codec: createCodec(getTask(task, taskOptions), tokenizer), policy: model, modelDir: dir };
 }
 

@@ -18,6 +18,7 @@ interface LogprobsOptions {
   model: string;
   input: string;
   output?: string;
+  adapter?: string;
   provider: string;
   threads?: string;
   batchSize: string;
@@ -54,12 +55,13 @@ export function register(program: Command): void {
     .requiredOption('--input <file>', 'JSONL, one {"tokens": [ids]} or {"text": "..."} per line')
     .option('--output <file>', 'JSONL of {"logprobs": [...]}, written atomically (default stdout)')
     .option('--batch-size <n>', 'sequences per forward pass', '8')
+    .option('--adapter <dir>', 'a PEFT LoRA adapter folder to apply on top of the model')
     .option('--provider <name>', 'kernel provider: wasm or ts', 'wasm')
     .option('--threads <n>', 'kernel threads (default PRL_THREADS or the core count)')
     .action(async (opts: LogprobsOptions) => {
       const batchSize = intFlag(opts.batchSize, '--batch-size');
       const records = readJsonl(opts.input);
-      const policy = await openModelPolicy(opts.model, opts.provider, opts.threads === undefined ? undefined : intFlag(opts.threads, '--threads'));
+      const policy = await openModelPolicy(opts.model, opts.provider, opts.threads === undefined ? undefined : intFlag(opts.threads, '--threads'), opts.adapter);
       try {
         const { model, tokenizer } = policy;
         const sequences = sequencesOf(records, opts.input, tokenizer, model.config.vocabSize, model.config.maxPositionEmbeddings);
