@@ -102,7 +102,7 @@ test('prl logprobs equals the sampler\'s log-probs of the same tokens, in input 
   }
 });
 
-test('LoRA adapters: prl merge, then logprobs/generate with --adapter equal the merged folder; eval specs take ?adapter=', async () => {
+test('LoRA adapters: prl merge, then logprobs/generate with --adapter equal the merged folder; export-gguf --adapter; eval specs take ?adapter=', async () => {
   const { LoraAdapter } = await import('../../src/engine/lora.js');
   const { savePeftAdapter } = await import('../../src/engine/peft.js');
   const { Arena } = await import('../../src/engine/memory.js');
@@ -135,6 +135,14 @@ test('LoRA adapters: prl merge, then logprobs/generate with --adapter equal the 
   // Greedy decoding picks the same tokens (log-probs agree to float32 rounding, not bit for bit).
   const generate = (args: string[]) => (JSON.parse(runPrl(['generate', ...args, '--prompt', 'Q:', '--temperature', '0', '--max-tokens', '8', '--json']).stdout) as GeneratedLine).tokens;
   assert.deepEqual(generate(['--model', model, '--adapter', adapterDir]), generate(['--model', merged]));
+
+  const ggufPath = join(work, 'adapter.gguf');
+  const exported = runPrl(['export-gguf', '--model', model, '--adapter', adapterDir, '--out', ggufPath]);
+  assert.equal(exported.status, 0, exported.stderr);
+  const { readGgufHeader } = await import('../../src/engine/gguf.js');
+  const header = readGgufHeader(new Uint8Array(readFileSync(ggufPath)));
+  assert.equal(header.metadata.get('general.type')?.value, 'adapter');
+  assert.equal(header.tensors.length, 2 * 3 * 2); // 2 layers x q, v, down x (lora_a, lora_b)
 
   const bad = runPrl(['logprobs', '--model', model, '--adapter', join(work, 'nowhere'), '--input', input]);
   assert.equal(bad.status, 1);
