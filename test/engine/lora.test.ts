@@ -3,8 +3,9 @@
 // differences, and the base is recovered exactly with B = 0 or the adapter disabled.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ModelConfig } from '../../src/engine/config.js';
+import { PRESETS, type ModelConfig } from '../../src/engine/config.js';
 import { FallbackKernels } from '../../src/engine/kernels/fallback.js';
+import { createEngine } from '../../src/engine/kernels/index.js';
 import { LoraAdapter, LORA_MODULES, mergeAdapter, type LoraOptions } from '../../src/engine/lora.js';
 import { Arena } from '../../src/engine/memory.js';
 import { LlamaModel } from '../../src/engine/model.js';
@@ -210,4 +211,32 @@ test('a frozen base with an adapter: arena bytes of a trainable model less the b
   const { model, adapter, arena } = makeAdapted(LLAMA, { rank: 2 });
   const adapterBytes = adapter.weights.byteLength + adapter.grads.byteLength;
   assert.equal(arena.usedBytes, trainableArena.usedBytes - model.weights.byteLength + adapterBytes);
+});
+
+test('wasm kernels: adapter log-probs and gradients are bit-identical for 1 and 3 threads', async () => {
+  // Sizes at which the adapter's matmuls (rank 8 over 128 rows) are split over threads.
+  const config = PRESETS.tiny;
+  const { model: reference, adapter: source } = makeAdapted(config, { rank: 8 }, 13);
+  const { tokens, targets } = batchOf(new Rng(14), config.vocabSize, 4, 32);
+  const run = async (threads: number) => {
+    const engine = await createEngine({ threads });
+    try {
+      const model = new LlamaModel(config, engine.arena, engine.kernels, { trainable: false });
+      model.weights.set(reference.weights);
+      const adapter = new LoraAdapter(config, engine.arena, { rank: 8 });
+      adapter.weights.set(source.weights);
+      model.attachAdapter(adapter);
+      const logp = Float32Array.from(model.forward(tokens, targets, 4, 32));
+      model.backward(Float32Array.from({ length: 128 }, (_, n) => Math.sin(n)));
+      return { logp, grads: Float32Array.from(adapter.grads), parallelCalls: (engine.kernels as { parallelCalls?: number }).parallelCalls ?? 0 };
+    } finally {
+      await engine.kernels.dispose();
+    }
+  };
+  const one = await run(1);
+  const three = await run(3);
+  assert.ok(three.parallelCalls > 50, `${three.parallelCalls} calls were split over threads`);
+  assert.deepEqual(three.logp, one.logp);
+  assert.deepEqual(three.grads, one.grads);
+  assert.ok(one.grads.some((g) => g !== 0));
 });
