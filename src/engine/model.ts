@@ -222,16 +222,16 @@ export class LlamaModel {
    * reallocated on the next forward, so attach before the first forward to keep the arena compact.
    */
   attachAdapter(adapter: LoraAdapter): void {
+    if (adapter.layers.length !== this.config.numHiddenLayers) throw inputError('LoRA adapter', `has ${adapter.layers.length} layers, the model ${this.config.numHiddenLayers}`);
     adapter.layers.forEach((layer, l) => {
       for (const t of adapter.config.targets) {
         const [out, inDim] = targetShape(this.config, t);
         const pair = layer[t]!;
-        if (l >= this.config.numHiddenLayers || pair.outDim !== out || pair.inDim !== inDim) {
+        if (pair.outDim !== out || pair.inDim !== inDim) {
           throw inputError(`LoRA adapter: layer ${l} ${t}`, `is (${pair.outDim}, ${pair.inDim}), the model's layer is (${out}, ${inDim})`);
         }
       }
     });
-    if (adapter.layers.length !== this.config.numHiddenLayers) throw inputError('LoRA adapter', `has ${adapter.layers.length} layers, the model ${this.config.numHiddenLayers}`);
     this.adapterValue = adapter;
     this.acts = null;
     this.inference = null;

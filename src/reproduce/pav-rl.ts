@@ -317,7 +317,8 @@ async function preparePlantedVerifier(p: PlantedSettings, policyDir: string, dir
   const started = performance.now();
   const engine = await createEngine({ threads });
   try {
-    const { model, tokenizer } = loadModel(policyDir, engine, { trainable: false });
+    // Trainable: after labelling, the same model is the verifier's trunk.
+    const { model, tokenizer } = loadModel(policyDir, engine);
     const codec = createCodec(getTask('planted', p.taskOptions), tokenizer);
     const problems = codec.problems('train');
     const prover = `oracle:gamma=${p.gamma}`;

@@ -167,7 +167,7 @@ test('B = 0 gives exactly the base log-probs; a disabled adapter gives exactly t
   reference.forEach((z, j) => assert.ok(Math.abs(cached[j] - z) < 1e-4, `logit ${j}: ${cached[j]} vs float64 ${z}`));
 });
 
-test('PEFT initialisation: A ~ U(-1/sqrt(in), 1/sqrt(in)) seeded by Rng, B = 0', () => {
+test('PEFT initialisation: A ~ U(-1/sqrt(in), 1/sqrt(in)) seeded by Rng, B = 0; bad options and shapes are refused', () => {
   const make = () => {
     const adapter = new LoraAdapter(LLAMA, new Arena(0), { rank: 8 });
     adapter.initRandom(new Rng(11));
@@ -182,6 +182,9 @@ test('PEFT initialisation: A ~ U(-1/sqrt(in), 1/sqrt(in)) seeded by Rng, B = 0',
   assert.ok(adapter.layers.every((layer) => Object.values(layer).every((pair) => pair.b.every((x) => x === 0))));
   assert.throws(() => new LoraAdapter(LLAMA, new Arena(0), { rank: 0 }), /rank/);
   assert.throws(() => new LoraAdapter(LLAMA, new Arena(0), { rank: 2, targets: ['q', 'lm_head' as never] }), /lm_head/);
+  const base = new LlamaModel(LLAMA, new Arena(0), kernels, { trainable: false });
+  assert.throws(() => base.attachAdapter(new LoraAdapter(QWEN2, new Arena(0), { rank: 2 })), /LoRA adapter: layer 0 q: is \(16, 16\), the model's layer is \(24, 16\)/);
+  assert.throws(() => base.attachAdapter(new LoraAdapter({ ...LLAMA, numHiddenLayers: 3 }, new Arena(0), { rank: 2 })), /has 3 layers, the model 2/);
 });
 
 test('AdamW over the adapter moves only adapter parameters; merged weights give the adapter log-probs', () => {
