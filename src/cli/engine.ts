@@ -6,6 +6,7 @@ import { createEngine, type Engine } from '../engine/kernels/index.js';
 import { inputError } from '../util/errors.js';
 import { loadModel } from '../engine/io.js';
 import { EnginePolicy } from '../policy/engine.js';
+import { formatPolicySpec } from '../policy/spec.js';
 import { intFlag } from './options.js';
 
 export type ProviderName = 'wasm' | 'ts';
@@ -22,12 +23,15 @@ export async function openEngineWithThreads(threads: string | undefined): Promis
   return openEngine('wasm', threads === undefined ? undefined : intFlag(threads, '--threads', 1));
 }
 
-/** The engine policy of a model folder, on an engine opened from `--provider` / `--threads`. */
-export async function openModelPolicy(dir: string, provider: string, threads?: number): Promise<EnginePolicy> {
+/**
+ * The engine policy of a model folder (with `--adapter`, a PEFT LoRA folder on top), on an engine
+ * opened from `--provider` / `--threads`.
+ */
+export async function openModelPolicy(dir: string, provider: string, threads?: number, adapter?: string): Promise<EnginePolicy> {
   const engine = await openEngine(provider, threads);
   try {
-    const { model, tokenizer } = loadModel(dir, engine);
-    return new EnginePolicy(`engine:${dir}`, model, tokenizer, () => engine.kernels.dispose());
+    const { model, tokenizer } = loadModel(dir, engine, { trainable: false, adapter });
+    return new EnginePolicy(formatPolicySpec({ kind: 'engine', dir, adapter }), model, tokenizer, () => engine.kernels.dispose());
   } catch (err) {
     await engine.kernels.dispose();
     throw err;

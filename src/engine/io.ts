@@ -3,32 +3,44 @@
  */
 import { loadModelFolder, saveModelFolder } from './checkpoint.js';
 import type { Engine } from './kernels/index.js';
-import { LlamaModel } from './model.js';
+import { LlamaModel, type LlamaModelOptions } from './model.js';
 import { CharTokenizer, type Tokenizer } from './tokenizer.js';
 import { FallbackKernels } from './kernels/fallback.js';
 import { Arena } from './memory.js';
 import { Rng } from '../util/rng.js';
 import type { ModelConfig } from './config.js';
 import { PrlError } from '../util/errors.js';
+import { mergeAdapter } from './lora.js';
+import { loadPeftAdapter } from './peft.js';
 
 export interface LoadedModel {
   model: LlamaModel;
   tokenizer: Tokenizer;
 }
 
-/** Loads a Hugging Face-layout folder (config.json, safetensors, tokenizer.json) into the engine. */
-export function loadModel(dir: string, engine: Engine): LoadedModel {
-  const { model, tokenizer } = loadModelWeights(dir, engine);
+export interface LoadModelOptions extends LlamaModelOptions {
+  /** A PEFT LoRA folder to attach; the base is then frozen unless `trainable` is true. */
+  adapter?: string;
+}
+
+/**
+ * Loads a Hugging Face-layout folder (config.json, safetensors, tokenizer.json) into the engine;
+ * `{ trainable: false }` for a model that is never trained (no gradient block).
+ */
+export function loadModel(dir: string, engine: Engine, options: LoadModelOptions = {}): LoadedModel {
+  const { model, tokenizer } = loadModelWeights(dir, engine, options);
   if (!tokenizer) throw new PrlError(`${dir}: no tokenizer.json (prl needs one to turn text into token ids)`);
   return { model, tokenizer };
 }
 
 /** Loads a model folder whose tokenizer is optional (work on token ids needs none). */
-export function loadModelWeights(dir: string, engine: Engine): { model: LlamaModel; tokenizer: Tokenizer | undefined } {
+export function loadModelWeights(dir: string, engine: Engine, options: LoadModelOptions = {}): { model: LlamaModel; tokenizer: Tokenizer | undefined } {
   const folder = loadModelFolder(dir);
   try {
-    const model = new LlamaModel(folder.config, engine.arena, engine.kernels);
+    const trainable = options.trainable ?? options.adapter === undefined;
+    const model = new LlamaModel(folder.config, engine.arena, engine.kernels, { trainable });
     folder.fillTensors(model.parameters());
+    if (options.adapter !== undefined) model.attachAdapter(loadPeftAdapter(options.adapter, folder.config, engine.arena));
     return { model, tokenizer: folder.tokenizer };
   } finally {
     folder.close();
@@ -45,6 +57,24 @@ export function cloneModel(source: LlamaModel, engine: Engine): LlamaModel {
 /** Saves weights (F32), config and tokenizer as a Hugging Face-layout folder, atomically. */
 export function saveModel(dir: string, model: LlamaModel, tokenizer: Tokenizer): void {
   saveModelFolder(dir, model.config, model.parameters(), tokenizer);
+}
+
+/**
+ * Writes `outDir` (atomically replaced if it exists): the model of `modelDir` with the PEFT adapter of
+ * `adapterDir` merged in (W + scale · B A), a plain HF folder that needs no adapter support.
+ */
+export function mergeAdapterFolder(modelDir: string, adapterDir: string, outDir: string): void {
+  const folder = loadModelFolder(modelDir);
+  try {
+    // Only parameter storage is needed: plain memory and the reference kernels, no threads.
+    const arena = new Arena(0);
+    const model = new LlamaModel(folder.config, arena, new FallbackKernels(), { trainable: false });
+    folder.fillTensors(model.parameters());
+    mergeAdapter(loadPeftAdapter(adapterDir, folder.config, arena), model.parameters());
+    saveModelFolder(outDir, model.config, model.parameters(), folder.tokenizer);
+  } finally {
+    folder.close();
+  }
 }
 
 export type { ModelConfig };
@@ -74,7 +104,7 @@ export function initModelFolder(dir: string, config: ModelConfig, tokenizer: Tok
     if (tokenizer.eosId !== undefined) full.eosTokenId = tokenizer.eosId;
   }
   // Only parameter storage is needed: plain memory and the reference kernels, no threads.
-  const model = new LlamaModel(full, new Arena(0), new FallbackKernels());
+  const model = new LlamaModel(full, new Arena(0), new FallbackKernels(), { trainable: false });
   model.initRandom(new Rng(seed));
   if (std !== 0.02) {
     for (const p of model.parameters()) if (!p.name.endsWith('norm.weight') && !p.name.endsWith('.bias')) for (let i = 0; i < p.data.length; i++) p.data[i] *= std / 0.02;

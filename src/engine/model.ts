@@ -11,14 +11,22 @@
  * - `forward`/`backward`: teacher-forced training and scoring on a (B, T) batch of whole sequences,
  *   returning log p(target | prefix) per position and keeping what backward needs.
  * - `forwardCached`: sampling, new tokens against a KV cache (prefill and decode).
+ *
+ * A LoRA adapter (./lora.ts) can be attached: every adapted linear layer then adds scale · B A x, and
+ * `adapterEnabled = false` gives back the base model (e.g. the RL reference) without a second copy.
  */
 import { inputError } from '../util/errors.js';
 import type { Rng } from '../util/rng.js';
 import type { ModelConfig } from './config.js';
 import type { AttentionDims, Kernels } from './kernels/types.js';
 import type { Arena } from './memory.js';
+import { loraBackward, loraForward, targetShape, type LoraAdapter, type LoraScratch, type LoraTarget } from './lora.js';
+import { parameterSpecs, ropeTables, structure, validateConfig, type LayerTensors, type ModelTensors } from './model-layout.js';
 
-/** One named parameter: HF name and shape, a view of the flat weights and the matching view of the flat grads. */
+/**
+ * One named parameter: HF name and shape, a view of the flat weights and the matching view of the flat
+ * grads (empty when the model is frozen).
+ */
 export interface Parameter {
   name: string;
   shape: number[];
@@ -26,22 +34,16 @@ export interface Parameter {
   grad: Float32Array;
 }
 
-/** The tensors of one decoder layer (weights, or their gradients: same structure). */
-interface LayerTensors {
-  inputNorm: Float32Array; // (C)
-  wq: Float32Array; // (nHead*headDim, C)
-  bq: Float32Array | null; // (nHead*headDim)
-  wk: Float32Array; // (nKvHead*headDim, C)
-  bk: Float32Array | null; // (nKvHead*headDim)
-  wv: Float32Array; // (nKvHead*headDim, C)
-  bv: Float32Array | null; // (nKvHead*headDim)
-  wo: Float32Array; // (C, nHead*headDim)
-  bo: Float32Array | null; // (C): HF Llama's o_proj bias (attention_bias); Qwen2 has none
-  postNorm: Float32Array; // (C)
-  wGate: Float32Array; // (I, C)
-  wUp: Float32Array; // (I, C)
-  wDown: Float32Array; // (C, I)
+export interface LlamaModelOptions {
+  /**
+   * false: a frozen model (inference, scoring, the RL reference, the base under a LoRA adapter): no
+   * gradient block, so its arena footprint is about half a trainable one's; `backward` then computes
+   * only the adapter's gradients, and refuses without one. Default true.
+   */
+  trainable?: boolean;
 }
+
+
 
 /** Activations of one layer saved by the training forward for backward; rows N = B*T. */
 interface LayerActivations {
@@ -58,6 +60,7 @@ interface LayerActivations {
   gate: Float32Array; // (N, I)
   up: Float32Array; // (N, I)
   h: Float32Array; // (N, I) silu(gate) * up
+  lora: LoraScratch; // per adapted target (N, r): scale · x Aᵀ
 }
 
 /** All training buffers for up to `rows` = B*T positions; allocated once, reused every step. */
@@ -85,6 +88,8 @@ interface Activations {
   dgate: Float32Array; // (N, I)
   dup: Float32Array; // (N, I)
   dh: Float32Array; // (N, I)
+  dLora: Float32Array; // (N, r) adapter scratch
+  dNormDiscard: Float32Array; // (C) where a frozen model's RMSNorm weight gradients go
 }
 
 /** Sampling state: KV caches for `batch` sequences of up to `maxT` positions, and row buffers. */
@@ -107,6 +112,7 @@ interface InferenceState {
   gate: Float32Array; // (rows, I)
   up: Float32Array; // (rows, I)
   h: Float32Array; // (rows, I)
+  lora: LoraScratch; // every adapted target shares one (rows, r) buffer
   lastX: Float32Array; // (batch, C)
   logits: Float32Array; // (batch, V)
 }
@@ -127,14 +133,16 @@ export class LlamaModel {
   readonly config: ModelConfig;
   /** Every parameter, flat, in `parameters()` order (with alignment gaps that stay zero). */
   readonly weights: Float32Array;
-  /** Gradients, same layout as `weights`. */
+  /** Gradients, same layout as `weights`; empty when the model is frozen. */
   readonly grads: Float32Array;
+  readonly trainable: boolean;
 
   private readonly arena: Arena;
   private readonly kernels: Kernels;
   private readonly params: Parameter[];
-  private readonly w: { embed: Float32Array; layers: LayerTensors[]; norm: Float32Array; lmHead: Float32Array };
-  private readonly g: { embed: Float32Array; layers: LayerTensors[]; norm: Float32Array; lmHead: Float32Array };
+  private readonly w: ModelTensors;
+  /** Gradient views of `grads`; null when frozen. */
+  private readonly g: ModelTensors | null;
   private readonly ropeCos: Float32Array; // (maxPos, headDim/2)
   private readonly ropeSin: Float32Array; // (maxPos, headDim/2)
 
@@ -142,13 +150,19 @@ export class LlamaModel {
   private actsBlock: ArenaBlock | null = null;
   private inference: InferenceState | null = null;
   private inferenceBlock: ArenaBlock | null = null;
+  private adapterValue: LoraAdapter | null = null;
+  /** Whether an attached adapter takes part in forward passes; false gives exactly the base model. */
+  adapterEnabled = true;
+  /** The adapter the last training forward ran with (the backward must use the same). */
+  private forwardAdapter: LoraAdapter | null = null;
   private lastShape: { B: number; T: number } | null = null;
   private logitsValid = false;
   private hiddenValid = false;
 
-  constructor(config: ModelConfig, arena: Arena, kernels: Kernels) {
+  constructor(config: ModelConfig, arena: Arena, kernels: Kernels, options: LlamaModelOptions = {}) {
     validateConfig(config);
     this.config = config;
+    this.trainable = options.trainable ?? true;
     this.arena = arena;
     this.kernels = kernels;
 
@@ -160,18 +174,18 @@ export class LlamaModel {
       total += Math.ceil(spec.shape.reduce((a, b) => a * b, 1) / PARAM_ALIGN) * PARAM_ALIGN;
     }
     this.weights = arena.allocF32(total);
-    this.grads = arena.allocF32(total);
+    this.grads = this.trainable ? arena.allocF32(total) : new Float32Array(0);
     this.params = specs.map((spec, i) => {
       const size = spec.shape.reduce((a, b) => a * b, 1);
       return {
         name: spec.name,
         shape: spec.shape,
         data: this.weights.subarray(offsets[i], offsets[i] + size),
-        grad: this.grads.subarray(offsets[i], offsets[i] + size),
+        grad: this.trainable ? this.grads.subarray(offsets[i], offsets[i] + size) : this.grads,
       };
     });
     this.w = structure(config, new Map(this.params.map((p) => [p.name, p.data])));
-    this.g = structure(config, new Map(this.params.map((p) => [p.name, p.grad])));
+    this.g = this.trainable ? structure(config, new Map(this.params.map((p) => [p.name, p.grad]))) : null;
 
     [this.ropeCos, this.ropeSin] = ropeTables(arena, config.maxPositionEmbeddings, config.headDim, config.ropeTheta);
   }
@@ -199,6 +213,59 @@ export class LlamaModel {
     this.grads.fill(0);
   }
 
+  get adapter(): LoraAdapter | null {
+    return this.adapterValue;
+  }
+
+  /**
+   * Attaches a LoRA adapter built for this config. Buffers sized without adapter scratch are dropped and
+   * reallocated on the next forward, so attach before the first forward to keep the arena compact.
+   */
+  attachAdapter(adapter: LoraAdapter): void {
+    if (adapter.layers.length !== this.config.numHiddenLayers) throw inputError('LoRA adapter', `has ${adapter.layers.length} layers, the model ${this.config.numHiddenLayers}`);
+    adapter.layers.forEach((layer, l) => {
+      for (const t of adapter.config.targets) {
+        const [out, inDim] = targetShape(this.config, t);
+        const pair = layer[t]!;
+        if (pair.outDim !== out || pair.inDim !== inDim) {
+          throw inputError(`LoRA adapter: layer ${l} ${t}`, `is (${pair.outDim}, ${pair.inDim}), the model's layer is (${out}, ${inDim})`);
+        }
+      }
+    });
+    this.adapterValue = adapter;
+    this.acts = null;
+    this.inference = null;
+    this.forwardAdapter = null;
+  }
+
+  private activeAdapter(): LoraAdapter | null {
+    return this.adapterEnabled ? this.adapterValue : null;
+  }
+
+  /**
+   * y (R, out) (+)= x (R, in) · Wᵀ, plus the active adapter's scale · B A x on layer l's `target`
+   * (saving scale · x Aᵀ into lora[target] for the backward).
+   */
+  private linear(y: Float32Array, x: Float32Array, W: Float32Array, R: number, out: number, inDim: number, accumulate: boolean, l: number, target: LoraTarget, lora: LoraScratch): void {
+    this.kernels.matmul(y, x, W, R, out, inDim, 'nt', accumulate);
+    const adapter = this.activeAdapter();
+    const pair = adapter?.layers[l][target];
+    if (adapter && pair) loraForward(this.kernels, pair, adapter.scale, y, x, lora[target]!, R);
+  }
+
+  /**
+   * Backward of `linear` given dy (R, out): dx (R, in) (+)= dy · W, dW += dyᵀ · x when the base trains
+   * (dW null when frozen), and the adapter's gradients and share of dx when the forward used one.
+   */
+  private linearBackward(dx: Float32Array, dy: Float32Array, x: Float32Array, W: Float32Array, dW: Float32Array | null, R: number, out: number, inDim: number, accumulate: boolean, l: number, target: LoraTarget, a: Activations): void {
+    const k = this.kernels;
+    k.matmul(dx, dy, W, R, inDim, out, 'nn', accumulate);
+    if (dW) k.matmul(dW, dy, x, out, inDim, R, 'tn', true);
+    const adapter = this.forwardAdapter;
+    const pair = adapter?.layers[l][target];
+    if (adapter && pair) loraBackward(k, pair, adapter.scale, dx, dy, x, a.layers[l].lora[target]!, a.dLora, R);
+  }
+
   /**
    * Teacher-forced forward over tokens (B, T); returns logp (B*T) with logp[n] = log p(targets[n] | tokens
    * of the same sequence up to n), 0 where targets[n] < 0. The result is a view into the model's buffers,
@@ -224,6 +291,7 @@ export class LlamaModel {
     k.matmul(a.logits, a.lnf, this.w.lmHead, N, V, C, 'nt', false); // (N, V)
     k.logSoftmaxGather(a.logp, a.lse, a.logits, a.targets, N, V);
     this.lastShape = { B, T };
+    this.forwardAdapter = this.activeAdapter();
     this.logitsValid = true;
     return a.logp.subarray(0, N);
   }
@@ -232,16 +300,17 @@ export class LlamaModel {
    * q, k, v (R, qDim / kvDim / kvDim) = projections of the normed rows ln (R, C), plus bias, with RoPE on
    * q and k at `positions`: shared by training (all rows) and the KV-cache path (the new rows).
    */
-  private projectQkv(w: LayerTensors, ln: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, positions: Int32Array, R: number): void {
+  private projectQkv(l: number, ln: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, positions: Int32Array, R: number, lora: LoraScratch): void {
     const c = this.config;
     const C = c.hiddenSize;
     const hd = c.headDim;
     const qDim = c.numAttentionHeads * hd;
     const kvDim = c.numKeyValueHeads * hd;
     const K = this.kernels;
-    K.matmul(q, ln, w.wq, R, qDim, C, 'nt', false); // (R, qDim)
-    K.matmul(k, ln, w.wk, R, kvDim, C, 'nt', false); // (R, kvDim)
-    K.matmul(v, ln, w.wv, R, kvDim, C, 'nt', false); // (R, kvDim)
+    const w = this.w.layers[l];
+    this.linear(q, ln, w.wq, R, qDim, C, false, l, 'q', lora); // (R, qDim)
+    this.linear(k, ln, w.wk, R, kvDim, C, false, l, 'k', lora); // (R, kvDim)
+    this.linear(v, ln, w.wv, R, kvDim, C, false, l, 'v', lora); // (R, kvDim)
     if (w.bq && w.bk && w.bv) {
       K.addBias(q, w.bq, R, qDim);
       K.addBias(k, w.bk, R, kvDim);
@@ -261,27 +330,28 @@ export class LlamaModel {
     const k = this.kernels;
 
     k.rmsnormForward(s.ln1, s.rstd1, x, w.inputNorm, N, C, eps);
-    this.projectQkv(w, s.ln1, s.q, s.k, s.v, a.positions, N);
+    this.projectQkv(l, s.ln1, s.q, s.k, s.v, a.positions, N, s.lora);
     k.attentionForward(s.att, s.attLse, s.q, s.k, s.v, dims); // (N, qDim)
     s.resMid.set(x.subarray(0, N * C));
-    k.matmul(s.resMid, s.att, w.wo, N, C, qDim, 'nt', true); // resMid = x + o_proj(att)
+    this.linear(s.resMid, s.att, w.wo, N, C, qDim, true, l, 'o', s.lora); // resMid = x + o_proj(att)
     if (w.bo) k.addBias(s.resMid, w.bo, N, C);
 
     k.rmsnormForward(s.ln2, s.rstd2, s.resMid, w.postNorm, N, C, eps);
-    k.matmul(s.gate, s.ln2, w.wGate, N, I, C, 'nt', false); // (N, I)
-    k.matmul(s.up, s.ln2, w.wUp, N, I, C, 'nt', false); // (N, I)
+    this.linear(s.gate, s.ln2, w.wGate, N, I, C, false, l, 'gate', s.lora); // (N, I)
+    this.linear(s.up, s.ln2, w.wUp, N, I, C, false, l, 'up', s.lora); // (N, I)
     k.swigluForward(s.h, s.gate, s.up, N * I);
     const out = a.residual[l + 1];
     out.set(s.resMid.subarray(0, N * C));
-    k.matmul(out, s.h, w.wDown, N, C, I, 'nt', true); // out = resMid + down_proj(h)
+    this.linear(out, s.h, w.wDown, N, C, I, true, l, 'down', s.lora); // out = resMid + down_proj(h)
   }
 
   /**
    * Backward of the last `forward`: given dlogp (B*T) = d loss / d logp per position, ACCUMULATES
-   * d loss / d parameter into `grads` (call `zeroGrad` once per optimiser step). Overwrites the saved
-   * logits, so call `entropy()` before this.
+   * d loss / d parameter into `grads` and the adapter's (call `zeroGrad` once per optimiser step).
+   * Overwrites the saved logits, so call `entropy()` before this.
    */
   backward(dlogp: Float32Array): void {
+    const grads = this.baseGradients('LlamaModel.backward');
     if (!this.lastShape || !this.acts || !this.logitsValid) throw new Error('LlamaModel.backward: call forward first (once per backward)');
     const { B, T } = this.lastShape;
     const { hiddenSize: C, vocabSize: V, numHiddenLayers: L } = this.config;
@@ -296,15 +366,18 @@ export class LlamaModel {
     k.logSoftmaxGatherBackward(dlogits, a.dlogp, a.logits, a.lse, a.targets, N, V);
     this.logitsValid = false;
     k.matmul(a.dln, dlogits, this.w.lmHead, N, C, V, 'nn', false); // dlnf (N, C)
-    k.matmul(this.g.lmHead, dlogits, a.lnf, V, C, N, 'tn', true); // dW (V, C)
+    if (grads) k.matmul(grads.lmHead, dlogits, a.lnf, V, C, N, 'tn', true); // dW (V, C)
     a.dres.fill(0, 0, N * C);
-    k.rmsnormBackward(a.dres, this.g.norm, a.dln, a.residual[L], this.w.norm, a.rstdf, N, C);
+    k.rmsnormBackward(a.dres, grads?.norm ?? a.dNormDiscard, a.dln, a.residual[L], this.w.norm, a.rstdf, N, C);
 
     const dims: AttentionDims = { B, T, nHead: this.config.numAttentionHeads, nKvHead: this.config.numKeyValueHeads, headDim: this.config.headDim };
-    for (let l = L - 1; l >= 0; l--) this.layerBackward(l, a, dims);
+    for (let l = L - 1; l >= 0; l--) this.layerBackward(l, a, dims, grads?.layers[l] ?? null);
+    if (grads) this.embeddingBackward(grads.embed, a, N);
+  }
 
-    // Embedding: scatter-add the residual gradient into the rows of the looked-up tokens.
-    const dEmbed = this.g.embed;
+  /** Scatter-adds the residual gradient into the embedding rows of the looked-up tokens. */
+  private embeddingBackward(dEmbed: Float32Array, a: Activations, N: number): void {
+    const C = this.config.hiddenSize;
     for (let n = 0; n < N; n++) {
       const row = a.tokens[n] * C;
       for (let c = 0; c < C; c++) dEmbed[row + c] += a.dres[n * C + c];
@@ -312,32 +385,27 @@ export class LlamaModel {
   }
 
   /** On entry a.dres holds d loss / d residual[l+1]; on exit d loss / d residual[l]. */
-  private layerBackward(l: number, a: Activations, dims: AttentionDims): void {
+  private layerBackward(l: number, a: Activations, dims: AttentionDims, g: LayerTensors | null): void {
     const { hiddenSize: C, intermediateSize: I, numAttentionHeads: nH, numKeyValueHeads: nKv, headDim: hd } = this.config;
     const N = dims.B * dims.T;
     const qDim = nH * hd;
     const kvDim = nKv * hd;
     const w = this.w.layers[l];
-    const g = this.g.layers[l];
     const s = a.layers[l];
     const k = this.kernels;
 
     // MLP block: out = resMid + h · W_downᵀ, h = swiglu(ln2 · W_gateᵀ, ln2 · W_upᵀ).
-    k.matmul(a.dh, a.dres, w.wDown, N, I, C, 'nn', false); // dh (N, I)
-    k.matmul(g.wDown, a.dres, s.h, C, I, N, 'tn', true); // dW_down (C, I)
+    this.linearBackward(a.dh, a.dres, s.h, w.wDown, g?.wDown ?? null, N, C, I, false, l, 'down', a); // dh (N, I)
     a.dgate.fill(0, 0, N * I);
     a.dup.fill(0, 0, N * I);
     k.swigluBackward(a.dgate, a.dup, a.dh, s.gate, s.up, N * I);
-    k.matmul(a.dln, a.dgate, w.wGate, N, C, I, 'nn', false); // dln2 (N, C)
-    k.matmul(a.dln, a.dup, w.wUp, N, C, I, 'nn', true);
-    k.matmul(g.wGate, a.dgate, s.ln2, I, C, N, 'tn', true); // dW_gate (I, C)
-    k.matmul(g.wUp, a.dup, s.ln2, I, C, N, 'tn', true); // dW_up (I, C)
-    k.rmsnormBackward(a.dres, g.postNorm, a.dln, s.resMid, w.postNorm, s.rstd2, N, C); // dres = d resMid
+    this.linearBackward(a.dln, a.dgate, s.ln2, w.wGate, g?.wGate ?? null, N, I, C, false, l, 'gate', a); // dln2 (N, C)
+    this.linearBackward(a.dln, a.dup, s.ln2, w.wUp, g?.wUp ?? null, N, I, C, true, l, 'up', a);
+    k.rmsnormBackward(a.dres, g?.postNorm ?? a.dNormDiscard, a.dln, s.resMid, w.postNorm, s.rstd2, N, C); // dres = d resMid
 
     // Attention block: resMid = x + att · W_oᵀ (+ b_o).
-    if (g.bo) k.biasBackward(g.bo, a.dres, N, C);
-    k.matmul(a.datt, a.dres, w.wo, N, qDim, C, 'nn', false); // datt (N, qDim)
-    k.matmul(g.wo, a.dres, s.att, C, qDim, N, 'tn', true); // dW_o (C, qDim)
+    if (g?.bo) k.biasBackward(g.bo, a.dres, N, C);
+    this.linearBackward(a.datt, a.dres, s.att, w.wo, g?.wo ?? null, N, C, qDim, false, l, 'o', a); // datt (N, qDim)
     a.dq.fill(0, 0, N * qDim);
     a.dk.fill(0, 0, N * kvDim);
     a.dv.fill(0, 0, N * kvDim);
@@ -345,18 +413,15 @@ export class LlamaModel {
     // RoPE is a rotation, so its backward is the inverse rotation.
     k.rope(a.dq, a.positions, this.ropeCos, this.ropeSin, N, nH, hd, true);
     k.rope(a.dk, a.positions, this.ropeCos, this.ropeSin, N, nKv, hd, true);
-    if (g.bq && g.bk && g.bv) {
+    if (g?.bq && g.bk && g.bv) {
       k.biasBackward(g.bq, a.dq, N, qDim);
       k.biasBackward(g.bk, a.dk, N, kvDim);
       k.biasBackward(g.bv, a.dv, N, kvDim);
     }
-    k.matmul(a.dln, a.dq, w.wq, N, C, qDim, 'nn', false); // dln1 (N, C)
-    k.matmul(a.dln, a.dk, w.wk, N, C, kvDim, 'nn', true);
-    k.matmul(a.dln, a.dv, w.wv, N, C, kvDim, 'nn', true);
-    k.matmul(g.wq, a.dq, s.ln1, qDim, C, N, 'tn', true); // dW_q (qDim, C)
-    k.matmul(g.wk, a.dk, s.ln1, kvDim, C, N, 'tn', true); // dW_k (kvDim, C)
-    k.matmul(g.wv, a.dv, s.ln1, kvDim, C, N, 'tn', true); // dW_v (kvDim, C)
-    k.rmsnormBackward(a.dres, g.inputNorm, a.dln, a.residual[l], w.inputNorm, s.rstd1, N, C); // dres = d x
+    this.linearBackward(a.dln, a.dq, s.ln1, w.wq, g?.wq ?? null, N, qDim, C, false, l, 'q', a); // dln1 (N, C)
+    this.linearBackward(a.dln, a.dk, s.ln1, w.wk, g?.wk ?? null, N, kvDim, C, true, l, 'k', a);
+    this.linearBackward(a.dln, a.dv, s.ln1, w.wv, g?.wv ?? null, N, kvDim, C, true, l, 'v', a);
+    k.rmsnormBackward(a.dres, g?.inputNorm ?? a.dNormDiscard, a.dln, a.residual[l], w.inputNorm, s.rstd1, N, C); // dres = d x
   }
 
   /**
@@ -376,6 +441,7 @@ export class LlamaModel {
     for (let l = 0; l < L; l++) this.layerForward(l, a, dims);
     this.kernels.rmsnormForward(a.lnf, a.rstdf, a.residual[L], this.w.norm, N, C, this.config.rmsNormEps);
     this.lastShape = { B, T };
+    this.forwardAdapter = this.activeAdapter();
     this.logitsValid = false;
     this.hiddenValid = true;
     return a.lnf.subarray(0, N * C);
@@ -383,9 +449,10 @@ export class LlamaModel {
 
   /**
    * Backward of the last `forwardHidden`: given d loss / d hidden (B*T, C), ACCUMULATES d loss /
-   * d parameter into `grads` (lm_head gets none).
+   * d parameter into `grads` and the adapter's (lm_head gets none).
    */
   backwardHidden(dhidden: Float32Array): void {
+    const grads = this.baseGradients('LlamaModel.backwardHidden');
     if (!this.lastShape || !this.acts || !this.hiddenValid) throw new Error('LlamaModel.backwardHidden: call forwardHidden first (once per backwardHidden)');
     const { B, T } = this.lastShape;
     const { hiddenSize: C, numHiddenLayers: L } = this.config;
@@ -395,13 +462,10 @@ export class LlamaModel {
     this.hiddenValid = false;
     a.dln.set(dhidden.subarray(0, N * C));
     a.dres.fill(0, 0, N * C);
-    this.kernels.rmsnormBackward(a.dres, this.g.norm, a.dln, a.residual[L], this.w.norm, a.rstdf, N, C);
+    this.kernels.rmsnormBackward(a.dres, grads?.norm ?? a.dNormDiscard, a.dln, a.residual[L], this.w.norm, a.rstdf, N, C);
     const dims: AttentionDims = { B, T, nHead: this.config.numAttentionHeads, nKvHead: this.config.numKeyValueHeads, headDim: this.config.headDim };
-    for (let l = L - 1; l >= 0; l--) this.layerBackward(l, a, dims);
-    for (let n = 0; n < N; n++) {
-      const row = a.tokens[n] * C;
-      for (let c = 0; c < C; c++) this.g.embed[row + c] += a.dres[n * C + c];
-    }
+    for (let l = L - 1; l >= 0; l--) this.layerBackward(l, a, dims, grads?.layers[l] ?? null);
+    if (grads) this.embeddingBackward(grads.embed, a, N);
   }
 
   /** The logits (B*T, V) of the last `forward`: a view, valid until the next forward or backward. */
@@ -464,6 +528,7 @@ export class LlamaModel {
       gate: arena.allocF32(rows * I),
       up: arena.allocF32(rows * I),
       h: arena.allocF32(rows * I),
+      lora: this.loraScratch(() => arena.allocF32(rows * this.adapterRank()), true),
       lastX: arena.allocF32(batch * C),
       logits: arena.allocF32(batch * V),
     };
@@ -504,7 +569,7 @@ export class LlamaModel {
       const kCache = st.kCache[l].subarray(slot * slotSize, (slot + B) * slotSize); // (B, maxT, kvDim)
       const vCache = st.vCache[l].subarray(slot * slotSize, (slot + B) * slotSize);
       k.rmsnormForward(st.ln, st.rstd, st.x, w.inputNorm, R, C, eps);
-      this.projectQkv(w, st.ln, st.q, st.k, st.v, st.positions, R);
+      this.projectQkv(l, st.ln, st.q, st.k, st.v, st.positions, R, st.lora);
       for (let b = 0; b < B; b++) {
         // The Tq new rows of sequence b are contiguous in its cache slot.
         const src = b * Tq * kvDim;
@@ -513,13 +578,13 @@ export class LlamaModel {
         vCache.set(st.v.subarray(src, src + Tq * kvDim), dst);
       }
       k.attentionCached(st.att, st.q, kCache, vCache, st.pos, Tq, st.maxT, dims); // (R, qDim)
-      k.matmul(st.x, st.att, w.wo, R, C, qDim, 'nt', true); // x += o_proj(att)
+      this.linear(st.x, st.att, w.wo, R, C, qDim, true, l, 'o', st.lora); // x += o_proj(att)
       if (w.bo) k.addBias(st.x, w.bo, R, C);
       k.rmsnormForward(st.ln, st.rstd, st.x, w.postNorm, R, C, eps);
-      k.matmul(st.gate, st.ln, w.wGate, R, I, C, 'nt', false); // (R, I)
-      k.matmul(st.up, st.ln, w.wUp, R, I, C, 'nt', false); // (R, I)
+      this.linear(st.gate, st.ln, w.wGate, R, I, C, false, l, 'gate', st.lora); // (R, I)
+      this.linear(st.up, st.ln, w.wUp, R, I, C, false, l, 'up', st.lora); // (R, I)
       k.swigluForward(st.h, st.gate, st.up, R * I);
-      k.matmul(st.x, st.h, w.wDown, R, C, I, 'nt', true); // x += down_proj(h)
+      this.linear(st.x, st.h, w.wDown, R, C, I, true, l, 'down', st.lora); // x += down_proj(h)
     }
     for (let b = 0; b < B; b++) {
       const row = (b * Tq + Tq - 1) * C;
@@ -551,6 +616,12 @@ export class LlamaModel {
     }
   }
 
+  /** The base's gradient views, null when frozen; refuses when there is nothing to train at all. */
+  private baseGradients(where: string): ModelTensors | null {
+    if (!this.g && !this.forwardAdapter) throw new Error(`${where}: the model is frozen (built with trainable: false) and its forward ran without an adapter, so it has no gradients to compute`);
+    return this.g;
+  }
+
   private checkBatch(tokens: Int32Array, targets: Int32Array, B: number, T: number): void {
     const N = B * T;
     const V = this.config.vocabSize;
@@ -573,6 +644,19 @@ export class LlamaModel {
     if (previous && this.arena.mark() === previous.end) this.arena.release(previous.start);
     const start = this.arena.mark();
     return { start, end: start };
+  }
+
+  private adapterRank(): number {
+    return this.adapterValue?.config.rank ?? 0;
+  }
+
+  /** Adapter scratch per adapted target: its own buffer each, or (`shared`) one for all. */
+  private loraScratch(alloc: () => Float32Array, shared: boolean): LoraScratch {
+    const scratch: LoraScratch = {};
+    if (!this.adapterValue) return scratch;
+    const one = shared ? alloc() : null;
+    for (const t of this.adapterValue.config.targets) scratch[t] = one ?? alloc();
+    return scratch;
   }
 
   private ensureActivations(N: number): Activations {
@@ -601,6 +685,7 @@ export class LlamaModel {
         gate: f32(N * I),
         up: f32(N * I),
         h: f32(N * I),
+        lora: this.loraScratch(() => f32(N * this.adapterRank()), false),
       })),
       lnf: f32(N * C),
       rstdf: f32(N),
@@ -618,100 +703,12 @@ export class LlamaModel {
       dgate: f32(N * I),
       dup: f32(N * I),
       dh: f32(N * I),
+      dLora: f32(N * this.adapterRank()),
+      dNormDiscard: f32(C),
     };
     this.actsBlock.end = arena.mark();
     this.logitsValid = false;
     this.hiddenValid = false;
     return this.acts;
   }
-}
-
-/** Parameter names and shapes in HF state_dict order. */
-function parameterSpecs(config: ModelConfig): Array<{ name: string; shape: number[] }> {
-  const { hiddenSize: C, intermediateSize: I, numAttentionHeads: nH, numKeyValueHeads: nKv, headDim: hd, vocabSize: V } = config;
-  const specs: Array<{ name: string; shape: number[] }> = [{ name: 'model.embed_tokens.weight', shape: [V, C] }];
-  for (let l = 0; l < config.numHiddenLayers; l++) {
-    const p = `model.layers.${l}`;
-    specs.push({ name: `${p}.self_attn.q_proj.weight`, shape: [nH * hd, C] });
-    if (config.attentionBias) specs.push({ name: `${p}.self_attn.q_proj.bias`, shape: [nH * hd] });
-    specs.push({ name: `${p}.self_attn.k_proj.weight`, shape: [nKv * hd, C] });
-    if (config.attentionBias) specs.push({ name: `${p}.self_attn.k_proj.bias`, shape: [nKv * hd] });
-    specs.push({ name: `${p}.self_attn.v_proj.weight`, shape: [nKv * hd, C] });
-    if (config.attentionBias) specs.push({ name: `${p}.self_attn.v_proj.bias`, shape: [nKv * hd] });
-    specs.push({ name: `${p}.self_attn.o_proj.weight`, shape: [C, nH * hd] });
-    if (hasOutputBias(config)) specs.push({ name: `${p}.self_attn.o_proj.bias`, shape: [C] });
-    specs.push({ name: `${p}.mlp.gate_proj.weight`, shape: [I, C] });
-    specs.push({ name: `${p}.mlp.up_proj.weight`, shape: [I, C] });
-    specs.push({ name: `${p}.mlp.down_proj.weight`, shape: [C, I] });
-    specs.push({ name: `${p}.input_layernorm.weight`, shape: [C] });
-    specs.push({ name: `${p}.post_attention_layernorm.weight`, shape: [C] });
-  }
-  specs.push({ name: 'model.norm.weight', shape: [C] });
-  if (!config.tieWordEmbeddings) specs.push({ name: 'lm_head.weight', shape: [V, C] });
-  return specs;
-}
-
-/**
- * Whether attention has an o_proj bias: HF `LlamaAttention` gives o_proj `bias=config.attention_bias`;
- * `Qwen2Attention` has q/k/v biases but none on o_proj.
- */
-export function hasOutputBias(config: ModelConfig): boolean {
-  return config.modelType === 'llama' && config.attentionBias;
-}
-
-/** Groups named tensors (weights or grads) by layer; lm_head aliases embed_tokens when tied. */
-function structure(config: ModelConfig, byName: Map<string, Float32Array>) {
-  const get = (name: string) => byName.get(name)!;
-  const embed = get('model.embed_tokens.weight');
-  const layers: LayerTensors[] = [];
-  for (let l = 0; l < config.numHiddenLayers; l++) {
-    const p = `model.layers.${l}`;
-    layers.push({
-      inputNorm: get(`${p}.input_layernorm.weight`),
-      wq: get(`${p}.self_attn.q_proj.weight`),
-      bq: byName.get(`${p}.self_attn.q_proj.bias`) ?? null,
-      wk: get(`${p}.self_attn.k_proj.weight`),
-      bk: byName.get(`${p}.self_attn.k_proj.bias`) ?? null,
-      wv: get(`${p}.self_attn.v_proj.weight`),
-      bv: byName.get(`${p}.self_attn.v_proj.bias`) ?? null,
-      wo: get(`${p}.self_attn.o_proj.weight`),
-      bo: byName.get(`${p}.self_attn.o_proj.bias`) ?? null,
-      postNorm: get(`${p}.post_attention_layernorm.weight`),
-      wGate: get(`${p}.mlp.gate_proj.weight`),
-      wUp: get(`${p}.mlp.up_proj.weight`),
-      wDown: get(`${p}.mlp.down_proj.weight`),
-    });
-  }
-  return { embed, layers, norm: get('model.norm.weight'), lmHead: config.tieWordEmbeddings ? embed : get('lm_head.weight') };
-}
-
-/**
- * RoPE tables (maxPos, headDim/2): angle(pos, i) = pos · theta^(-2i/headDim) (Su et al. 2021; HF
- * `LlamaRotaryEmbedding` default rope type), computed in float64 then stored as float32.
- */
-export function ropeTables(arena: Arena, maxPos: number, headDim: number, theta: number): [Float32Array, Float32Array] {
-  const half = headDim / 2;
-  const cos = arena.allocF32(maxPos * half);
-  const sin = arena.allocF32(maxPos * half);
-  for (let pos = 0; pos < maxPos; pos++) {
-    for (let i = 0; i < half; i++) {
-      const angle = pos * Math.pow(theta, (-2 * i) / headDim);
-      cos[pos * half + i] = Math.cos(angle);
-      sin[pos * half + i] = Math.sin(angle);
-    }
-  }
-  return [cos, sin];
-}
-
-function validateConfig(c: ModelConfig): void {
-  const positive = ['vocabSize', 'hiddenSize', 'intermediateSize', 'numHiddenLayers', 'numAttentionHeads', 'numKeyValueHeads', 'headDim', 'maxPositionEmbeddings'] as const;
-  for (const key of positive) {
-    if (!(Number.isInteger(c[key]) && c[key] > 0)) throw inputError(`model config: ${key}`, `must be a positive integer, got ${c[key]}`);
-  }
-  if (c.numAttentionHeads % c.numKeyValueHeads !== 0) {
-    throw inputError('model config: numKeyValueHeads', `${c.numKeyValueHeads} must divide numAttentionHeads = ${c.numAttentionHeads}`);
-  }
-  if (c.headDim % 2 !== 0) throw inputError('model config: headDim', `must be even for RoPE, got ${c.headDim}`);
-  if (!(c.rmsNormEps > 0)) throw inputError('model config: rmsNormEps', `must be positive, got ${c.rmsNormEps}`);
-  if (!(c.ropeTheta > 0)) throw inputError('model config: ropeTheta', `must be positive, got ${c.ropeTheta}`);
 }

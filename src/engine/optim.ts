@@ -62,6 +62,7 @@ export class AdamW {
     ] as const) {
       if (!ok || !Number.isFinite(value)) throw inputError(`AdamW: ${key}`, `invalid value ${value}`);
     }
+    if (model.grads.length !== model.weights.length) throw inputError('AdamW', `the model has ${model.grads.length} gradient values for ${model.weights.length} weights (a frozen model cannot be trained)`);
     this.model = model;
     this.kernels = kernels;
     this.m = arena.allocF32(model.weights.length);

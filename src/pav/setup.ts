@@ -18,10 +18,13 @@ export interface OpenedPolicy {
   modelDir: string;
 }
 
-/** Loads the policy (DIR, or the task's warm start when absent) and joins it to the task. */
-export async function openPolicy(engine: Engine, task: string, taskOptions: Record<string, unknown>, modelDir: string | undefined, log: (line: string) => void = () => {}): Promise<OpenedPolicy> {
+/**
+ * Loads the policy (DIR, or the task's warm start when absent; with `adapter`, a PEFT LoRA folder on
+ * top) and joins it to the task.
+ */
+export async function openPolicy(engine: Engine, task: string, taskOptions: Record<string, unknown>, modelDir: string | undefined, adapter: string | undefined, log: (line: string) => void = () => {}): Promise<OpenedPolicy> {
   const dir = modelDir ?? (await warmStartModel(task, taskOptions, { log }));
-  const { model, tokenizer } = loadModel(dir, engine);
+  const { model, tokenizer } = loadModel(dir, engine, { trainable: false, adapter });
   return { codec: createCodec(getTask(task, taskOptions), tokenizer), policy: model, modelDir: dir };
 }
 
@@ -34,7 +37,7 @@ export function proverRoller(spec: string, engine: Engine, opened: OpenedPolicy,
   const oracle = parseOracleSpec(spec);
   if (oracle) return plantedOracleRoller(opened.codec, oracle.gamma, opened.codec.problems('train')[0].promptTokens.length);
   if (spec.startsWith('bok:')) throw new PrlError(`prover ${JSON.stringify(spec)}: expected bok:K with K a positive integer`);
-  const { model, tokenizer } = loadModel(spec, engine);
+  const { model, tokenizer } = loadModel(spec, engine, { trainable: false });
   if (tokenizer.vocabSize !== opened.codec.tokenizer.vocabSize) throw new PrlError(`prover ${spec}: its vocabulary has ${tokenizer.vocabSize} tokens, the policy's ${opened.codec.tokenizer.vocabSize}`);
   return engineRoller(model, opened.codec, { temperature, name: spec });
 }

@@ -228,7 +228,7 @@ export function loadVerifier(dir: string, engine: Engine): { verifier: Verifier;
   if (!meta || typeof meta.file !== 'string') throw new PrlError(`${configPath}: no prl_value_head entry (not a verifier folder; train one with prl verifier train)`);
   const headPath = join(dir, meta.file);
   if (!existsSync(headPath)) throw new PrlError(`${headPath}: missing (the verifier's value head)`);
-  const { model, tokenizer } = loadModel(dir, engine);
+  const { model, tokenizer } = loadModel(dir, engine, { trainable: false });
   const C = model.config.hiddenSize;
   const head = engine.arena.allocF32(C + 1);
   const file = new SafetensorsFile(headPath);

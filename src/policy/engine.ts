@@ -20,6 +20,7 @@ import { prefixDecodeOffsets, type Tokenizer } from '../engine/tokenizer.js';
 import { PrlError, PromptError, inputError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import { continuationStart } from './offsets.js';
+import { formatPolicySpec } from './spec.js';
 import { choiceRng, promptSeed } from './seeds.js';
 import type { Completion, Policy, PolicyCapabilities, Prompt, SampleRequest, ScoreItem, ScoreRequest, ScoredContinuation } from './types.js';
 
@@ -169,6 +170,8 @@ function validateSampleRequest(r: SampleRequest): void {
 export interface EnginePolicyOptions extends EngineOptions {
   /** Name shown in messages (default `engine:DIR`). */
   name?: string;
+  /** A PEFT LoRA adapter folder to load on top of the model. */
+  adapter?: string;
 }
 
 /** prl's engine as a Policy. Calls run one at a time (the model has one set of buffers). */
@@ -272,12 +275,12 @@ export class EnginePolicy implements Policy {
   }
 }
 
-/** Opens `engine:DIR`: a fresh engine (own memory and threads) with the folder's model and tokenizer. */
+/** Opens `engine:DIR[?adapter=ADIR]`: a fresh engine (own memory and threads) with the folder's model and tokenizer. */
 export async function openEnginePolicy(dir: string, options: EnginePolicyOptions = {}): Promise<EnginePolicy> {
   const engine: Engine = await createEngine(options);
   try {
-    const { model, tokenizer } = loadModel(dir, engine);
-    return new EnginePolicy(options.name ?? `engine:${dir}`, model, tokenizer, () => engine.kernels.dispose());
+    const { model, tokenizer } = loadModel(dir, engine, { trainable: false, adapter: options.adapter });
+    return new EnginePolicy(options.name ?? formatPolicySpec({ kind: 'engine', dir, adapter: options.adapter }), model, tokenizer, () => engine.kernels.dispose());
   } catch (err) {
     await engine.kernels.dispose();
     throw err;

@@ -25,7 +25,7 @@ export async function openPolicy(spec: string | PolicySpec, options: OpenPolicyO
     case 'openai':
       return openOpenAiPolicy({ ...options, ...parsed.options, urls: parsed.urls });
     case 'engine':
-      return named(where, parsed, () => openEnginePolicy(parsed.dir));
+      return named(where, parsed, () => openEnginePolicy(parsed.dir, { adapter: parsed.adapter }));
     case 'llamacpp':
       return named(where, parsed, async () => {
         // Imported here so that node-llama-cpp (optional) loads only for this backend.

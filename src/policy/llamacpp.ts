@@ -19,6 +19,7 @@ export interface LlamaCppOptions {
   contextSize?: number; // tokens of KV cache; default min(model's context_length, 4096)
   threads?: number; // CPU threads; default: node-llama-cpp's choice (all cores)
   gpu?: boolean; // offload to a GPU if node-llama-cpp finds one; default false (CPU, reproducible)
+  lora?: string; // a llama.cpp LoRA adapter GGUF (prl export-gguf --adapter) applied at scale 1
 }
 
 export interface SampleRequest {
@@ -159,6 +160,7 @@ export class LlamaCppPolicy {
       // llama.cpp keeps K and V in F16 by default, which costs ~1e-2 in log-probs; F32 matches the engine.
       experimentalKvCacheKeyType: 'F32',
       experimentalKvCacheValueType: 'F32',
+      lora: options.lora,
     });
     const vocabSize = model.fileInfo.metadata.tokenizer?.ggml?.tokens?.length;
     if (vocabSize === undefined) {

@@ -2,6 +2,7 @@
  * Policy specs: the one string every command takes for `--policy`, `--prover` and `--reference`.
  *
  *   engine:runs/x                                  prl's CPU engine, a run or checkpoint directory
+ *   engine:models/base?adapter=runs/lora           the same with a PEFT LoRA adapter folder on top
  *   llamacpp:models/m.gguf                         a GGUF file run by llama.cpp
  *   openai:http://127.0.0.1:8000/v1?model=foo      an OpenAI-compatible completions server
  *   openai:http://a:8000/v1,http://b:8000/v1       several servers of one model, load spread
@@ -28,7 +29,7 @@ export interface OpenAiSpecOptions {
 }
 
 export type PolicySpec =
-  | { kind: 'engine'; dir: string }
+  | { kind: 'engine'; dir: string; adapter?: string }
   | { kind: 'llamacpp'; file: string }
   | { kind: 'openai'; urls: string[]; options: OpenAiSpecOptions };
 
@@ -52,7 +53,7 @@ export function parsePolicySpec(text: string, where = 'policy'): PolicySpec {
     fail(`${shown} is not a policy spec; expected engine:DIR, llamacpp:FILE.gguf or openai:URL[,URL...]`);
   }
   if (body.trim() === '') fail(`"${kind}:" needs a ${kind === 'openai' ? 'URL' : 'path'} after the colon`);
-  if (kind === 'engine') return { kind: 'engine', dir: body };
+  if (kind === 'engine') return parseEngine(body, fail);
   if (kind === 'llamacpp') {
     if (!body.toLowerCase().endsWith('.gguf')) fail(`llamacpp:${shorten(body)}: expected a .gguf file`);
     return { kind: 'llamacpp', file: body };
@@ -83,7 +84,7 @@ export function mergePolicySpecs(specs: readonly PolicySpec[], where = 'policy')
 
 /** The spec as a string that is safe to print and parses back to the same spec. */
 export function formatPolicySpec(spec: PolicySpec): string {
-  if (spec.kind === 'engine') return `engine:${spec.dir}`;
+  if (spec.kind === 'engine') return `engine:${spec.dir}${spec.adapter === undefined ? '' : `?adapter=${spec.adapter}`}`;
   if (spec.kind === 'llamacpp') return `llamacpp:${spec.file}`;
   const query = new URLSearchParams();
   const o = spec.options;
@@ -96,6 +97,18 @@ export function formatPolicySpec(spec: PolicySpec): string {
   if (o.scoreMaxTokens !== undefined) query.set('scoreMaxTokens', String(o.scoreMaxTokens));
   const q = query.toString();
   return `openai:${spec.urls.join(',')}${q === '' ? '' : '?' + q}`;
+}
+
+/** `DIR` or `DIR?adapter=ADIR`: the one option of an engine spec is its LoRA adapter folder. */
+function parseEngine(body: string, fail: (problem: string) => never): PolicySpec {
+  const question = body.indexOf('?');
+  if (question < 0) return { kind: 'engine', dir: body };
+  const dir = body.slice(0, question);
+  const query = body.slice(question + 1);
+  const match = /^adapter=(.+)$/.exec(query);
+  if (!match) return fail(`engine:${shorten(body)}: the only option is adapter=DIR (a PEFT LoRA folder), got ${JSON.stringify(shorten(query))}`);
+  if (dir === '') return fail(`engine:${shorten(body)}: needs a model folder before "?"`);
+  return { kind: 'engine', dir, adapter: match[1] };
 }
 
 function parseOpenAi(body: string, fail: (problem: string) => never): PolicySpec {

@@ -202,7 +202,7 @@ async function labelStage(settings: ArithPavSettings, policy: string, key: strin
   let rolloutTokens = 0;
   let seconds = 0;
   try {
-    const { model, tokenizer } = loadModel(policy, engine);
+    const { model, tokenizer } = loadModel(policy, engine, { trainable: false });
     const codec = createCodec(getTask('arith', settings.taskOptions), tokenizer);
     const problems = codec.problems('train').slice(0, s.problems);
     const chunks = Math.ceil(problems.length / s.chunk);

@@ -316,6 +316,7 @@ async function preparePlantedVerifier(p: PlantedSettings, policyDir: string, dir
   const started = performance.now();
   const engine = await createEngine({ threads });
   try {
+    // Trainable: after labelling, the same model is the verifier's trunk.
     const { model, tokenizer } = loadModel(policyDir, engine);
     const codec = createCodec(getTask('planted', p.taskOptions), tokenizer);
     const problems = codec.problems('train');

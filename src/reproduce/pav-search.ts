@@ -159,7 +159,7 @@ export async function runPavSearch(settings: PavSearchSettings, options: { out: 
   const prepareSeconds = (performance.now() - prepareStarted) / 1000;
   const engine = await createEngine({ threads });
   try {
-    const { model, tokenizer } = loadModel(pav.policy, engine);
+    const { model, tokenizer } = loadModel(pav.policy, engine, { trainable: false });
     const codec = createCodec(getTask('arith', settings.pav.taskOptions), tokenizer);
     const scorer = verifierScorer(loadVerifier(pav.verifier, engine).verifier);
     const problems = codec.problems('eval').slice(0, settings.problems);

@@ -34,7 +34,7 @@ export async function finalEvaluation(
 ): Promise<FinalEvaluation> {
   const engine = await createEngine({ threads });
   try {
-    const { model, tokenizer } = loadModel(modelDir, engine);
+    const { model, tokenizer } = loadModel(modelDir, engine, { trainable: false });
     const codec = createCodec(getTask(task, taskOptions), tokenizer);
     const problems = codec.problems('eval').slice(0, finalEval.problems);
     const { metrics, problems: samples } = evaluatePolicy(model, codec, problems, {

@@ -115,7 +115,7 @@ export async function runRl(config: RlConfig, outDir: string, options: RlOptions
     const task = getTask(config.task, config.taskOptions);
     const startModel = config.model ?? (await warmStartModel(config.task, config.taskOptions, { log: (line) => progress.log(line), quiet: options.quiet }));
     const { model: policy, tokenizer } = loadModel(startModel, engine);
-    const reference = loadModel(config.reference ?? startModel, engine).model;
+    const reference = loadModel(config.reference ?? startModel, engine, { trainable: false }).model;
     if (reference.config.vocabSize !== policy.config.vocabSize) throw new PrlError(`reference ${config.reference}: vocabulary of ${reference.config.vocabSize} tokens, the policy has ${policy.config.vocabSize}`);
     const codec = createCodec(task, tokenizer);
     const ctx: RlContext = {

@@ -128,3 +128,65 @@ test('prl logprobs scores token ids on a folder without a tokenizer; a tokenizer
   assert.equal(mismatch.status, 1);
   assert.match(mismatch.stderr, /ids\/tokenizer\.json: has 100 tokens, more than .*config\.json: vocab_size = 12/);
 });
+
+test('LoRA adapters: prl merge, then logprobs/generate with --adapter equal the merged folder; export-gguf --adapter; eval specs take ?adapter=', async () => {
+  const { LoraAdapter } = await import('../../src/engine/lora.js');
+  const { savePeftAdapter } = await import('../../src/engine/peft.js');
+  const { Arena } = await import('../../src/engine/memory.js');
+  const { parseHfConfig } = await import('../../src/engine/checkpoint.js');
+  const { Rng } = await import('../../src/util/rng.js');
+  const config = parseHfConfig(JSON.parse(readFileSync(join(model, 'config.json'), 'utf8')), 'config.json');
+  const adapter = new LoraAdapter(config, new Arena(0), { rank: 2, targets: ['q', 'v', 'down'] });
+  adapter.initRandom(new Rng(3));
+  const rng = new Rng(4);
+  for (const p of adapter.parameters()) if (p.name.includes('lora_B')) p.data.forEach((_, i) => (p.data[i] = 0.3 * rng.normal()));
+  const adapterDir = join(work, 'adapter');
+  savePeftAdapter(adapterDir, adapter, { baseModel: model });
+
+  const merged = join(work, 'merged');
+  const merge = runPrl(['merge', '--model', model, '--adapter', adapterDir, '--out', merged]);
+  assert.equal(merge.status, 0, merge.stderr);
+  const input = join(work, 'lora-seqs.jsonl');
+  writeFileSync(input, [{ text: 'Q: 12+30\nA: 42' }, { text: 'hello there' }].map((r) => JSON.stringify(r)).join('\n') + '\n');
+  const scores = (args: string[]) => {
+    const run = runPrl(['logprobs', ...args, '--input', input]);
+    assert.equal(run.status, 0, run.stderr);
+    return run.stdout.trim().split('\n').flatMap((l) => (JSON.parse(l) as { logprobs: number[] }).logprobs);
+  };
+  const withAdapter = scores(['--model', model, '--adapter', adapterDir]);
+  const fromMerged = scores(['--model', merged]);
+  const base = scores(['--model', model]);
+  withAdapter.forEach((lp, i) => assert.ok(Math.abs(lp - fromMerged[i]) < 2e-4, `token ${i}: ${lp} vs merged ${fromMerged[i]}`));
+  assert.ok(withAdapter.some((lp, i) => Math.abs(lp - base[i]) > 1e-2), 'the adapter changes the log-probs');
+
+  // Greedy decoding picks the same tokens (log-probs agree to float32 rounding, not bit for bit).
+  const generate = (args: string[]) => (JSON.parse(runPrl(['generate', ...args, '--prompt', 'Q:', '--temperature', '0', '--max-tokens', '8', '--json']).stdout) as GeneratedLine).tokens;
+  assert.deepEqual(generate(['--model', model, '--adapter', adapterDir]), generate(['--model', merged]));
+
+  const ggufPath = join(work, 'adapter.gguf');
+  const exported = runPrl(['export-gguf', '--model', model, '--adapter', adapterDir, '--out', ggufPath]);
+  assert.equal(exported.status, 0, exported.stderr);
+  const { readGgufHeader } = await import('../../src/engine/gguf.js');
+  const header = readGgufHeader(new Uint8Array(readFileSync(ggufPath)));
+  assert.equal(header.metadata.get('general.type')?.value, 'adapter');
+  assert.equal(header.tensors.length, 2 * 3 * 2); // 2 layers x q, v, down x (lora_a, lora_b)
+
+  const bad = runPrl(['logprobs', '--model', model, '--adapter', join(work, 'nowhere'), '--input', input]);
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /nowhere\/adapter_config\.json: no such file/);
+
+  const { openPolicy } = await import('../../src/policy/index.js');
+  const scoreSpec = async (spec: string) => {
+    const policy = await openPolicy(spec, {}, '--policy');
+    try {
+      assert.equal(policy.name, spec);
+      const [scored] = await policy.score({ items: [{ prompt: 'Q: 12+30\nA:', continuation: ' 42' }] });
+      return scored.logprobs;
+    } finally {
+      await policy.close();
+    }
+  };
+  const specScores = await scoreSpec(`engine:${model}?adapter=${adapterDir}`);
+  const mergedScores = await scoreSpec(`engine:${merged}`);
+  specScores.forEach((lp, i) => assert.ok(Math.abs(lp - mergedScores[i]) < 2e-4, `token ${i}: ${lp} vs merged ${mergedScores[i]}`));
+});

@@ -5,6 +5,7 @@ import { openPolicy } from '../../src/policy/index.js';
 
 test('parses the three kinds, options from the query, and several URLs', () => {
   assert.deepEqual(parsePolicySpec('engine:runs/x'), { kind: 'engine', dir: 'runs/x' });
+  assert.deepEqual(parsePolicySpec('engine:models/base?adapter=runs/lora'), { kind: 'engine', dir: 'models/base', adapter: 'runs/lora' });
   assert.deepEqual(parsePolicySpec('llamacpp:m.gguf'), { kind: 'llamacpp', file: 'm.gguf' });
   assert.deepEqual(parsePolicySpec('openai:http://127.0.0.1:8000/v1?model=foo&concurrency=32&tokenIds=true'), {
     kind: 'openai',
@@ -22,7 +23,7 @@ test('parses the three kinds, options from the query, and several URLs', () => {
 });
 
 test('format is parse\'s inverse', () => {
-  for (const text of ['engine:runs/x', 'llamacpp:a/b.gguf', 'openai:http://a:1/v1,http://b:2/v1?model=m&keyEnv=K&retries=0&scoreMaxTokens=0']) {
+  for (const text of ['engine:runs/x', 'engine:m?adapter=a/b', 'llamacpp:a/b.gguf', 'openai:http://a:1/v1,http://b:2/v1?model=m&keyEnv=K&retries=0&scoreMaxTokens=0']) {
     assert.equal(formatPolicySpec(parsePolicySpec(text)), text);
   }
 });
@@ -32,6 +33,8 @@ test('bad specs get errors that say what is wrong and where', () => {
     ['runs/x', 'policy: "runs/x" is not a policy spec; expected engine:DIR, llamacpp:FILE.gguf or openai:URL[,URL...]'],
     ['hf:meta/llama', 'policy: "hf:" is not a policy spec; expected engine:DIR, llamacpp:FILE.gguf or openai:URL[,URL...]'],
     ['engine:', 'policy: "engine:" needs a path after the colon'],
+    ['engine:m?adaptor=a', 'policy: engine:m?adaptor=a: the only option is adapter=DIR (a PEFT LoRA folder), got "adaptor=a"'],
+    ['engine:?adapter=a', 'policy: engine:?adapter=a: needs a model folder before "?"'],
     ['llamacpp:model.bin', 'policy: llamacpp:model.bin: expected a .gguf file'],
     ['openai:ftp://h/v1', 'policy: openai:ftp://h/v1: the URL must start with http:// or https://'],
     ['openai:localhost:8000', 'policy: openai:localhost:8000: the URL must start with http:// or https://'],

@@ -3,11 +3,17 @@
  * model.safetensors or shards, tokenizer.json) as an F32 GGUF that llama.cpp and node-llama-cpp load.
  * The folder is read by the engine's checkpoint loader (`loadModelFolder`), so export accepts exactly
  * what the engine loads (F32/F16/BF16, sharded, extra tensors ignored).
+ *
+ * With `--adapter ADIR` it writes the PEFT LoRA folder instead, as a llama.cpp LoRA adapter GGUF for
+ * the base exported from DIR (which supplies the architecture).
  */
 import type { Command } from 'commander';
 import { join } from 'node:path';
-import { loadModelFolder } from '../../engine/checkpoint.js';
+import { loadModelFolder, parseHfConfig } from '../../engine/checkpoint.js';
 import { exportGguf, type HfModel } from '../../engine/gguf-export.js';
+import { exportLoraGguf } from '../../engine/gguf-lora.js';
+import { Arena } from '../../engine/memory.js';
+import { loadPeftAdapter } from '../../engine/peft.js';
 import { readJsonFile } from '../../util/fs.js';
 
 /** Loads what the export needs from an HF model folder. */
@@ -26,7 +32,16 @@ export function register(program: Command): void {
     .description('Write an HF model folder (config.json, model.safetensors, tokenizer.json) as an F32 GGUF for llama.cpp.')
     .requiredOption('--model <dir>', 'model folder')
     .requiredOption('--out <file>', 'GGUF file to write')
-    .action((options: { model: string; out: string }) => {
+    .option('--adapter <dir>', 'write this PEFT LoRA folder as a llama.cpp LoRA adapter GGUF (for the base DIR) instead')
+    .action((options: { model: string; out: string; adapter?: string }) => {
+      if (options.adapter !== undefined) {
+        const configPath = join(options.model, 'config.json');
+        const config = parseHfConfig(readJsonFile(configPath), configPath);
+        const adapter = loadPeftAdapter(options.adapter, config, new Arena(0));
+        const bytes = exportLoraGguf(adapter, config, options.out);
+        process.stdout.write(`wrote ${options.out} (LoRA adapter, rank ${adapter.config.rank}, ${adapter.parameters().length} tensors, ${bytes} bytes)\n`);
+        return;
+      }
       const model = readModelFolderForExport(options.model);
       const bytes = exportGguf(model, options.out);
       process.stdout.write(`wrote ${options.out} (${model.config.modelType}, ${model.tensors.length} tensors, ${bytes} bytes)\n`);

@@ -19,6 +19,7 @@ interface GenerateOptions {
   seed: string;
   stop?: string[];
   json?: boolean;
+  adapter?: string;
   provider: string;
   threads?: string;
 }
@@ -37,6 +38,7 @@ export function register(program: Command): void {
     .option('--seed <n>', 'sampling seed', '0')
     .option('--stop <string>', 'stop string (repeatable; \\n for newline)', collect)
     .option('--json', 'one JSON line per completion with tokens and log-probs')
+    .option('--adapter <dir>', 'a PEFT LoRA adapter folder to apply on top of the model')
     .option('--provider <name>', 'kernel provider: wasm or ts', 'wasm')
     .option('--threads <n>', 'kernel threads (default PRL_THREADS or the core count)')
     .action(async (opts: GenerateOptions) => {
@@ -50,7 +52,7 @@ export function register(program: Command): void {
         seed: intFlag(opts.seed, '--seed', 0),
         stop: (opts.stop ?? []).map(unescapeFlag),
       };
-      const policy = await openModelPolicy(opts.model, opts.provider, opts.threads === undefined ? undefined : intFlag(opts.threads, '--threads'));
+      const policy = await openModelPolicy(opts.model, opts.provider, opts.threads === undefined ? undefined : intFlag(opts.threads, '--threads'), opts.adapter);
       try {
         const [completions] = await policy.sample(request);
         completions.forEach((c, i) => {

@@ -9,6 +9,7 @@ import { register as grade } from './grade.js';
 import { register as init } from './init.js';
 import { register as label } from './label.js';
 import { register as logprobs } from './logprobs.js';
+import { register as merge } from './merge.js';
 import { register as metrics } from './metrics.js';
 import { register as report } from './report.js';
 import { register as reproduce } from './reproduce.js';
@@ -30,6 +31,7 @@ export const commands: Array<(program: Command) => void> = [
   init,
   label,
   logprobs,
+  merge,
   metrics,
   report,
   reproduce,

@@ -16,6 +16,7 @@ export function register(program: Command): void {
     .option('--task <name>', 'arith, planted or math', 'arith')
     .option('--task-options <json>', 'task knobs as a JSON object', '{}')
     .option('--model <dir>', 'policy model folder (default: the task\'s cached warm start)')
+    .option('--adapter <dir>', 'a PEFT LoRA adapter folder to apply on top of the policy model')
     .option('--prover <spec>', 'rollout policy: policy, bok:K (Q^BoK = 1-(1-Q^pi)^K), oracle:gamma=G (planted) or a model folder', 'policy')
     .addOption(new Option('--strategy <name>', 'seeds: random, or first-pit (failed rollouts from high-value states, kept to their first zero step)').choices(['random', 'first-pit']).default('random'))
     .option('--pit-threshold <q>', 'first-pit: Q_hat of a high-value state', '0.5')
@@ -35,7 +36,7 @@ export function register(program: Command): void {
       const engine = await openEngineWithThreads(opts.threads);
       try {
         const started = performance.now();
-        const opened = await openPolicy(engine, opts.task!, jsonObjectFlag('--task-options', opts.taskOptions!), opts.model, (line) => process.stderr.write(line + '\n'));
+        const opened = await openPolicy(engine, opts.task!, jsonObjectFlag('--task-options', opts.taskOptions!), opts.model, opts.adapter, (line) => process.stderr.write(line + '\n'));
         const temperature = numberFlag(opts.temperature!, '--temperature', 0);
         const roller = proverRoller(opts.prover!, engine, opened, temperature);
         const problems = opened.codec.problems(opts.split as 'train' | 'eval').slice(0, intFlag(opts.problems!, '--problems', 1));

@@ -19,6 +19,7 @@ interface LogprobsOptions {
   model: string;
   input: string;
   output?: string;
+  adapter?: string;
   provider: string;
   threads?: string;
   batchSize: string;
@@ -56,6 +57,7 @@ export function register(program: Command): void {
     .requiredOption('--input <file>', 'JSONL, one {"tokens": [ids]} or {"text": "..."} per line')
     .option('--output <file>', 'JSONL of {"logprobs": [...]}, written atomically (default stdout)')
     .option('--batch-size <n>', 'sequences per forward pass', '8')
+    .option('--adapter <dir>', 'a PEFT LoRA adapter folder to apply on top of the model')
     .option('--provider <name>', 'kernel provider: wasm or ts', 'wasm')
     .option('--threads <n>', 'kernel threads (default PRL_THREADS or the core count)')
     .action(async (opts: LogprobsOptions) => {
@@ -63,7 +65,7 @@ export function register(program: Command): void {
       const records = readJsonl(opts.input);
       const engine = await openEngine(opts.provider, opts.threads === undefined ? undefined : intFlag(opts.threads, '--threads'));
       try {
-        const { model, tokenizer } = loadModelWeights(opts.model, engine);
+        const { model, tokenizer } = loadModelWeights(opts.model, engine, { trainable: false, adapter: opts.adapter });
         const sequences = sequencesOf(records, opts.input, tokenizer, model.config.vocabSize, model.config.maxPositionEmbeddings);
         const logprobs = scoreSequences(model, sequences, { batchSize });
         writeOutput(opts.output, logprobs.map((lp) => JSON.stringify({ logprobs: lp }) + '\n').join(''));

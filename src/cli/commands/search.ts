@@ -18,6 +18,7 @@ export function register(program: Command): void {
     .option('--task <name>', 'arith, planted or math', 'arith')
     .option('--task-options <json>', 'task knobs as a JSON object', '{}')
     .option('--model <dir>', 'policy model folder (default: the task\'s cached warm start)')
+    .option('--adapter <dir>', 'a PEFT LoRA adapter folder to apply on top of the policy model')
     .option('--verifier <dir>', 'verifier folder (prl verifier train): the ORM and the PAV')
     .option('--prover <spec>', 'instead of a verifier on planted: oracle:gamma=G')
     .addOption(new Option('--method <name>', 'bon (best-of-N by the ORM), maj, wmaj, beam, or all').choices(['bon', 'maj', 'wmaj', 'beam', 'all']).default('all'))
@@ -34,7 +35,7 @@ export function register(program: Command): void {
     .action(async (opts: Record<string, string | undefined>) => {
       const engine = await openEngineWithThreads(opts.threads);
       try {
-        const opened = await openPolicy(engine, opts.task!, jsonObjectFlag('--task-options', opts.taskOptions!), opts.model, (line) => process.stderr.write(line + '\n'));
+        const opened = await openPolicy(engine, opts.task!, jsonObjectFlag('--task-options', opts.taskOptions!), opts.model, opts.adapter, (line) => process.stderr.write(line + '\n'));
         let scorer: PrefixScorer;
         if (opts.verifier !== undefined) scorer = verifierScorer(loadVerifier(opts.verifier, engine).verifier);
         else {

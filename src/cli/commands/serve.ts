@@ -16,6 +16,7 @@ interface ServeFlags {
   modelName?: string;
   batchWindowMs: string;
   maxBatch: string;
+  adapter?: string;
   provider: string;
   threads?: string;
   quiet?: boolean;
@@ -31,12 +32,13 @@ export function register(program: Command): void {
     .option('--model-name <id>', 'model id to serve (default: the folder name)')
     .option('--batch-window-ms <ms>', 'how long a request waits for others to batch with', '5')
     .option('--max-batch <n>', 'most sequences per generate call', '64')
+    .option('--adapter <dir>', 'a PEFT LoRA adapter folder to apply on top of the model')
     .option('--provider <name>', 'kernel provider: wasm or ts', 'wasm')
     .option('--threads <n>', 'kernel threads (default PRL_THREADS or the core count)')
     .option('-q, --quiet', 'no line per request')
     .action(async (opts: ServeFlags) => {
       const port = intFlag(opts.port, '--port', 0);
-      const policy = await openModelPolicy(opts.model, opts.provider, opts.threads === undefined ? undefined : intFlag(opts.threads, '--threads'));
+      const policy = await openModelPolicy(opts.model, opts.provider, opts.threads === undefined ? undefined : intFlag(opts.threads, '--threads'), opts.adapter);
       const server = await startCompletionServer(policy, {
         host: opts.host,
         port,

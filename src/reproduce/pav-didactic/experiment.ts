@@ -282,7 +282,7 @@ async function runArm(arm: ArmSpec, seed: number, startModel: string, settings: 
 async function passEvaluation(modelDir: string, settings: PavDidacticSettings, seed: number, threads?: number): Promise<PassEvaluation> {
   const engine = await createEngine({ threads });
   try {
-    const { model, tokenizer } = loadModel(modelDir, engine);
+    const { model, tokenizer } = loadModel(modelDir, engine, { trainable: false });
     const codec = createCodec(getTask('planted', {}), tokenizer);
     const { problems } = evaluatePolicy(model, codec, codec.problems('eval'), {
       samples: settings.passAt.samples,
