@@ -233,13 +233,18 @@ function sameEquation(a: string[], b: string[], c: Context): boolean | null {
 }
 
 const PLAIN_WORDS = /^[A-Za-z]{2,}(?: [A-Za-z]+)*$/;
+const PLAIN_INTEGER = /^[+-]?\d+$/;
 const PLAIN_NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 
 function valuesEqual(a: string, b: string, c: Context): boolean {
   if (a.replace(/\s+/g, '') === b.replace(/\s+/g, '')) return true;
   if (PLAIN_WORDS.test(a) || PLAIN_WORDS.test(b)) return a.toLowerCase() === b.toLowerCase();
   // Two plain decimals need no parser (the common case, and much faster).
-  if (PLAIN_NUMBER.test(a) && PLAIN_NUMBER.test(b)) return close(Number(a), Number(b), c.tolerance);
+  if (PLAIN_NUMBER.test(a) && PLAIN_NUMBER.test(b)) {
+    // Integers are exact: 1000001 is not 1000000 at any relative tolerance.
+    if (PLAIN_INTEGER.test(a) && PLAIN_INTEGER.test(b)) return BigInt(a) === BigInt(b);
+    return close(Number(a), Number(b), c.tolerance);
+  }
   if (outOfTime(c.budget)) return false;
   const pa = parseLatex(a, c.budget);
   const pb = parseLatex(b, c.budget);
@@ -296,6 +301,11 @@ export function shapesEqual(a: Shape, b: Shape, c: Context): boolean {
   }
   if (a.kind === 'unordered' && b.kind === 'unordered') return sameMultiset(a.items, b.items, c);
   // A set written in braces against the same elements in parentheses.
+  // Labelled values `x = 3, y = 4` against the tuple (3, 4): in the order written.
+  if (a.kind === 'unordered' && !a.braced && a.items.every((x) => x.kind === 'chain') && b.kind === 'ordered' && b.open === '(') {
+    return a.items.length === b.items.length && a.items.every((x, i) => shapesEqual(x, b.items[i], c));
+  }
+  if (b.kind === 'unordered' && !b.braced && b.items.every((x) => x.kind === 'chain') && a.kind === 'ordered') return shapesEqual(b, a, c);
   if (a.kind === 'unordered' && a.braced && b.kind === 'ordered' && b.open === '(' && b.close === ')') return sameMultiset(a.items, b.items, c);
   if (b.kind === 'unordered' && b.braced && a.kind === 'ordered') return shapesEqual(b, a, c);
   return false;

@@ -79,13 +79,14 @@ function matrixShape(terms: Array<{ sign: string; rows: string[][] }>): Shape | 
 
 const VARIABLE = /^[A-Za-z](?:_\w+)?$/;
 const LESS = ['<', '\\le'];
+const NEXT_RELATION = /^(.*?)(\\le|\\ge|\\ne|<|>)(?![a-zA-Z])/;
 const MORE = ['>', '\\ge'];
 
 /** `x < 3`, `2 < x`, `-2 < x \le 3` as an interval; null for any other relation. */
 function inequalityInterval(s: string): Shape | null {
   const tokens: string[] = [];
   let rest = s;
-  for (let m = /^(.*?)(\\le|\\ge|<|>)(?![a-zA-Z])/.exec(rest); m !== null; m = /^(.*?)(\\le|\\ge|<|>)(?![a-zA-Z])/.exec(rest)) {
+  for (let m = NEXT_RELATION.exec(rest); m !== null; m = NEXT_RELATION.exec(rest)) {
     tokens.push(m[1].trim(), m[2]);
     rest = rest.slice(m[0].length);
   }
@@ -101,6 +102,11 @@ function inequalityInterval(s: string): Shape | null {
   });
   if (tokens.length === 3) {
     const [left, op, right] = tokens;
+    if (op === '\\ne') {
+      if (VARIABLE.test(left) === VARIABLE.test(right)) return null;
+      const value = VARIABLE.test(left) ? right : left;
+      return { kind: 'unordered', braced: false, items: [interval('-\\infty', '<', value, '<'), interval(value, '<', '\\infty', '<')] };
+    }
     const leftVar = VARIABLE.test(left);
     if (leftVar === VARIABLE.test(right)) return null;
     const [variable, value, relation] = leftVar ? [left, right, op] : [right, left, flip(op)];
@@ -144,7 +150,7 @@ export function shapeOf(s: string): Shape {
     const approx = beforeApprox.length > 1 ? splitTopLevel(beforeApprox[0], '=').length - 1 : -1;
     return { kind: 'chain', texts: chain, parts: chain.map(shapeOf), approx };
   }
-  const interval = /<|>|\\le(?![a-zA-Z])|\\ge(?![a-zA-Z])/.test(s) ? inequalityInterval(s) : null;
+  const interval = /<|>|\\[lgn]e(?![a-zA-Z])/.test(s) ? inequalityInterval(s) : null;
   if (interval) return interval;
   const pm = plusMinus(s);
   return pm.length === 2 ? { kind: 'unordered', items: pm, braced: false } : { kind: 'scalar', text: s };

