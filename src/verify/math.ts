@@ -28,7 +28,7 @@ export interface MathGradeOptions extends Tolerance {
 }
 
 export const DEFAULT_TIMEOUT_MS = 2000;
-const DEFAULT_GRADE: MathGradeOptions = { relTol: 1e-6, absTol: 1e-9, timeoutMs: DEFAULT_TIMEOUT_MS, predictionOnly: false };
+const DEFAULT_GRADE: MathGradeOptions = { relTol: 1e-9, absTol: 1e-12, timeoutMs: DEFAULT_TIMEOUT_MS, predictionOnly: false };
 
 /** Result of grading one response. */
 export interface MathGrade {
