@@ -266,15 +266,15 @@ function scalarsEqual(a: string, b: string, c: Context): boolean {
   return valuesEqual(a, b, c);
 }
 
-/** An `=`/`\approx` chain against a plain answer: its last part, or the exact value before `\approx`. */
+/** A chain (`=`, `\approx`, a lettered choice) against a plain answer: its last part or its alternative. */
 function chainMatches(chain: Extract<Shape, { kind: 'chain' }>, other: Shape, c: Context): boolean {
   const candidates = [chain.parts[chain.parts.length - 1]];
-  if (chain.approx >= 0 && chain.approx !== chain.parts.length - 1) candidates.push(chain.parts[chain.approx]);
+  if (chain.alternative >= 0 && chain.alternative !== chain.parts.length - 1) candidates.push(chain.parts[chain.alternative]);
   return candidates.some((part) => shapesEqual(part, other, c));
 }
 
 function chainsEqual(a: Extract<Shape, { kind: 'chain' }>, b: Extract<Shape, { kind: 'chain' }>, c: Context): boolean {
-  if (a.texts.length === 2 && b.texts.length === 2 && a.approx < 0 && b.approx < 0) {
+  if (a.texts.length === 2 && b.texts.length === 2 && a.alternative < 0 && b.alternative < 0) {
     const same = sameEquation(a.texts, b.texts, c);
     if (same !== null) return same;
   }

@@ -33,6 +33,17 @@ function braceShorthand(s: string): string {
   return out;
 }
 
+const UNICODE: Record<string, string> = { '∞': '\\infty ', 'π': '\\pi ', '−': '-', '×': '\\times ', '·': '\\cdot ', '÷': '\\div ', '√': '\\sqrt' };
+// Words that are mathematics, not a unit, after a number ("2 pi" is not 2).
+const MATH_WORDS = /^(?:pi|sin|cos|tan|cot|sec|csc|log|ln|exp|sqrt|i|e)$/i;
+
+/** A value followed by plain unit words ("5 square units", "12 cm") is the value. */
+function stripUnitWords(s: string): string {
+  const m = /^(.*[\d}])\s+([A-Za-z]{2,}(?:\s+[A-Za-z]{2,})*)$/.exec(s);
+  if (!m || /[A-Za-z]/.test(m[1].replace(/\\[a-zA-Z]+/g, ''))) return s;
+  return m[2].split(/\s+/).some((w) => MATH_WORDS.test(w)) ? s : m[1];
+}
+
 const TEXT_COMMANDS = 'text|textbf|textit|textrm|textnormal|textsf|textup|mathrm|mathbf|mathit|mathsf|mbox|operatorname|boldsymbol';
 
 /** One spelling per relation: `\geq`, `\geqslant`, `>=` and `≥` are all `\ge`; `\lt` is `<`. */
@@ -62,6 +73,9 @@ export function normalizeAnswer(answer: string): string {
   // (?<!\\) keeps the row break \\ of a matrix intact; `\;` is spacing here, `;` a separator below.
   s = s.replace(/(?<!\\)\\[!,;:]/g, '').replace(/\\q?quad(?![a-zA-Z])/g, ' ').replace(/(?<!\\)\\ |~/g, ' ');
   s = s.replace(/\\[dtc]frac/g, '\\frac');
+  s = s.replace(/[∞π−×·÷√]/g, (c) => UNICODE[c]);
+  s = s.replace(/\\mathbb\s*\{?R\}?/g, '(-\\infty, \\infty)');
+  s = s.replace(/\\varnothing|\\\{\s*\\\}/g, '\\emptyset');
   s = s.replace(/\^\s*\{?\s*\\circ\s*\}?|°|\\degree(?![a-zA-Z])/g, '');
   // Percent in any spelling becomes one trailing `%`; the comparison reads 28% as 28 or as 0.28.
   s = s.replace(/\s*\\(?:text|mbox|textrm|mathrm)\s*\{\s*(?:percent|per cent|pct)\.?\s*\}/g, '%');
@@ -75,6 +89,7 @@ export function normalizeAnswer(answer: string): string {
   s = s.replace(/\+\s*\\infty/g, '\\infty');
   // Solutions separated by ";", "or", "and" form one list; `(1; 2)` is the tuple (1, 2).
   s = s.replace(/;/g, ',').replace(/\s+(?:or|and)\s+/g, ', ');
+  s = stripUnitWords(s);
   // "x = 5", "y = -2x", "x \in [-2, 7]": the value is the right-hand side.
   const lhs = /^[A-Za-z](?:_\{?\w+\}?)?\s*(?:=|\\in(?![a-zA-Z]))\s*/.exec(s);
   if (lhs && s.length > lhs[0].length && !s.slice(lhs[0].length).includes('=')) s = s.slice(lhs[0].length);

@@ -5,14 +5,17 @@
  * `[5, \infty)`), `a \pm b` as the two values, and scalars.
  */
 
-/** A collection is a `set` when written in braces, a `list` for bare commas, boxes or a union. */
+/** `braced`: a collection written as a set in braces (not bare commas, several boxes or a union). */
 export type Shape =
   | { kind: 'scalar'; text: string }
   | { kind: 'ordered'; open: string; close: string; items: Shape[] }
   | { kind: 'unordered'; items: Shape[]; braced: boolean }
   | { kind: 'matrix'; rows: Shape[][] }
-  /** `approx`: index of the part before the first `\approx` (the exact value), or -1. */
-  | { kind: 'chain'; texts: string[]; parts: Shape[]; approx: number };
+  /**
+   * `alternative`: index of a part that is also the answer besides the last (the exact value before the
+   * first `\approx`, the letter of a multiple-choice answer `(B) 12`), or -1.
+   */
+  | { kind: 'chain'; texts: string[]; parts: Shape[]; alternative: number };
 
 const OPENERS = '([{';
 const CLOSERS = ')]}';
@@ -144,11 +147,15 @@ export function shapeOf(s: string): Shape {
   }
   const list = splitTopLevel(s, ',');
   if (list.length > 1) return { kind: 'unordered', items: list.flatMap(collectionItems), braced: false };
+  const choice = /^\(([A-E])\)\s*(\S.*)$/.exec(s);
+  if (choice) {
+    return { kind: 'chain', texts: [choice[1], choice[2]], parts: [{ kind: 'scalar', text: choice[1] }, shapeOf(choice[2])], alternative: 0 };
+  }
   const chain = splitTopLevel(s, '=', '\\approx');
   if (chain.length > 1 && chain.every((p) => p !== '')) {
     const beforeApprox = splitTopLevel(s, '\\approx');
-    const approx = beforeApprox.length > 1 ? splitTopLevel(beforeApprox[0], '=').length - 1 : -1;
-    return { kind: 'chain', texts: chain, parts: chain.map(shapeOf), approx };
+    const alternative = beforeApprox.length > 1 ? splitTopLevel(beforeApprox[0], '=').length - 1 : -1;
+    return { kind: 'chain', texts: chain, parts: chain.map(shapeOf), alternative };
   }
   const interval = /<|>|\\[lgn]e(?![a-zA-Z])/.test(s) ? inequalityInterval(s) : null;
   if (interval) return interval;

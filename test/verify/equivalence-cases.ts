@@ -3,7 +3,9 @@
  * suite). Each row: kind | verdict (`=` equal, `!=` not equal) | reference | what the model wrote.
  * The model text is graded as a response when it has a box or a closing line, else as a bare final
  * answer (what `prl grade --pred-field` does). `⏎` stands for a line break. The `held-out` rows were written
- * after the rules, as a check of how they generalise (81 of 84 agreed then; the 3 misses were fixed).
+ * after the first rules, as a check of how they generalise (81 of 84 agreed then), `held-out-2` after the
+ * second (28 of 37: units in words, lettered choices with a value, Unicode, \mathbb{R}, empty set); the
+ * misses were fixed.
  * `basics` (equal) and `strict` (not equal) are each other's other direction.
  */
 export interface EquivalenceCase {
@@ -251,6 +253,43 @@ held-out | != | \pi | 3.14
 held-out | != | 1/e | e
 held-out | != | 4 | 4!
 held-out | != | 0 | \emptyset
+held-out-2 | = | \sqrt[3]{2} | 2^{1/3}
+held-out-2 | = | -1 | e^{i\pi}
+held-out-2 | = | (-\infty, \infty) | \mathbb{R}
+held-out-2 | = | \{1, 2\} | \left\{ 1, 2 \right\}
+held-out-2 | = | 1000 | 1\,000
+held-out-2 | = | \frac{\sqrt{3}}{2} | \sqrt{3}/2
+held-out-2 | = | 320000 | 3.2 \times 10^{5}
+held-out-2 | = | 5 | 5 square units
+held-out-2 | = | 12 | 12 cm
+held-out-2 | = | 10 | 10 inches
+held-out-2 | = | B | \text{(B)}\ 12
+held-out-2 | = | 12 | \textbf{(B)}\ 12
+held-out-2 | = | \emptyset | \{\}
+held-out-2 | = | \infty | ∞
+held-out-2 | = | \pi | π
+held-out-2 | = | -3 | −3
+held-out-2 | = | 6 | 2 × 3
+held-out-2 | = | x^2 + y^2 = 1 | y^2 + x^2 = 1
+held-out-2 | = | \frac{x}{2} + 3 | y = \frac{1}{2}x + 3
+held-out-2 | = | f(x) = x^2 | x^2
+held-out-2 | = | 1, 2 | \{1,2\}
+held-out-2 | = | 4\sqrt{2} | \sqrt{32}
+held-out-2 | = | 0.\overline{3} | \frac{1}{3}
+held-out-2 | = | \frac{1}{3} | 0.\overline{3}
+held-out-2 | = | 2 | \boxed{2}.
+held-out-2 | = | \text{Monday} | Monday
+held-out-2 | = | 5 | 5.
+held-out-2 | = | (2, \infty) | x>2
+held-out-2 | != | (-\infty, \infty) | (0, \infty)
+held-out-2 | != | 5 | 6 square units
+held-out-2 | != | B | \text{(C)}\ 12
+held-out-2 | != | 12 | \textbf{(B)}\ 13
+held-out-2 | != | \pi | 2π
+held-out-2 | != | 2\pi | 2
+held-out-2 | != | \frac{1}{3} | 0.\overline{4}
+held-out-2 | != | x^2 + y^2 = 1 | x^2 + y^2 = 2
+held-out-2 | != | 2 | 2 pi
 `;
 
 function parseTable(text: string): EquivalenceCase[] {
