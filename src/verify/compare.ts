@@ -103,7 +103,7 @@ function estimate(json: Json): number {
 // Digits an exact power may have, a factorial's largest argument, terms a sum or product may add.
 const MAX_POWER_DIGITS = 1e5;
 const MAX_FACTORIAL = 5000;
-const MAX_TERMS = 1e5;
+const MAX_TERMS = 1e4;
 
 /** True when evaluating the expression could take unbounded time (the engine's own limits are not reliable). */
 function tooCostly(json: Json): boolean {

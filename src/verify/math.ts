@@ -56,7 +56,13 @@ function compareWithin(predicted: string, reference: string, o: MathGradeOptions
   if (a.replace(/\s+/g, '') === b.replace(/\s+/g, '')) return true;
   if (DECIMAL_COMMA.test(a) && shapeOf(b).kind === 'scalar') a = a.replace(',', '.');
   if (DECIMAL_COMMA.test(b) && shapeOf(a).kind === 'scalar') b = b.replace(',', '.');
-  return shapesEqual(shapeOf(a), shapeOf(b), { tolerance: o, budget }) && !budget.exceeded;
+  const context = { tolerance: o, budget };
+  if (shapesEqual(shapeOf(a), shapeOf(b), context)) return !budget.exceeded;
+  // `y = -\frac{2}{3}x + 2` lost its `y =` above; against `2x + 3y = 6` it is an equation.
+  if (!predicted.includes('=') || !reference.includes('=')) return false;
+  const equations = [normalizeAnswer(predicted, true), normalizeAnswer(reference, true)];
+  if (equations[0] === a && equations[1] === b) return false;
+  return shapesEqual(shapeOf(equations[0]), shapeOf(equations[1]), context) && !budget.exceeded;
 }
 
 function budgetOf(o: MathGradeOptions): Budget {

