@@ -80,6 +80,6 @@ export function mathTask(options: Partial<MathTaskOptions> = {}): TextTask & { r
     trainProblems: () => [...train],
     evalProblems: () => [...evaluation],
     reward: (problem, responseText) => (gradeAnswer(responseText, problem.answer).correct ? 1 : 0),
-    extractAnswer: extractFinalAnswer,
+    extractAnswer: (text) => extractFinalAnswer(text),
   };
 }

@@ -26,7 +26,7 @@ test('prl grade: accuracy as the last stdout line, graded records written, progr
   const r = prl('grade', '--data', data, '--response-field', 'out', '--answer-field', 'ref', '--output', output);
   assert.equal(r.code, 0, r.stderr);
   const lines = r.stdout.trim().split('\n');
-  assert.deepEqual(JSON.parse(lines[lines.length - 1]), { n: 4, correct: 2, accuracy: 0.5 });
+  assert.deepEqual(JSON.parse(lines[lines.length - 1]), { n: 4, correct: 2, accuracy: 0.5, timedOut: 0 });
   assert.match(r.stderr, /graded 4\/4/);
   const graded = readFileSync(output, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   assert.deepEqual(graded.map((g) => [g.correct, g.extracted]), [[true, '\\dfrac12'], [true, '1,000'], [false, '7'], [false, null]]);
@@ -38,4 +38,31 @@ test('prl grade: a missing field is an error naming the line and field, with a n
   const r = prl('grade', '--data', data);
   assert.notEqual(r.code, 0);
   assert.match(r.stderr, /bad\.jsonl:2: response: missing/);
+});
+
+test('prl grade --pred-field: bare final answers; a pathological one counts as timed out without holding up the run', () => {
+  const data = path.join(dir, 'pred.jsonl');
+  writeFileSync(data, [
+    { pred: 'x >= 5', gold: '[5, \\infty)' },
+    { pred: '(p,q)=(3,2)', gold: '(3,2)' },
+    { pred: '32, 349', gold: '32349' },
+    { pred: '10^{10^{10^{10}}}', gold: '7' },
+  ].map((r) => JSON.stringify(r)).join('\n') + '\n');
+  const output = path.join(dir, 'pred-graded.jsonl');
+  const start = Date.now();
+  const r = prl('grade', '--data', data, '--pred-field', 'pred', '--answer-field', 'gold', '--timeout-ms', '500', '--output', output);
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n');
+  assert.deepEqual(JSON.parse(lines[lines.length - 1]), { n: 4, correct: 2, accuracy: 0.5, timedOut: 1 });
+  const graded = readFileSync(output, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(graded.map((g) => [g.correct, g.timedOut]), [[true, false], [true, false], [false, false], [false, true]]);
+  assert.ok(Date.now() - start < 20_000);
+});
+
+test('prl grade: --timeout-ms must be a positive integer', () => {
+  const data = path.join(dir, 'one.jsonl');
+  writeFileSync(data, '{"response": "\\\\boxed{1}", "answer": "1"}\n');
+  const r = prl('grade', '--data', data, '--timeout-ms', 'soon');
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /--timeout-ms: must be a positive integer, got "soon"/);
 });

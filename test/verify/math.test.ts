@@ -6,8 +6,10 @@ import { fileURLToPath } from 'node:url';
 import {
   answersEquivalent,
   extractBoxed,
+  extractBoxes,
   extractFinalAnswer,
   gradeAnswer,
+  predictionAnswer,
   referenceAnswer,
 } from '../../src/verify/math.js';
 
@@ -21,8 +23,19 @@ function loadRows(name: string): Array<Record<string, unknown>> {
   return readFileSync(path.join(dataDir, `${name}.jsonl`), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
 }
 
-test('extraction: last balanced \\boxed / \\fbox, then ####, then "the answer is"', () => {
+test('extraction: every balanced \\boxed / \\fbox, then Minerva\'s closing line, ####, "the answer is", "Answer:"', () => {
   assert.equal(extractBoxed('a \\boxed{1} b \\boxed{\\frac{1}{2}} c'), '\\frac{1}{2}');
+  assert.deepEqual(extractBoxes('a \\boxed{1} b \\fbox{\\{2\\}} c \\boxed 3'), ['1', '\\{2\\}', '3']);
+  assert.equal(extractFinalAnswer('$\\boxed{2}$ and $\\boxed{3}$'), '2, 3');
+  assert.equal(extractFinalAnswer('$\\boxed{\\{1, 2\\}}$ and $\\boxed{4}$'), '1, 2, 4');
+  assert.equal(extractFinalAnswer('\\boxed{5} again \\boxed{ 5 }'), '5');
+  // The grader tells equal boxes apart by value: a mixed number and its improper fraction are one answer.
+  assert.deepEqual(gradeAnswer('\\boxed{15\\frac{39}{40}}, that is \\boxed{\\frac{639}{40}}', '\\frac{639}{40}'),
+    { correct: true, extracted: '15\\frac{39}{40}', timedOut: false });
+  assert.equal(extractFinalAnswer('Final Answer: The final answer is $x = 3$. I hope it is correct.'), '$x = 3$');
+  assert.equal(extractFinalAnswer('so\n**Final Answer:** 17\n'), '17');
+  assert.equal(extractFinalAnswer('Answer: $2$'), '$2$');
+  assert.equal(extractFinalAnswer('The answer is in the box below.\n#### 9'), '9');
   assert.equal(extractBoxed('\\boxed{\\{1, 2\\}}'), '\\{1, 2\\}');
   assert.equal(extractBoxed('so \\fbox{x^{2}}.'), 'x^{2}');
   assert.equal(extractBoxed('$\\boxed 5$'), '5');
@@ -30,7 +43,12 @@ test('extraction: last balanced \\boxed / \\fbox, then ####, then "the answer is
   assert.equal(extractFinalAnswer('work\n#### 1,234\n'), '1,234');
   assert.equal(extractFinalAnswer('Thus the answer is $\\frac{3}{4}$.'), '$\\frac{3}{4}$');
   assert.equal(extractFinalAnswer('no answer here'), null);
-  assert.deepEqual(gradeAnswer('I think 5', '5'), { correct: false, extracted: null });
+  assert.deepEqual(gradeAnswer('I think 5', '5'), { correct: false, extracted: null, timedOut: false });
+  // A field that holds only the answer is read whole when it has no box or closing line.
+  assert.equal(predictionAnswer('x \\geq 5'), 'x \\geq 5');
+  assert.equal(predictionAnswer('\\boxed{7}'), '7');
+  assert.equal(predictionAnswer('  '), null);
+  assert.deepEqual(gradeAnswer('x >= 5', '[5, \\infty)', { predictionOnly: true }), { correct: true, extracted: 'x >= 5', timedOut: false });
 });
 
 test('hand cases: equivalent forms are equal, different answers are not', () => {
@@ -91,9 +109,9 @@ test('MATH500: reference solutions grade correct against their own answers, wron
     if (!own.correct) selfFailures.push(`${i}: ${own.extracted} vs ${String(rows[i].answer)}`);
     if (gradeAnswer(solution, String(rows[(i + 1) % rows.length].answer)).correct) shiftedCorrect++;
   }
-  assert.ok(selfFailures.length <= 10, `self-grading failures:\n${selfFailures.join('\n')}`);
-  // Neighbouring problems share an answer a few times (e.g. both 3); 95% must come out wrong.
-  assert.ok(shiftedCorrect <= 25, `${shiftedCorrect} shifted answers graded correct`);
+  assert.deepEqual(selfFailures, []);
+  // Neighbouring problems share an answer a few times (e.g. both 3); at most 2% may come out right.
+  assert.ok(shiftedCorrect <= 10, `${shiftedCorrect} shifted answers graded correct`);
 });
 
 test('the other datasets\' answer fields parse and grade against themselves without throwing', () => {
