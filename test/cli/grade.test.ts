@@ -64,5 +64,5 @@ test('prl grade: --timeout-ms must be a positive integer', () => {
   writeFileSync(data, '{"response": "\\\\boxed{1}", "answer": "1"}\n');
   const r = prl('grade', '--data', data, '--timeout-ms', 'soon');
   assert.notEqual(r.code, 0);
-  assert.match(r.stderr, /--timeout-ms: must be a positive integer, got "soon"/);
+  assert.match(r.stderr, /--timeout-ms: must be an integer >= 1, got "soon"/);
 });

@@ -4,11 +4,11 @@
  * - sample: 32 prompts of 8 tokens, 64 new tokens each with the KV cache, median tokens/s.
  */
 import type { Command } from 'commander';
+import { intFlag } from '../options.js';
 import { PRESETS } from '../../engine/config.js';
 import { LlamaModel } from '../../engine/model.js';
 import { AdamW } from '../../engine/optim.js';
 import { generate } from '../../engine/sampler.js';
-import { inputError } from '../../util/errors.js';
 import { Rng } from '../../util/rng.js';
 import { openEngine } from '../engine.js';
 
@@ -34,8 +34,8 @@ export function register(program: Command): void {
     .option('--provider <name>', 'kernel provider: wasm or ts', 'wasm')
     .option('--iters <n>', 'timed repetitions per figure (after warmup)', '10')
     .action(async (opts: BenchOptions) => {
-      const iters = positiveInt(opts.iters, '--iters');
-      const { arena, kernels } = await openEngine(opts.provider, positiveInt(opts.threads, '--threads'));
+      const iters = intFlag(opts.iters, '--iters');
+      const { arena, kernels } = await openEngine(opts.provider, intFlag(opts.threads, '--threads'));
       try {
         const model = new LlamaModel(PRESETS.bench, arena, kernels);
         model.initRandom(new Rng(0));
@@ -88,12 +88,6 @@ function timeSampling(model: LlamaModel, iters: number): number[] {
     if (i >= 1) times.push((performance.now() - start) / 1000);
   }
   return times;
-}
-
-function positiveInt(value: string, flag: string): number {
-  const n = Number(value);
-  if (!(Number.isInteger(n) && n >= 1)) throw inputError(flag, `must be a positive integer, got ${JSON.stringify(value)}`);
-  return n;
 }
 
 function median(xs: number[]): number {

@@ -5,6 +5,7 @@
  * pathological answer costs at most that and counts as wrong and timed out.
  */
 import type { Command } from 'commander';
+import { intFlag } from '../options.js';
 import { inputError } from '../../util/errors.js';
 import { readJsonl, writeFileAtomic } from '../../util/fs.js';
 import { BoundedGrader } from '../../verify/bounded.js';
@@ -66,12 +67,6 @@ export function gradeFile(
   return { n: records.length, correct, accuracy: records.length === 0 ? 0 : correct / records.length, timedOut };
 }
 
-function positiveInt(value: string, flag: string): number {
-  const n = Number(value);
-  if (!(Number.isInteger(n) && n >= 1)) throw inputError(flag, `must be a positive integer, got ${JSON.stringify(value)}`);
-  return n;
-}
-
 export function register(program: Command): void {
   program
     .command('grade')
@@ -87,7 +82,7 @@ export function register(program: Command): void {
         responseField: opts.responseField,
         answerField: opts.answerField,
         predField: opts.predField,
-        timeoutMs: positiveInt(opts.timeoutMs, '--timeout-ms'),
+        timeoutMs: intFlag(opts.timeoutMs, '--timeout-ms'),
         output: opts.output,
       }, (done, total) => {
         if (done % 100 === 0 || done === total) process.stderr.write(`graded ${done}/${total}\n`);

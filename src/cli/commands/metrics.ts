@@ -1,7 +1,7 @@
 /** `prl metrics`: avg@n, pass@k and maj@n with bootstrap intervals from per-sample correctness in JSONL. */
 import type { Command } from 'commander';
+import { intFlag } from '../options.js';
 import { evaluateSamples, parseSamples } from '../../eval/sample-io.js';
-import { PrlError } from '../../util/errors.js';
 import { parseJsonl } from '../../util/fs.js';
 import { readInput, writeOutput } from '../io.js';
 
@@ -12,8 +12,8 @@ export function register(program: Command): void {
       'Metrics over n samples per problem. Input JSONL lines: {"id", "correct": [bool..], "answers"?: [string|null..]}; ' +
         'prints {"avg@n", "pass@k" (k = 1, 2, 4, .., n), "maj@n" (with answers), "ci95": {metric: [lo, hi]}}.',
     )
-    .option('--seed <n>', 'bootstrap seed', integerAtLeast('--seed', 0), 0)
-    .option('--resamples <n>', 'bootstrap resamples', integerAtLeast('--resamples', 1), 1000)
+    .option('--seed <n>', 'bootstrap seed', (raw: string) => intFlag(raw, '--seed', 0), 0)
+    .option('--resamples <n>', 'bootstrap resamples', (raw: string) => intFlag(raw, '--resamples', 1), 1000)
     .option('--input <file>', 'read samples from FILE instead of stdin')
     .option('--output <file>', 'write the JSON to FILE (atomically) instead of stdout')
     .action((opts: { seed: number; resamples: number; input?: string; output?: string }) => {
@@ -23,10 +23,3 @@ export function register(program: Command): void {
     });
 }
 
-function integerAtLeast(flag: string, min: number): (raw: string) => number {
-  return (raw) => {
-    const x = Number(raw);
-    if (!/^[0-9]+$/.test(raw.trim()) || x < min) throw new PrlError(`${flag}: expected an integer >= ${min}, got ${JSON.stringify(raw)}`);
-    return x;
-  };
-}

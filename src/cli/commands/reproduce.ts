@@ -5,8 +5,8 @@
  */
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { intFlag } from '../options.js';
 import { EXPERIMENTS, reproduce } from '../../reproduce/index.js';
-import { inputError } from '../../util/errors.js';
 import { createProgress, formatDuration } from '../../util/progress.js';
 
 interface ReproduceFlags {
@@ -27,8 +27,8 @@ export function register(program: Command): void {
     .requiredOption('--out <dir>', 'output folder (for "all": one sub-folder per experiment and index.html)')
     .addHelpText('after', `\nExperiments:\n${EXPERIMENTS.map((e) => `  ${e.name.padEnd(14)} ${e.description}`).join('\n')}\n`)
     .action(async (name: string, flags: ReproduceFlags) => {
-      const seeds = flags.seeds === undefined ? undefined : positiveInt('--seeds', flags.seeds);
-      const threads = flags.threads === undefined ? undefined : positiveInt('--threads', flags.threads);
+      const seeds = flags.seeds === undefined ? undefined : intFlag(flags.seeds, '--seeds');
+      const threads = flags.threads === undefined ? undefined : intFlag(flags.threads, '--threads');
       const progress = createProgress(process.stderr);
       const { rows, index } = await reproduce(name, { quick: flags.quick === true, seeds, threads, out: resolve(flags.out), progress });
       const table = [['experiment', 'time', 'headline', 'report'], ...rows.map((r) => [r.experiment, formatDuration(r.seconds), r.headline, r.report])];
@@ -38,8 +38,3 @@ export function register(program: Command): void {
     });
 }
 
-function positiveInt(flag: string, text: string): number {
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 1) throw inputError(flag, `expected a positive integer, got ${JSON.stringify(text)}`);
-  return value;
-}
