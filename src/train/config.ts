@@ -40,6 +40,14 @@ const optimisation = {
   maxGradNorm: positive().default(1.0).describe('Global gradient-norm clip (verl\'s default 1.0).'),
 };
 
+/** LoRA (Hu et al. 2021; PEFT's defaults): rank 0 trains every weight, rank r > 0 an adapter on a frozen base. */
+const lora = {
+  loraRank: nonNegativeInt().default(0).describe('LoRA rank r; 0 = full fine-tuning. With r > 0 the base is frozen and only the adapter trains (the reference is the base itself).'),
+  loraAlpha: positive().optional().describe('LoRA alpha; the update is scaled by alpha / r (default alpha = 2r, PEFT-style).'),
+  loraTargets: z.string({ error: 'expected a comma-separated list of modules' }).default('q,k,v,o,gate,up,down').describe('Modules that get an adapter: any of q, k, v, o, gate, up, down.'),
+  rslora: z.boolean({ error: 'expected true or false' }).default(false).describe('rsLoRA (Kalajdzievski 2023): scale alpha / sqrt(r) instead of alpha / r.'),
+};
+
 /** Options that never change a run's numbers, so a resumed run may change them. */
 export const RESULT_NEUTRAL_OPTIONS: readonly string[] = ['threads'];
 
@@ -85,6 +93,7 @@ export const rlConfigSchema = z.object({
   evalSamples: positiveInt().default(4).describe('Samples per held-out problem, n of avg@n and pass@k.'),
   evalTemperature: positive().default(1.0).describe('Sampling temperature of evaluations (the papers: 1.0).'),
   samplesPerStep: nonNegativeInt().default(2).describe('Traces written to samples.jsonl per step, with their per-token rewards and advantages.'),
+  ...lora,
   ...runFolder,
 });
 export type RlConfig = z.infer<typeof rlConfigSchema>;
@@ -101,6 +110,7 @@ export const sftConfigSchema = z.object({
   lr: positive().default(3e-3).describe('Peak learning rate of AdamW.'),
   lrSchedule: oneOf(['constant', 'cosine']).default('cosine').describe('`constant`, or `cosine` (linear warmup then cosine decay to 10%).'),
   warmupSteps: nonNegativeInt().default(20).describe('Warmup steps of the cosine schedule.'),
+  ...lora,
   ...runFolder,
   checkpointEvery: positiveInt().default(200).describe('Save the model every N steps (and at the end).'),
 });

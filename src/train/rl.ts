@@ -14,6 +14,7 @@ import { isRolloutEstimator, mean, parseStepSplit, pavAdvantages, policyLoss, ro
 import { loadModelFolder } from '../engine/checkpoint.js';
 import { createEngine, type Engine } from '../engine/kernels/index.js';
 import { loadModel } from '../engine/io.js';
+import { loadPeftAdapter, savePeftAdapter } from '../engine/peft.js';
 import type { LlamaModel } from '../engine/model.js';
 import { AdamW, clipGradNorm } from '../engine/optim.js';
 import { generate } from '../engine/sampler.js';
@@ -26,6 +27,7 @@ import { createCodec, type CodedProblem, type ReadResponse, type TaskCodec } fro
 import type { RlConfig } from './config.js';
 import { DataOrder, type DataOrderState } from './data-order.js';
 import { evaluatePolicy, evaluationSeed } from './evaluate.js';
+import { baseModelHash, trainedParameters, withoutAdapter, type TrainedParameters } from './lora-training.js';
 import { loadCheckpointState, RunFolder } from './run-folder.js';
 import { learningRateSchedule } from './sft.js';
 import { warmStartModel } from './warm-start.js';
@@ -54,6 +56,8 @@ export interface RlSummary {
   steps: number;
   outDir: string;
   startModel: string;
+  /** The trained LoRA adapter (a PEFT folder, `OUT/adapter`), when the run trained one. */
+  adapter?: string;
   initialEval?: Record<string, unknown>;
   finalEval?: Record<string, unknown>;
   seconds: number;
@@ -62,6 +66,8 @@ export interface RlSummary {
 interface TrainerState {
   rng: number[];
   dataOrder: DataOrderState;
+  /** LoRA: the frozen base the adapter belongs to, by path and content. */
+  base?: { path: string; sha256: string };
 }
 
 /** Everything a step needs, built once per run. */
@@ -70,7 +76,10 @@ interface RlContext {
   engine: Engine;
   codec: TaskCodec;
   policy: LlamaModel;
-  reference: LlamaModel;
+  /** What the optimiser moves: the policy's weights, or its LoRA adapter. */
+  trained: TrainedParameters;
+  /** A separate frozen reference, or null: the policy's own base with its adapter switched off (LoRA). */
+  reference: LlamaModel | null;
   optimizer: AdamW;
   train: CodedProblem[];
   heldOut: CodedProblem[];
@@ -114,17 +123,21 @@ export async function runRl(config: RlConfig, outDir: string, options: RlOptions
     }
     const task = getTask(config.task, config.taskOptions);
     const startModel = config.model ?? (await warmStartModel(config.task, config.taskOptions, { log: (line) => progress.log(line), quiet: options.quiet }));
-    const { model: policy, tokenizer } = loadModel(startModel, engine);
-    const reference = loadModel(config.reference ?? startModel, engine, { trainable: false }).model;
-    if (reference.config.vocabSize !== policy.config.vocabSize) throw new PrlError(`reference ${config.reference}: vocabulary of ${reference.config.vocabSize} tokens, the policy has ${policy.config.vocabSize}`);
+    const { model: policy, tokenizer } = loadModel(startModel, engine, { trainable: config.loraRank === 0 });
+    // The adapter's initialisation has a stream of its own, so full fine-tuning draws what it always drew.
+    const trained = trainedParameters(policy, engine, config, new Rng(config.seed).fork());
+    const base = trained.adapter ? { path: startModel, sha256: await baseModelHash(startModel) } : null;
+    const reference = config.reference === undefined && trained.adapter ? null : loadModel(config.reference ?? startModel, engine, { trainable: false }).model;
+    if (reference && reference.config.vocabSize !== policy.config.vocabSize) throw new PrlError(`reference ${config.reference}: vocabulary of ${reference.config.vocabSize} tokens, the policy has ${policy.config.vocabSize}`);
     const codec = createCodec(task, tokenizer);
     const ctx: RlContext = {
       config,
       engine,
       codec,
       policy,
+      trained,
       reference,
-      optimizer: new AdamW(policy, engine.arena, engine.kernels, { lr: config.lr, weightDecay: config.weightDecay }),
+      optimizer: new AdamW(trained, engine.arena, engine.kernels, { lr: config.lr, weightDecay: config.weightDecay }),
       train: codec.problems('train'),
       heldOut: codec.problems('eval').slice(0, config.evalProblems),
       advantageOptions: {
@@ -145,10 +158,15 @@ export async function runRl(config: RlConfig, outDir: string, options: RlOptions
     let order = new DataOrder(ctx.train.length, config.seed);
     let startStep = 0;
     if (checkpoint) {
-      const folder = loadModelFolder(checkpoint.dir);
-      folder.fillTensors(policy.parameters());
-      folder.close();
       const state = loadCheckpointState(checkpoint.dir, ctx.optimizer) as unknown as TrainerState;
+      if (trained.adapter) {
+        if (state.base?.sha256 !== base!.sha256) throw new PrlError(`${checkpoint.dir}: the adapter was trained on another base than ${startModel} (its weights changed since the run started)`);
+        trained.adapter.weights.set(loadPeftAdapter(join(checkpoint.dir, 'adapter'), policy.config, engine.arena).weights);
+      } else {
+        const folder = loadModelFolder(checkpoint.dir);
+        folder.fillTensors(policy.parameters());
+        folder.close();
+      }
       rng = Rng.fromState(state.rng);
       order = new DataOrder(ctx.train.length, config.seed, state.dataOrder);
       startStep = checkpoint.step;
@@ -175,13 +193,23 @@ export async function runRl(config: RlConfig, outDir: string, options: RlOptions
       run.appendRow('metrics.jsonl', row);
       for (const trace of traces) run.appendRow('samples.jsonl', trace);
       if (step % config.checkpointEvery === 0 || step === config.steps) {
-        const trainer: TrainerState = { rng: rng.state(), dataOrder: order.state() };
-        run.saveCheckpoint(step, { model: policy, tokenizer, optimizer: ctx.optimizer, trainer: { ...trainer } }, config.keepCheckpoints);
+        const trainer: TrainerState = { rng: rng.state(), dataOrder: order.state(), ...(base ? { base } : {}) };
+        const weights = trained.adapter ? { adapter: trained.adapter, baseModel: startModel } : { model: policy, tokenizer };
+        run.saveCheckpoint(step, { ...weights, optimizer: ctx.optimizer, trainer: { ...trainer } }, config.keepCheckpoints);
       }
       report(progress, row, step, config.steps, started);
     }
     progress.done();
-    const summary: RlSummary = { steps: config.steps, outDir, startModel, initialEval, finalEval, seconds: (performance.now() - started) / 1000 };
+    if (trained.adapter) savePeftAdapter(join(outDir, 'adapter'), trained.adapter, { baseModel: startModel });
+    const summary: RlSummary = {
+      steps: config.steps,
+      outDir,
+      startModel,
+      ...(trained.adapter ? { adapter: join(outDir, 'adapter') } : {}),
+      initialEval,
+      finalEval,
+      seconds: (performance.now() - started) / 1000,
+    };
     run.writeJson('summary.json', summary);
     return summary;
   } finally {
@@ -203,7 +231,7 @@ function rlStep(ctx: RlContext, step: number, rng: Rng, order: DataOrder): { row
 
   const batch = packBatch(prompts, responses);
   const masks = reads.map((r) => r.mask);
-  const logpRef = responseLogprobs(ctx.reference, batch);
+  const logpRef = ctx.reference ? responseLogprobs(ctx.reference, batch) : withoutAdapter(policy, () => responseLogprobs(policy, batch));
   // With one mini-batch the first update forward IS the rollout policy's forward: reuse it.
   let logpOld = config.miniBatches === 1 ? null : responseLogprobs(policy, batch);
   const t2 = performance.now();
@@ -219,7 +247,7 @@ function rlStep(ctx: RlContext, step: number, rng: Rng, order: DataOrder): { row
       const picked = rows.slice(m * perMiniBatch, (m + 1) * perMiniBatch);
       if (picked.length === 0) continue;
       const mb = config.miniBatches === 1 ? batch : selectRows(batch, picked);
-      policy.zeroGrad();
+      ctx.trained.zeroGrad();
       const logp = unpackResponses(policy.forward(mb.tokens, mb.targets, mb.B, mb.T), mb);
       if (Number.isNaN(entropy)) entropy = maskedMean(unpackResponses(policy.entropy(), mb), picked.map((i) => masks[i]));
       if (!logpOld) logpOld = logp.map((x) => x.slice());
@@ -227,7 +255,7 @@ function rlStep(ctx: RlContext, step: number, rng: Rng, order: DataOrder): { row
       const dlogp = updateGradient(ctx, mb, picked, logp, logpOld, logpRef, masks, advantages, reads, lossTotals);
       if (!dlogp) continue;
       policy.backward(dlogp);
-      const gradNorm = clipGradNorm(ctx.engine.kernels, policy.grads, config.maxGradNorm);
+      const gradNorm = clipGradNorm(ctx.engine.kernels, ctx.trained.grads, config.maxGradNorm);
       if (!Number.isFinite(gradNorm)) throw new PrlError(`step ${step}: the gradient norm is ${gradNorm}; stopped before the update (the last checkpoint is intact)`);
       ctx.optimizer.update(lr);
       lossTotals.gradNorm += gradNorm;

@@ -18,9 +18,14 @@ import { AdamW } from '../engine/optim.js';
 import type { LlamaModel } from '../engine/model.js';
 import type { Tokenizer } from '../engine/tokenizer.js';
 import { saveModel } from '../engine/io.js';
+import type { LoraAdapter } from '../engine/lora.js';
+import { savePeftAdapter } from '../engine/peft.js';
 import { SafetensorsFile, writeSafetensors } from '../engine/safetensors.js';
 import { PrlError, inputError } from '../util/errors.js';
 import { readJsonFile, readTextFile, writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
+
+/** The weights a checkpoint holds: the whole model, or a LoRA adapter and the base it belongs to. */
+export type CheckpointWeights = { model: LlamaModel; tokenizer: Tokenizer } | { adapter: LoraAdapter; baseModel: string };
 
 export interface CheckpointRef {
   step: number;
@@ -89,14 +94,19 @@ export class RunFolder {
   }
 
   /**
-   * Writes checkpoint `step` atomically: model folder, optimizer moments and the trainer's own state
-   * (RNG, data order, ...), then removes the oldest beyond `keep`.
+   * Writes checkpoint `step` atomically: model folder (LoRA: `adapter/`, a PEFT folder), optimizer moments
+   * and the trainer's own state (RNG, data order, ...), then removes the oldest beyond `keep`.
    */
-  saveCheckpoint(step: number, parts: { model: LlamaModel; tokenizer: Tokenizer; optimizer: AdamW; trainer: Record<string, unknown> }, keep: number): string {
+  saveCheckpoint(step: number, parts: CheckpointWeights & { optimizer: AdamW; trainer: Record<string, unknown> }, keep: number): string {
     const final = join(this.checkpointsDir, `step-${step}`);
     const tmp = join(this.checkpointsDir, `.step-${step}.${process.pid}.tmp`);
     rmSync(tmp, { recursive: true, force: true });
-    saveModel(tmp, parts.model, parts.tokenizer);
+    if ('adapter' in parts) {
+      mkdirSync(tmp, { recursive: true });
+      savePeftAdapter(join(tmp, 'adapter'), parts.adapter, { baseModel: parts.baseModel });
+    } else {
+      saveModel(tmp, parts.model, parts.tokenizer);
+    }
     const opt = parts.optimizer.state();
     writeSafetensors(join(tmp, 'optimizer.safetensors'), [
       { name: 'adamw.m', shape: [opt.m.length], data: opt.m },

@@ -15,6 +15,7 @@ import { createCodec, taskTokenizer } from '../../tasks/codec.js';
 import { DataOrder } from '../../train/data-order.js';
 import { evaluatePolicy } from '../../train/evaluate.js';
 import { supervisedStep } from '../../train/sft.js';
+import { wholeModel } from '../../train/lora-training.js';
 import { createProgress, formatDuration } from '../../util/progress.js';
 import { Rng } from '../../util/rng.js';
 import { inputError } from '../../util/errors.js';
@@ -48,7 +49,8 @@ async function runDemo(seconds: number, seed: number): Promise<void> {
 
     const examples = codec.sftExamples(20000, rng.fork());
     const order = new DataOrder(examples.length, seed);
-    const optimizer = new AdamW(model, engine.arena, engine.kernels, { lr: 3e-3 });
+    const trained = wholeModel(model);
+    const optimizer = new AdamW(trained, engine.arena, engine.kernels, { lr: 3e-3 });
     const progress = createProgress(process.stderr, 50);
     const started = performance.now();
     let step = 0;
@@ -58,7 +60,7 @@ async function runDemo(seconds: number, seed: number): Promise<void> {
       step++;
       const picked = order.next(32).map((i) => examples[i]);
       const lr = 3e-3 * Math.max(0.1, 1 - (performance.now() - started) / 1000 / seconds); // linear decay over the time budget
-      const result = supervisedStep(model, optimizer, engine, packBatch(picked.map((e) => e.prompt), picked.map((e) => e.response)), lr, 1.0);
+      const result = supervisedStep(model, trained, optimizer, engine, packBatch(picked.map((e) => e.prompt), picked.map((e) => e.response)), lr, 1.0);
       loss = result.loss;
       tokens += result.tokens;
       // The rate counts the time the tokens took, so the first step's includes that step.
