@@ -61,6 +61,8 @@ interface Endpoint {
   name: string; // `openai:URL`, the prefix of every message about it
   inFlight: number;
   downUntil: number;
+  /** Whether it ever answered: a refusal from a server that answered before may be a restart, worth retrying. */
+  answered: boolean;
 }
 
 /** A failed attempt, classified for the retry loop. Internal: callers see PrlError. */
@@ -70,6 +72,7 @@ class AttemptError extends Error {
     readonly retryable: boolean,
     readonly connectFailed = false,
     readonly retryAfterMs?: number,
+    readonly refused = false,
   ) {
     super(message);
   }
@@ -134,7 +137,7 @@ class OpenAiPolicy implements Policy {
 
   constructor(options: OpenAiPolicyOptions) {
     if (options.urls.length === 0) throw new PrlError('openai: no URL given');
-    this.endpoints = options.urls.map((url) => ({ url, name: `openai:${url}`, inFlight: 0, downUntil: 0 }));
+    this.endpoints = options.urls.map((url) => ({ url, name: `openai:${url}`, inFlight: 0, downUntil: 0, answered: false }));
     this.name = `openai:${options.urls.join(',')}`;
     this.settings = {
       apiKeyEnv: options.apiKeyEnv ?? DEFAULTS.apiKeyEnv,
@@ -173,8 +176,8 @@ class OpenAiPolicy implements Policy {
     if (reachable.length === 0) throw failures[0];
     for (const failure of failures) {
       const message = failure instanceof Error ? failure.message : String(failure);
-      if (!(failure instanceof PrlError) || !/cannot connect|timed out|connection dropped/.test(message)) throw failure;
-      this.settings.onWarning(`${message}; using the other servers`);
+      if (!(failure instanceof PrlError) || !/connection refused|cannot connect|timed out|connection dropped/.test(message)) throw failure;
+      this.settings.onWarning(`${message} (using the other servers)`);
     }
     for (const [i, result] of results.entries()) {
       if (result.status === 'rejected') this.endpoints[i].downUntil = Date.now() + this.settings.downCooldownMs;
@@ -382,6 +385,7 @@ class OpenAiPolicy implements Policy {
   ): Promise<unknown> {
     const attempts = this.settings.retries + 1;
     let lastFailed: Endpoint | undefined;
+    const refusedUrls: string[] = [];
     for (let attempt = 1; ; attempt++) {
       this.throwIfClosed();
       const endpoint = route.endpoint ?? this.pickEndpoint(lastFailed);
@@ -399,13 +403,18 @@ class OpenAiPolicy implements Policy {
         this.semaphore.release();
       }
       if (failure.connectFailed) endpoint.downUntil = Date.now() + this.settings.downCooldownMs;
-      if (!failure.retryable || attempt >= attempts || (failure.connectFailed && route.failFastOnConnect)) {
+      if (failure.refused && !refusedUrls.includes(endpoint.url)) refusedUrls.push(endpoint.url);
+      // A refused connection fails over at once when another URL is healthy; otherwise back off.
+      const failOver = failure.connectFailed && route.endpoint === undefined && this.healthyOther(endpoint);
+      if (attempt >= attempts || (!failure.retryable && !failOver) || (failure.connectFailed && route.failFastOnConnect)) {
+        if (failure.refused) {
+          const tries = attempt === 1 ? '' : ` (${attempt} attempts)`;
+          throw new PrlError(this.redact(`connection refused: is a server running at ${refusedUrls.join(' or ')}?${tries}`));
+        }
         const message = attempt === 1 ? failure.message : `${method} ${path} failed after ${attempt} attempts; last: ${failure.message}`;
         throw new PrlError(this.redact(`${endpoint.name}: ${message}`));
       }
       lastFailed = endpoint;
-      // A refused connection fails over at once when another URL is healthy; otherwise back off.
-      const failOver = failure.connectFailed && route.endpoint === undefined && this.healthyOther(endpoint);
       if (!failOver) await this.sleep(this.backoff(attempt, failure.retryAfterMs));
     }
   }
@@ -427,13 +436,16 @@ class OpenAiPolicy implements Policy {
         signal,
       });
       status = response.status;
+      endpoint.answered = true;
       retryAfter = response.headers.get('retry-after');
       text = await response.text();
     } catch (err) {
       this.throwIfClosed();
       if (timeout.aborted) throw new AttemptError(`${method} ${path} timed out after ${this.settings.timeoutMs} ms`, true);
       const code = networkErrorCode(err);
-      if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH') {
+      // Nothing listens there: retrying only delays the answer, unless the server answered before and may be restarting.
+      if (code === 'ECONNREFUSED') throw new AttemptError('connection refused', endpoint.answered, true, undefined, true);
+      if (code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH') {
         throw new AttemptError(`cannot connect (${code})`, true, true);
       }
       throw new AttemptError(`${method} ${path}: connection dropped (${code ?? 'no code'})`, true);
