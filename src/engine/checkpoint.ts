@@ -238,6 +238,7 @@ export function loadModelFolder(dir: string): ModelFolder {
   const tokenizer = existsSync(join(dir, 'tokenizer.json')) ? loadTokenizer(dir) : undefined;
   const source = openSafetensorsFolder(dir);
   try {
+    checkLayerCount(config, source, configPath);
     checkCheckpointTensors(config, source, dir);
   } catch (err) {
     source.close();
@@ -262,6 +263,18 @@ export function loadModelFolder(dir: string): ModelFolder {
     },
     close: () => source.close(),
   };
+}
+
+/**
+ * A layer count the checkpoint cannot hold is refused before the list of expected tensors is built:
+ * num_hidden_layers 2^31 would otherwise exhaust memory listing names.
+ */
+function checkLayerCount(config: ModelConfig, source: TensorSource, configPath: string): void {
+  const base = expectedTensors({ ...config, numHiddenLayers: 0 }).length;
+  const perLayer = expectedTensors({ ...config, numHiddenLayers: 1 }).length - base;
+  const needed = base + config.numHiddenLayers * perLayer;
+  const held = source.names().length;
+  if (needed > held) throw new PrlError(`${configPath}: num_hidden_layers ${config.numHiddenLayers} needs ${needed} tensors, the checkpoint holds ${held}`);
 }
 
 /** Every expected tensor must be in the checkpoint with the expected shape; errors name the file. */

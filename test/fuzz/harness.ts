@@ -72,6 +72,8 @@ const HOSTILE_VALUES: unknown[] = [
   -1,
   0,
   1.5,
+  2 ** 31,
+  2 ** 40,
   2 ** 60,
   1e308,
   -1e308,
@@ -97,11 +99,11 @@ export function deepArray(depth: number): unknown {
   return v;
 }
 
-/** Paths to every value inside `value` (objects and arrays, shallow copy not needed). */
+/** Paths to the values inside `value`; only the first few members of each object or array, so that a long vocabulary does not drown out the other fields. */
 function paths(value: unknown, prefix: PropertyKey[] = [], out: PropertyKey[][] = []): PropertyKey[][] {
   out.push(prefix);
-  if (Array.isArray(value)) value.slice(0, 8).forEach((v, i) => paths(v, [...prefix, i], out));
-  else if (typeof value === 'object' && value !== null) for (const [k, v] of Object.entries(value)) paths(v, [...prefix, k], out);
+  if (Array.isArray(value)) value.slice(0, 4).forEach((v, i) => paths(v, [...prefix, i], out));
+  else if (typeof value === 'object' && value !== null) for (const [k, v] of Object.entries(value).slice(0, 8)) paths(v, [...prefix, k], out);
   return out;
 }
 
@@ -119,7 +121,8 @@ function withValueAt(root: unknown, path: PropertyKey[], replace: (old: unknown)
  */
 export function mutatedJson(valid: unknown): fc.Arbitrary<unknown> {
   const all = paths(valid);
-  const one = fc.tuple(fc.nat(all.length - 1), fc.oneof(fc.constantFrom(...HOSTILE_VALUES), fc.jsonValue({ maxDepth: 2 }), fc.constant(undefined)));
+  const replacement = fc.oneof({ arbitrary: fc.constantFrom(...HOSTILE_VALUES), weight: 4 }, { arbitrary: fc.jsonValue({ maxDepth: 2 }), weight: 1 }, { arbitrary: fc.constant(undefined), weight: 1 });
+  const one = fc.tuple(fc.nat(all.length - 1), replacement);
   return fc.array(one, { minLength: 1, maxLength: 3 }).map((changes) =>
     changes.reduce<unknown>((doc, [i, value]) => {
       const path = all[i];
