@@ -107,8 +107,16 @@ export function readFinished(path: string, n: number): Map<string, ProblemResult
       } catch (err) {
         throw inputError(where, `not valid JSON (${(err as Error).message}); this file is the run's state, fix or remove it`);
       }
+      if (typeof r !== 'object' || r === null || Array.isArray(r)) throw inputError(where, `expected a JSON object, got ${describeValue(r)}`);
       if (!Array.isArray(r.correct) || r.correct.length !== n) {
         throw inputError(`${where}: correct`, `has ${Array.isArray(r.correct) ? r.correct.length : 0} samples, but this run asks for n = ${n} (use another --out)`);
+      }
+      // The metrics read these fields of a resumed line as they read a fresh one's.
+      if (typeof r.benchmark !== 'string') throw inputError(`${where}: benchmark`, `expected a string, got ${describeValue(r.benchmark)}`);
+      if (typeof r.id !== 'string') throw inputError(`${where}: id`, `expected a string, got ${describeValue(r.id)}`);
+      if (!r.correct.every((c) => typeof c === 'boolean')) throw inputError(`${where}: correct`, 'expected booleans');
+      if (!Array.isArray(r.answers) || r.answers.length !== n || !r.answers.every((a) => typeof a === 'string' || a === null)) {
+        throw inputError(`${where}: answers`, `expected ${n} strings or nulls`);
       }
       const key = problemKey(r);
       if (!finished.has(key)) finished.set(key, r);
