@@ -16,6 +16,8 @@ import { benchmarkMetrics, readFinished, readProblems } from '../../src/eval/eva
 import { evaluateSamples, parseSamples } from '../../src/eval/sample-io.js';
 import { DEFAULT_MATH, loadMathProblems } from '../../src/tasks/math.js';
 import { DEFAULT_ADVANTAGE_OPTIONS, parseRollouts, rolloutAdvantages, type AdvantageOptions } from '../../src/train/rollout-io.js';
+import { gradeFile } from '../../src/cli/commands/grade.js';
+import { sequencesOf } from '../../src/cli/commands/logprobs.js';
 import { parseJsonl } from '../../src/util/fs.js';
 import { runPrl } from '../cli/run-cli.js';
 import { makeTinyModelFolder } from '../helpers/model-folder.js';
@@ -67,6 +69,28 @@ test('math task and eval problem JSONL: problems or an error naming the file', (
       expectValueOrPlaceError(path, () => readProblems(path, 'problem', 'answer'));
     }),
     fuzzRuns(300),
+  );
+});
+
+test('graded responses JSONL (prl grade): a summary and graded lines, or an error naming the file', () => {
+  const response = { response: 'So the answer is \\boxed{\\frac{1}{2}}.', answer: '0.5', extra: { note: 'kept in the output' } };
+  const path = join(dir, 'responses.jsonl');
+  fc.assert(
+    fc.property(jsonlText(response), (text) => {
+      writeFileSync(path, text);
+      expectValueOrPlaceError(path, () => gradeFile(path, 'response', 'answer', join(dir, 'graded.jsonl')));
+    }),
+    fuzzRuns(150),
+  );
+});
+
+test('logprobs input JSONL (prl logprobs): token ids or an error naming the file', () => {
+  const tokenizer = defaultCharTokenizer();
+  fc.assert(
+    fc.property(jsonlText({ tokens: [1, 20, 21] }), jsonlText({ text: 'Q: 1+1' }), (tokens, texts) => {
+      for (const text of [tokens, texts]) expectValueOrPlaceError('input.jsonl', () => sequencesOf(parseJsonl(text, 'input.jsonl'), 'input.jsonl', tokenizer, tokenizer.vocabSize, 64));
+    }),
+    fuzzRuns(200),
   );
 });
 

@@ -38,7 +38,14 @@ export function gradeFile(
     if (reference === null) throw inputError(`${where}: ${answerField}`, 'missing or not an answer (string, number or list)');
     const grade = gradeAnswer(response, reference);
     if (grade.correct) correct++;
-    if (output !== undefined) graded.push(JSON.stringify({ ...record, correct: grade.correct, extracted: grade.extracted }));
+    if (output !== undefined) {
+      try {
+        graded.push(JSON.stringify({ ...record, correct: grade.correct, extracted: grade.extracted }));
+      } catch (err) {
+        // JSON.parse reads nesting that JSON.stringify overflows the stack on.
+        throw inputError(where, `cannot be written back (${(err as Error).message})`);
+      }
+    }
     progress(i + 1, records.length);
   });
   if (output !== undefined) writeFileAtomic(output, graded.map((l) => l + '\n').join(''));
