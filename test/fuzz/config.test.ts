@@ -2,13 +2,14 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { configFromFlags } from '../../src/cli/config-flags.js';
 import { rlConfigSchema, sftConfigSchema } from '../../src/train/config.js';
 import { PrlError } from '../../src/util/errors.js';
+import { runPrl } from '../cli/run-cli.js';
 import { expectValueOrPlaceError, fuzzRuns, jsonText, mutatedJson, toJsonText } from './harness.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'prl-fuzz-config-'));
@@ -62,4 +63,13 @@ test('a YAML config nested 10000 brackets deep is refused by name (the yaml pars
   const path = join(dir, 'deep.yaml');
   writeFileSync(path, 'seed: ' + '['.repeat(10_000) + ']'.repeat(10_000) + '\n');
   assert.throws(() => configFromFlags(rlConfigSchema, { config: path }), (err: Error) => err instanceof PrlError && err.message === `${path}: brackets nested more than 64 deep`);
+});
+
+test('prl rl --resume names a run folder config.json that is not an object', () => {
+  const run = join(dir, 'run');
+  mkdirSync(run, { recursive: true });
+  writeFileSync(join(run, 'config.json'), 'null');
+  const result = runPrl(['rl', '--resume', run, '--quiet']);
+  assert.equal(result.status, 1);
+  assert.equal(result.stderr, `prl: ${join(run, 'config.json')}: expected an object of options\n`);
 });

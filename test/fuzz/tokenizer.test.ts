@@ -3,11 +3,13 @@
  * tokenizer_config.json and config.json give a tokenizer or model, or a PrlError naming the file.
  */
 import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { loadModelFolder } from '../../src/engine/checkpoint.js';
 import { loadTokenizer } from '../../src/engine/tokenizer.js';
+import { runPrl } from '../cli/run-cli.js';
 import { makeTinyModelFolder } from '../helpers/model-folder.js';
 import { expectValueOrPlaceError, fuzzRuns, jsonText, mutatedJson, toJsonText } from './harness.js';
 
@@ -83,4 +85,13 @@ test('config.json: wrong types, huge sizes and layer counts', () => {
 test('config.json: num_hidden_layers 2^31 is refused before listing 2^31 layers of tensor names', () => {
   const config = { ...(original.config as object), num_hidden_layers: 2 ** 31 };
   expectValueOrPlaceError(configPath, () => load({ config: JSON.stringify(config) }));
+});
+
+test('prl eval names a tokenizer_config.json that is not an object', () => {
+  writeFileSync(tokenizerConfigPath, 'null');
+  const data = join(dirname(dir), 'problems.jsonl');
+  writeFileSync(data, JSON.stringify({ problem: '1+1', answer: '2' }) + '\n');
+  const result = runPrl(['eval', '--policy', `engine:${dir}`, '--data', data, '--out', join(dirname(dir), 'out.jsonl'), '--n', '1']);
+  assert.equal(result.status, 1);
+  assert.equal(result.stderr, `prl: ${tokenizerConfigPath}: not a JSON object\n`);
 });

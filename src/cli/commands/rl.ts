@@ -2,8 +2,7 @@ import type { Command } from 'commander';
 import { join } from 'node:path';
 import { rlConfigSchema } from '../../train/config.js';
 import { runRl } from '../../train/rl.js';
-import { readJsonFile } from '../../util/fs.js';
-import { resolveConfig } from '../../train/config.js';
+import { readConfigFile, resolveConfig } from '../../train/config.js';
 import { inputError } from '../../util/errors.js';
 import { addConfigFlags, configFromFlags } from '../config-flags.js';
 
@@ -17,7 +16,8 @@ export function register(program: Command): void {
     .option('--quiet', 'no progress output');
   addConfigFlags(command, rlConfigSchema).action(async (opts: Record<string, unknown>) => {
     if (typeof opts.resume === 'string') {
-      const config = resolveConfig(rlConfigSchema, readJsonFile(join(opts.resume, 'config.json')) as Record<string, unknown>, join(opts.resume, 'config.json'));
+      const configPath = join(opts.resume, 'config.json');
+      const config = resolveConfig(rlConfigSchema, readConfigFile(configPath), configPath);
       const summary = await runRl(config, opts.resume, { resume: true, quiet: opts.quiet === true });
       console.log(JSON.stringify(summary));
       return;
