@@ -6,7 +6,6 @@ import type { Command } from 'commander';
 import type { z } from 'zod';
 import { join } from 'node:path';
 import { inputError } from '../util/errors.js';
-import { readJsonFile } from '../util/fs.js';
 import { flagValue, readConfigFile, resolveConfig, RESULT_NEUTRAL_OPTIONS } from '../train/config.js';
 
 const kebab = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -49,7 +48,7 @@ export function configFromFlags<S extends z.ZodObject>(schema: S, opts: Record<s
  */
 export function resumeConfig<S extends z.ZodObject>(schema: S, dir: string, opts: Record<string, unknown>): z.infer<S> {
   const path = join(dir, 'config.json');
-  const saved = resolveConfig(schema, readJsonFile(path) as Record<string, unknown>, path) as Record<string, unknown>;
+  const saved = resolveConfig(schema, readConfigFile(path), path) as Record<string, unknown>;
   const { raw, source } = givenOptions(schema, opts);
   if (Object.keys(raw).length > 0) {
     const given = resolveConfig(schema, { ...saved, ...raw }, source) as Record<string, unknown>;

@@ -242,6 +242,7 @@ export function loadModelFolder(dir: string): ModelFolder {
   }
   const source = openSafetensorsFolder(dir);
   try {
+    checkLayerCount(config, source, configPath);
     checkCheckpointTensors(config, source, dir);
   } catch (err) {
     source.close();
@@ -266,6 +267,18 @@ export function loadModelFolder(dir: string): ModelFolder {
     },
     close: () => source.close(),
   };
+}
+
+/**
+ * A layer count the checkpoint cannot hold is refused before the list of expected tensors is built:
+ * num_hidden_layers 2^31 would otherwise exhaust memory listing names. Smaller shortfalls are left to
+ * the per-tensor check, which names the missing tensor.
+ */
+function checkLayerCount(config: ModelConfig, source: TensorSource, configPath: string): void {
+  const base = expectedTensors({ ...config, numHiddenLayers: 0 }).length;
+  const layerTensors = config.numHiddenLayers * (expectedTensors({ ...config, numHiddenLayers: 1 }).length - base);
+  const held = source.names().length;
+  if (layerTensors > held) throw new PrlError(`${configPath}: num_hidden_layers ${config.numHiddenLayers} needs at least ${layerTensors} tensors, the checkpoint holds ${held}`);
 }
 
 /** Every expected tensor must be in the checkpoint with the expected shape; errors name the file. */

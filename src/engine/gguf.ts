@@ -330,6 +330,10 @@ class ByteReader {
     this.pos += 8;
     return v;
   }
+  /** Refuses `n` items of at least `bytesEach` bytes when fewer bytes are left, so a claimed count allocates nothing. */
+  items(n: number, bytesEach: number, what: string): void {
+    this.need(n * bytesEach, what);
+  }
   /** A u64 that must fit a JS number (counts, lengths, offsets). */
   size(what: string): number {
     const v = this.u64(what);
@@ -374,6 +378,11 @@ function readScalar(r: ByteReader, type: GgufScalarType, what: string): GgufScal
   }
 }
 
+/** Bytes each value takes at least (a string: its u64 length). */
+const SCALAR_MIN_BYTES: Record<GgufScalarType, number> = {
+  uint8: 1, int8: 1, bool: 1, uint16: 2, int16: 2, uint32: 4, int32: 4, float32: 4, uint64: 8, int64: 8, float64: 8, string: 8,
+};
+
 function scalarType(id: number, source: string, what: string): GgufScalarType {
   const name = TYPE_BY_NUMBER.get(id);
   if (name === undefined || name === 'array') throw inputError(source, `${what}: unknown or nested value type ${id}`);
@@ -399,6 +408,7 @@ export function readGgufHeader(bytes: Uint8Array, source = 'gguf'): GgufHeader {
     if (typeId === GGUF_VALUE_TYPES.array) {
       const itemType = scalarType(r.u32(`item type of ${key}`), source, key);
       const n = r.size(`length of ${key}`);
+      r.items(n, SCALAR_MIN_BYTES[itemType], `${n} items of ${key}`);
       const value: GgufScalar[] = new Array<GgufScalar>(n);
       for (let j = 0; j < n; j++) value[j] = readScalar(r, itemType, `${key}[${j}]`);
       metadata.set(key, { type: 'array', itemType, value });
@@ -410,6 +420,9 @@ export function readGgufHeader(bytes: Uint8Array, source = 'gguf'): GgufHeader {
   const alignmentEntry = metadata.get('general.alignment');
   const alignment =
     alignmentEntry !== undefined && typeof alignmentEntry.value === 'number' ? alignmentEntry.value : GGUF_DEFAULT_ALIGNMENT;
+  if (alignment <= 0 || !Number.isInteger(alignment) || (alignment & (alignment - 1)) !== 0) {
+    throw inputError(source, `general.alignment ${alignment} is not a power of two`);
+  }
   const tensors: GgufTensorInfo[] = [];
   for (let i = 0; i < tensorCount; i++) {
     const name = r.string(`tensor name ${i}`);

@@ -89,7 +89,10 @@ export class SafetensorsFile implements TensorSource {
   }
 
   private readHeader(): Record<string, string> {
-    const fileSize = fstatSync(this.fd).size;
+    const stat = fstatSync(this.fd);
+    // A directory opens fine on Linux and fails only at the first read, with EISDIR.
+    if (!stat.isFile()) throw inputError(this.path, 'not a file');
+    const fileSize = stat.size;
     if (fileSize < 8) throw inputError(this.path, `truncated: ${fileSize} bytes, a safetensors file starts with an 8-byte header length`);
     const lengthBytes = Buffer.alloc(8);
     readSync(this.fd, lengthBytes, 0, 8, 0);

@@ -172,7 +172,7 @@ export class CharTokenizer implements Tokenizer {
       byId[id] = token;
     }
     const specials = new Set(
-      (Array.isArray(j.added_tokens) ? j.added_tokens : []).map((t: unknown) => (t as { content?: unknown }).content).filter((c): c is string => typeof c === 'string'),
+      (Array.isArray(j.added_tokens) ? j.added_tokens : []).map((t: unknown) => (t as { content?: unknown } | null)?.content).filter((c): c is string => typeof c === 'string'),
     );
     // Specials come first in id order; the rest is the alphabet. Any other layout is not ours.
     let nSpecial = 0;
@@ -183,15 +183,19 @@ export class CharTokenizer implements Tokenizer {
     }
     const unk = typeof j.model.unk_token === 'string' && byId.includes(j.model.unk_token) ? j.model.unk_token : undefined;
     const chatTemplate = typeof config.chat_template === 'string' ? config.chat_template : undefined;
-    return new CharTokenizer({
-      alphabet: byId.slice(nSpecial),
-      specialTokens: byId.slice(0, nSpecial),
-      eos: specialTokenContent(config.eos_token),
-      bos: specialTokenContent(config.bos_token),
-      pad: specialTokenContent(config.pad_token),
-      unk,
-      chatTemplate,
-    });
+    const special = (field: string): string | undefined => {
+      const content = specialTokenContent(config[field]);
+      if (content !== undefined && !byId.includes(content)) throw inputError(source, `tokenizer_config.json ${field} ${JSON.stringify(content)} is not in the vocabulary`);
+      return content;
+    };
+    const options = { alphabet: byId.slice(nSpecial), specialTokens: byId.slice(0, nSpecial), eos: special('eos_token'), bos: special('bos_token'), pad: special('pad_token'), unk, chatTemplate };
+    try {
+      return new CharTokenizer(options);
+    } catch (err) {
+      // The constructor's messages name the token but not the file it came from.
+      if (err instanceof PrlError) throw inputError(source, err.message);
+      throw err;
+    }
   }
 }
 
@@ -231,6 +235,7 @@ export class HfTokenizer implements Tokenizer {
     readonly config: Record<string, unknown>,
     source: string,
   ) {
+    checkIdRange(json, source);
     try {
       this.lib = new HfLibTokenizer(json, config);
     } catch (err) {
@@ -307,6 +312,29 @@ export class HfTokenizer implements Tokenizer {
     }
     return pos === utf8.length ? offsets : null;
   }
+}
+
+/** Ids may run this far past the number of tokens in the file (real files are dense: 0..n-1). */
+const ID_SLACK = 65536;
+
+/**
+ * @huggingface/tokenizers fills a slot for every id up to the largest, so one id of 2^31 in a file of
+ * five tokens takes minutes and gigabytes; such ids are refused first.
+ */
+function checkIdRange(json: object, source: string): void {
+  const j = json as { model?: { vocab?: unknown } | null; added_tokens?: unknown };
+  const vocab = j.model?.vocab;
+  const entries = typeof vocab === 'object' && vocab !== null && !Array.isArray(vocab) ? Object.entries(vocab) : [];
+  const added = Array.isArray(j.added_tokens) ? (j.added_tokens as unknown[]) : [];
+  const limit = entries.length + added.length + ID_SLACK;
+  const tooLarge = (id: unknown): boolean => typeof id === 'number' && id >= limit;
+  for (const [token, id] of entries) {
+    if (tooLarge(id)) throw inputError(source, `model.vocab ${JSON.stringify(token)}: id ${String(id)} is far past the ${entries.length} tokens`);
+  }
+  added.forEach((t, i) => {
+    const id = (t as { id?: unknown } | null)?.id;
+    if (tooLarge(id)) throw inputError(source, `added_tokens[${i}]: id ${String(id)} is far past the ${entries.length + added.length} tokens`);
+  });
 }
 
 /**

@@ -128,6 +128,15 @@ export function readFinished(path: string, n: number): Map<string, ProblemOutcom
       if (!isSkipped(r) && (!Array.isArray(r.correct) || r.correct.length !== n)) {
         throw inputError(`${where}: correct`, `has ${Array.isArray(r.correct) ? r.correct.length : 0} samples, but this run asks for n = ${n} (use another --out)`);
       }
+      // The metrics read these fields of a resumed line as they read a fresh one's.
+      if (isSkipped(r)) {
+        if (typeof r.skipped !== 'string') throw inputError(`${where}: skipped`, `expected the reason, got ${describeValue(r.skipped)}`);
+      } else {
+        if (!r.correct.every((c) => typeof c === 'boolean')) throw inputError(`${where}: correct`, 'expected booleans');
+        if (!Array.isArray(r.answers) || r.answers.length !== n || !r.answers.every((a) => typeof a === 'string' || a === null)) {
+          throw inputError(`${where}: answers`, `expected ${n} strings or nulls`);
+        }
+      }
       const key = problemKey(r);
       if (!finished.has(key)) finished.set(key, r);
     });

@@ -16,9 +16,11 @@
  */
 import { bestOfKValue, stepEnds } from '../algos/index.js';
 import type { LlamaModel } from '../engine/model.js';
+import type { Tokenizer } from '../engine/tokenizer.js';
 import { generateFromPrefixes } from '../engine/sampler.js';
 import type { CodedProblem, ReadResponse, TaskCodec } from '../tasks/codec.js';
-import { inputError } from '../util/errors.js';
+import { describeValue, inputError } from '../util/errors.js';
+import type { JsonlRecord } from '../util/fs.js';
 import type { Rng } from '../util/rng.js';
 import type { Roller, RolloutRequest } from './rollers.js';
 
@@ -245,4 +247,41 @@ export function labelProblems(policy: LlamaModel, roller: Roller, codec: TaskCod
  */
 export function toStepwiseSupervision(record: LabelRecord, kind: 'hard' | 'soft'): { prompt: string; completions: string[]; labels: Array<boolean | number> } {
   return { prompt: record.prompt, completions: record.steps, labels: record.q.map((q) => (kind === 'hard' ? q >= 0.5 : q)) };
+}
+
+/**
+ * Validates `prl label` lines for training a verifier over `tokenizer`'s vocabulary: every field the
+ * training reads, with errors naming `source:line: field`.
+ */
+export function parseLabelRecords(records: readonly JsonlRecord[], source: string, tokenizer: Tokenizer): LabelRecord[] {
+  return records.map(({ line, value }) => {
+    const where = `${source}:${line}`;
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw inputError(where, `expected a JSON object, got ${describeValue(value)}`);
+    const rec = value as Record<string, unknown>;
+    const field = <T>(name: string, ok: (v: unknown) => v is T, expected: string): T => {
+      if (!ok(rec[name])) throw inputError(`${where}: ${name}`, `expected ${expected}, got ${describeValue(rec[name])}`);
+      return rec[name] as T;
+    };
+    const isString = (v: unknown): v is string => typeof v === 'string';
+    const isProbability = (v: unknown): v is number => typeof v === 'number' && v >= 0 && v <= 1;
+    const arrayOf = <T>(ok: (v: unknown) => v is T) => (v: unknown): v is T[] => Array.isArray(v) && v.every(ok);
+    const isTokenId = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0 && (v as number) < tokenizer.vocabSize;
+    field('problem', isString, 'a string');
+    field('prover', isString, 'a string');
+    const prompt = field('prompt', isString, 'a string');
+    try {
+      tokenizer.encode(prompt);
+    } catch (err) {
+      throw inputError(`${where}: prompt`, (err as Error).message);
+    }
+    const responseIds = field('response_ids', arrayOf(isTokenId), `token ids below ${tokenizer.vocabSize}`);
+    const steps = field('steps', arrayOf(isString), 'an array of strings');
+    const isStepEnd = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0 && (v as number) < responseIds.length;
+    const stepEnds = field('step_ends', arrayOf(isStepEnd), `indices into response_ids (0..${responseIds.length - 1})`);
+    if (stepEnds.length !== steps.length) throw inputError(`${where}: step_ends`, `expected one per step (${steps.length}), got ${stepEnds.length}`);
+    const qMc = field('q_mc', arrayOf(isProbability), 'values in [0, 1]');
+    if (qMc.length !== steps.length) throw inputError(`${where}: q_mc`, `expected one per step (${steps.length}), got ${qMc.length}`);
+    field('v0_mc', isProbability, 'a value in [0, 1]');
+    return rec as unknown as LabelRecord;
+  });
 }

@@ -17,7 +17,7 @@ import type { LlamaModel } from '../engine/model.js';
 import { createEngine, type Engine, type EngineOptions } from '../engine/kernels/index.js';
 import { generate, scoreSequences } from '../engine/sampler.js';
 import { prefixDecodeOffsets, type Tokenizer } from '../engine/tokenizer.js';
-import { PrlError, PromptError, inputError } from '../util/errors.js';
+import { PrlError, PromptError, describeValue, inputError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import { continuationStart } from './offsets.js';
 import { formatPolicySpec } from './spec.js';
@@ -154,7 +154,7 @@ export function encodePrompt(tokenizer: Tokenizer, vocabSize: number, prompt: Pr
 
 export function checkIds(ids: readonly number[], vocabSize: number, where: string): number[] {
   ids.forEach((id, t) => {
-    if (!(Number.isInteger(id) && id >= 0 && id < vocabSize)) throw inputError(`${where}[${t}]`, `token id ${String(id)} is outside the vocabulary [0, ${vocabSize})`);
+    if (!(Number.isInteger(id) && id >= 0 && id < vocabSize)) throw inputError(`${where}[${t}]`, `token id ${describeValue(id)} is outside the vocabulary [0, ${vocabSize})`);
   });
   return [...ids];
 }

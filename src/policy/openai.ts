@@ -61,21 +61,27 @@ interface Endpoint {
   name: string; // `openai:URL`, the prefix of every message about it
   inFlight: number;
   downUntil: number;
+  /** Whether it ever answered: a refusal from a server that answered before may be a restart, worth retrying. */
+  answered: boolean;
 }
 
 /** A failed attempt, classified for the retry loop. Internal: callers see PrlError. */
 class AttemptError extends Error {
+  readonly retryable: boolean;
+  /** No connection was made (the next URL can be tried at once). */
+  readonly connectFailed: boolean;
+  readonly retryAfterMs?: number;
+  /** The server actively refused the connection (nothing listens there). */
+  readonly refused: boolean;
   /** The server refused this prompt as too long for its context (vLLM, SGLang and llama.cpp answer 400). */
   readonly promptRejected: boolean;
-  constructor(
-    message: string,
-    readonly retryable: boolean,
-    readonly connectFailed = false,
-    readonly retryAfterMs?: number,
-    status?: number,
-  ) {
+  constructor(message: string, how: { retryable: boolean; connectFailed?: boolean; retryAfterMs?: number; refused?: boolean; status?: number }) {
     super(message);
-    this.promptRejected = status === 400 && /context length|context window|maximum.*tokens|too long|exceeds.*context/i.test(message);
+    this.retryable = how.retryable;
+    this.connectFailed = how.connectFailed ?? false;
+    this.retryAfterMs = how.retryAfterMs;
+    this.refused = how.refused ?? false;
+    this.promptRejected = how.status === 400 && /context length|context window|maximum.*tokens|too long|exceeds.*context/i.test(message);
   }
 }
 
@@ -138,7 +144,7 @@ class OpenAiPolicy implements Policy {
 
   constructor(options: OpenAiPolicyOptions) {
     if (options.urls.length === 0) throw new PrlError('openai: no URL given');
-    this.endpoints = options.urls.map((url) => ({ url, name: `openai:${url}`, inFlight: 0, downUntil: 0 }));
+    this.endpoints = options.urls.map((url) => ({ url, name: `openai:${url}`, inFlight: 0, downUntil: 0, answered: false }));
     this.name = `openai:${options.urls.join(',')}`;
     this.settings = {
       apiKeyEnv: options.apiKeyEnv ?? DEFAULTS.apiKeyEnv,
@@ -177,8 +183,8 @@ class OpenAiPolicy implements Policy {
     if (reachable.length === 0) throw failures[0];
     for (const failure of failures) {
       const message = failure instanceof Error ? failure.message : String(failure);
-      if (!(failure instanceof PrlError) || !/cannot connect|timed out|connection dropped/.test(message)) throw failure;
-      this.settings.onWarning(`${message}; using the other servers`);
+      if (!(failure instanceof PrlError) || !/connection refused|cannot connect|timed out|connection dropped/.test(message)) throw failure;
+      this.settings.onWarning(`${message} (using the other servers)`);
     }
     for (const [i, result] of results.entries()) {
       if (result.status === 'rejected') this.endpoints[i].downUntil = Date.now() + this.settings.downCooldownMs;
@@ -386,6 +392,7 @@ class OpenAiPolicy implements Policy {
   ): Promise<unknown> {
     const attempts = this.settings.retries + 1;
     let lastFailed: Endpoint | undefined;
+    const refusedUrls: string[] = [];
     for (let attempt = 1; ; attempt++) {
       this.throwIfClosed();
       const endpoint = route.endpoint ?? this.pickEndpoint(lastFailed);
@@ -403,13 +410,18 @@ class OpenAiPolicy implements Policy {
         this.semaphore.release();
       }
       if (failure.connectFailed) endpoint.downUntil = Date.now() + this.settings.downCooldownMs;
-      if (!failure.retryable || attempt >= attempts || (failure.connectFailed && route.failFastOnConnect)) {
+      if (failure.refused && !refusedUrls.includes(endpoint.url)) refusedUrls.push(endpoint.url);
+      // A refused connection fails over at once when another URL is healthy; otherwise back off.
+      const failOver = failure.connectFailed && route.endpoint === undefined && this.healthyOther(endpoint);
+      if (attempt >= attempts || (!failure.retryable && !failOver) || (failure.connectFailed && route.failFastOnConnect)) {
+        if (failure.refused) {
+          const tries = attempt === 1 ? '' : ` (${attempt} attempts)`;
+          throw new PrlError(this.redact(`connection refused: is a server running at ${refusedUrls.join(' or ')}?${tries}`));
+        }
         const message = attempt === 1 ? failure.message : `${method} ${path} failed after ${attempt} attempts; last: ${failure.message}`;
         throw new (failure.promptRejected ? PromptError : PrlError)(this.redact(`${endpoint.name}: ${message}`));
       }
       lastFailed = endpoint;
-      // A refused connection fails over at once when another URL is healthy; otherwise back off.
-      const failOver = failure.connectFailed && route.endpoint === undefined && this.healthyOther(endpoint);
       if (!failOver) await this.sleep(this.backoff(attempt, failure.retryAfterMs));
     }
   }
@@ -431,27 +443,30 @@ class OpenAiPolicy implements Policy {
         signal,
       });
       status = response.status;
+      endpoint.answered = true;
       retryAfter = response.headers.get('retry-after');
       text = await response.text();
     } catch (err) {
       this.throwIfClosed();
-      if (timeout.aborted) throw new AttemptError(`${method} ${path} timed out after ${this.settings.timeoutMs} ms`, true);
+      if (timeout.aborted) throw new AttemptError(`${method} ${path} timed out after ${this.settings.timeoutMs} ms`, { retryable: true });
       const code = networkErrorCode(err);
-      if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH') {
-        throw new AttemptError(`cannot connect (${code})`, true, true);
+      // Nothing listens there: retrying only delays the answer, unless the server answered before and may be restarting.
+      if (code === 'ECONNREFUSED') throw new AttemptError('connection refused', { retryable: endpoint.answered, connectFailed: true, refused: true });
+      if (code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH') {
+        throw new AttemptError(`cannot connect (${code})`, { retryable: true, connectFailed: true });
       }
-      throw new AttemptError(`${method} ${path}: connection dropped (${code ?? 'no code'})`, true);
+      throw new AttemptError(`${method} ${path}: connection dropped (${code ?? 'no code'})`, { retryable: true });
     }
     if (status < 200 || status >= 300) {
       const retryable = status === 408 || status === 429 || status >= 500;
       const hint = status === 401 || status === 403 ? ` (check $${this.settings.apiKeyEnv})` : '';
       const retryAfterMs = parseRetryAfter(retryAfter, this.settings.maxRetryAfterMs);
-      throw new AttemptError(`${method} ${path}: HTTP ${status}${hint}: ${serverMessage(text)}`, retryable, false, retryAfterMs, status);
+      throw new AttemptError(`${method} ${path}: HTTP ${status}${hint}: ${serverMessage(text)}`, { retryable, retryAfterMs, status });
     }
     try {
       return JSON.parse(text);
     } catch {
-      throw new AttemptError(`malformed response from ${method} ${path}: not JSON (starts ${JSON.stringify(text.slice(0, 40))})`, false);
+      throw new AttemptError(`malformed response from ${method} ${path}: not JSON (starts ${JSON.stringify(text.slice(0, 40))})`, { retryable: false });
     }
   }
 

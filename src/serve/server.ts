@@ -26,7 +26,7 @@ import { scoreSequences } from '../engine/sampler.js';
 import { prefixDecodeOffsets } from '../engine/tokenizer.js';
 import { encodePrompt, generateCompletions, type EnginePolicy, type GenerationJob, type GenerationParams, type IdCompletion } from '../policy/engine.js';
 import { choiceRng } from '../policy/seeds.js';
-import { PrlError } from '../util/errors.js';
+import { PrlError, describeValue } from '../util/errors.js';
 
 export interface ServeOptions {
   /** Interface to bind; loopback unless told otherwise. */
@@ -254,22 +254,22 @@ export function parseCompletionRequest(body: unknown, policy: EnginePolicy, mode
     throw new HttpError(400, `${param}: ${problem}`, 'invalid_request_error', param);
   };
   if (b.model !== undefined && b.model !== modelName) {
-    throw new HttpError(404, `model ${JSON.stringify(b.model)} is not served here; available: ${modelName}`, 'invalid_request_error', 'model');
+    throw new HttpError(404, `model ${describeValue(b.model)} is not served here; available: ${modelName}`, 'invalid_request_error', 'model');
   }
   if (b.stream === true) bad('stream', 'streaming is not supported');
   const int = (name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number => {
     const v = b[name] ?? fallback;
-    if (!(typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max)) bad(name, `must be an integer in [${min}, ${max}], got ${JSON.stringify(v)}`);
+    if (!(typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max)) bad(name, `must be an integer in [${min}, ${max}], got ${describeValue(v)}`);
     return v as number;
   };
   const num = (name: string, fallback: number, ok: (v: number) => boolean, range: string): number => {
     const v = b[name] ?? fallback;
-    if (!(typeof v === 'number' && Number.isFinite(v) && ok(v))) bad(name, `must be a number ${range}, got ${JSON.stringify(v)}`);
+    if (!(typeof v === 'number' && Number.isFinite(v) && ok(v))) bad(name, `must be a number ${range}, got ${describeValue(v)}`);
     return v as number;
   };
   const bool = (name: string): boolean => {
     const v = b[name] ?? false;
-    if (typeof v !== 'boolean') bad(name, `must be true or false, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'boolean') bad(name, `must be true or false, got ${describeValue(v)}`);
     return v as boolean;
   };
 

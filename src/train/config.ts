@@ -119,14 +119,34 @@ export type SftConfig = z.infer<typeof sftConfigSchema>;
 /** Reads a JSON or YAML config file into a plain object (validation comes later, with flags merged). */
 export function readConfigFile(path: string): Record<string, unknown> {
   const text = readTextFile(path);
+  const yaml = path.endsWith('.yaml') || path.endsWith('.yml');
+  if (yaml && flowNesting(text) > MAX_YAML_NESTING) throw inputError(path, `brackets nested more than ${MAX_YAML_NESTING} deep`);
   let value: unknown;
   try {
-    value = path.endsWith('.yaml') || path.endsWith('.yml') ? parseYaml(text) : JSON.parse(text);
+    value = yaml ? parseYaml(text) : JSON.parse(text);
   } catch (err) {
     throw inputError(path, `not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'} (${(err as Error).message})`);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw inputError(path, 'expected an object of options');
   return value as Record<string, unknown>;
+}
+
+/**
+ * The yaml parser slows down with the nesting of flow collections and, at 10000 levels, aborts the
+ * process (out of memory in V8's RegExp compiler), which no try/catch survives. No config nests
+ * more than a few levels, so deeper text is refused before it reaches the parser.
+ */
+const MAX_YAML_NESTING = 64;
+
+/** The deepest `[`/`{` nesting in `text`, counting brackets inside quotes too (erring towards refusal). */
+function flowNesting(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  for (const ch of text) {
+    if (ch === '[' || ch === '{') deepest = Math.max(deepest, ++depth);
+    else if ((ch === ']' || ch === '}') && depth > 0) depth--;
+  }
+  return deepest;
 }
 
 /**

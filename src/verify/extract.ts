@@ -109,7 +109,8 @@ export function predictionAnswer(text: string, same: SameAnswer = sameText): str
 export function referenceAnswer(value: unknown): string | null {
   if (typeof value === 'number' && Number.isFinite(value)) return String(value);
   if (Array.isArray(value)) {
-    const parts = value.map((v) => referenceAnswer(v));
+    // A list of answers is flat: a nested list is no answer (and a deeply nested one would overflow the stack).
+    const parts = value.map((v) => (Array.isArray(v) ? null : referenceAnswer(v)));
     return parts.every((p) => p !== null) ? parts.join(', ') : null;
   }
   if (typeof value !== 'string') return null;

@@ -119,7 +119,7 @@ describe('load', () => {
     assert.equal(a.stats.completions, 7);
     await a.close();
     const err = await rejection(policy.sample(request));
-    assert.match(err.message, /cannot connect \(ECONNREFUSED\)/);
+    assert.match(err.message, /^connection refused: is a server running at http:\/\/127\.0\.0\.1:\d+\/v1( or http:\/\/127\.0\.0\.1:\d+\/v1)?\? \(6 attempts\)$/);
     await policy.close();
   });
 
@@ -130,16 +130,18 @@ describe('load', () => {
     const policy = await open([`http://127.0.0.1:${port}/v1`, live.url], { onWarning: (m) => warnings.push(m) });
     await policy.sample({ ...request, prompts: ['a', 'b'] });
     assert.equal(live.stats.completions, 2);
-    assert.deepEqual(warnings, [`openai:http://127.0.0.1:${port}/v1: cannot connect (ECONNREFUSED); using the other servers`]);
+    assert.deepEqual(warnings, [`connection refused: is a server running at http://127.0.0.1:${port}/v1? (using the other servers)`]);
     await policy.close();
   });
 });
 
 describe('errors', () => {
-  test('an unreachable server is named with the reason', async () => {
+  test('a refused connection asks whether a server runs at the URL, at once, with the default retry settings', async () => {
     const port = await closedPort();
+    const started = Date.now();
     const err = await rejection(openPolicy(`openai:http://127.0.0.1:${port}/v1`, { env: {} }));
-    assert.equal(err.message, `openai:http://127.0.0.1:${port}/v1: cannot connect (ECONNREFUSED)`);
+    assert.equal(err.message, `connection refused: is a server running at http://127.0.0.1:${port}/v1?`);
+    assert.ok(Date.now() - started < 1000, `failed after ${Date.now() - started} ms`);
   });
 
   test('a wrong model name lists the served models; several models need a choice', async () => {

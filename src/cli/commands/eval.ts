@@ -66,7 +66,9 @@ function chooseTemplate(flags: EvalFlags): (problem: string) => string {
   const spec = parsePolicySpec(flags.policy, '--policy');
   const configPath = spec.kind === 'engine' ? join(spec.dir, 'tokenizer_config.json') : undefined;
   if (configPath !== undefined && existsSync(configPath)) {
-    const config = readJsonFile(configPath) as Record<string, unknown>;
+    const json = readJsonFile(configPath);
+    if (typeof json !== 'object' || json === null || Array.isArray(json)) throw inputError(configPath, 'not a JSON object');
+    const config = json as Record<string, unknown>;
     if (typeof config.chat_template === 'string') {
       const text = (v: unknown): string | undefined => (typeof v === 'string' ? v : typeof (v as { content?: unknown })?.content === 'string' ? (v as { content: string }).content : undefined);
       return promptBuilder({ chat: config.chat_template, bosToken: text(config.bos_token), eosToken: text(config.eos_token) });

@@ -57,7 +57,14 @@ export function gradeFile(
       const grade = grader.grade(text, reference);
       if (grade.correct) correct++;
       if (grade.timedOut) timedOut++;
-      if (options.output !== undefined) graded.push(JSON.stringify({ ...record, ...grade }));
+      if (options.output !== undefined) {
+        try {
+          graded.push(JSON.stringify({ ...record, ...grade }));
+        } catch (err) {
+          // JSON.parse reads nesting that JSON.stringify overflows the stack on.
+          throw inputError(where, `cannot be written back (${(err as Error).message})`);
+        }
+      }
       progress(i + 1, records.length);
     });
   } finally {

@@ -1,7 +1,7 @@
 /** `prl verifier train|score`: the PAV verifier (trunk + value head) from `prl label` data, and its scores. */
 import type { Command } from 'commander';
 import { loadModel } from '../../engine/io.js';
-import type { LabelRecord } from '../../pav/labels.js';
+import { parseLabelRecords } from '../../pav/labels.js';
 import { calibration, createVerifier, examplesFromLabels, loadVerifier, pavScores, saveVerifier, traceReadouts, trainVerifier, verifierPredict } from '../../pav/verifier.js';
 import { inputError } from '../../util/errors.js';
 import { readJsonl, writeJsonAtomic } from '../../util/fs.js';
@@ -29,8 +29,8 @@ export function register(program: Command): void {
       for (const flag of ['labels', 'model', 'out'] as const) if (opts[flag] === undefined) throw inputError(`--${flag}`, 'required');
       const engine = await openEngineWithThreads(opts.threads);
       try {
-        const records = readJsonl(opts.labels!).map((r) => r.value as LabelRecord);
         const { model, tokenizer } = loadModel(opts.model!, engine);
+        const records = parseLabelRecords(readJsonl(opts.labels!), opts.labels!, tokenizer);
         const examples = examplesFromLabels(records, tokenizer);
         const rng = new Rng(intFlag(opts.seed!, '--seed', 0));
         const groups = [...new Set(examples.map((e) => e.group))];
