@@ -111,6 +111,7 @@ svg .tick { font-size: 10px; fill: var(--muted); }
 svg .series { fill: none; stroke-width: 1.8; stroke-linejoin: round; }
 svg .selected { stroke: #111827; stroke-width: 1; stroke-dasharray: 3 3; }
 svg .hover { stroke: #9ca3af; stroke-width: 1; }
+svg .hover, svg .selected { pointer-events: none; }
 .tooltip { position: fixed; pointer-events: none; background: white; border: 1px solid var(--rule); border-radius: 4px;
   box-shadow: 0 2px 6px rgba(0, 0, 0, 0.12); padding: 0.3rem 0.5rem; font-size: 0.8rem; z-index: 10; }
 .tooltip div { display: flex; align-items: center; gap: 0.35rem; white-space: nowrap; }
