@@ -16,7 +16,7 @@ export const PAGE_SCRIPT = String.raw`
   const CONFIG = JSON.parse(document.getElementById('config').textContent);
   const SVGNS = 'http://www.w3.org/2000/svg';
   /** Panels shown unless "all metrics" is ticked, in this order; other fields follow by name. */
-  const PRIMARY = [/^reward$/, /accuracy/, /^eval\.(avg|pass|maj)@/, /^kl_ref$/, /^loss$/, /^entropy$/, /^rollout_logprob_diff$/];
+  const PRIMARY = [/^reward$/, /accuracy/, /^kl_ref$/, /^loss$/, /^entropy$/, /^rollout_logprob_diff$/, /^eval\.(avg|pass)@/];
   const W = 330, H = 180, M = { left: 50, right: 12, top: 8, bottom: 22 };
   /** Above this many points a series is drawn as a line only. */
   const MAX_MARKERS = 60;
@@ -81,7 +81,8 @@ export const PAGE_SCRIPT = String.raw`
     const box = h('input', { type: 'checkbox', 'aria-label': 'show ' + run.id });
     box.checked = entry !== undefined;
     box.addEventListener('change', () => toggleRun(run.id, box.checked));
-    const model = run.model === null ? '' : run.model.split(/[\\/]/).filter(Boolean).pop();
+    // The last two parts of the path: a warm start's folder is '<cache key>/model'.
+    const model = run.model === null ? '' : run.model.split(/[\\/]/).filter(Boolean).slice(-2).join('/');
     const last = run.lastStep === null ? '-' : run.lastStep + (run.plannedSteps === null ? '' : ' / ' + run.plannedSteps);
     const skipped = run.skipped > 0 ? ' (' + run.skipped + ' malformed lines skipped)' : '';
     return h('tr', { 'data-run': run.id, class: entry ? 'ticked' : null }, [
@@ -309,7 +310,7 @@ export const PAGE_SCRIPT = String.raw`
     if (data.error) block.append(h('p', { class: 'hint', text: data.error }));
     else if (data.traces.length === 0) block.append(h('p', { class: 'hint', text: 'No samples recorded at step ' + data.step + '.' }));
     else {
-      head.append(h('span', { class: 'hint', text: 'full colour at |advantage| = ' + format(data.scaleMax) }));
+      head.append(h('span', { class: 'hint', text: 'full colour at \u00b1' + format(data.scaleMax) }));
       for (const trace of data.traces) block.append(traceView(trace));
     }
     return block;

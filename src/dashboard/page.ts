@@ -78,7 +78,8 @@ body { margin: 0; padding: 1rem 1.5rem 3rem; background: var(--bg); color: var(-
 .top { display: flex; align-items: baseline; gap: 1rem; }
 h1 { font-size: 1.5rem; margin: 0.2rem 0 0.4rem; letter-spacing: -0.01em; }
 h2 { font-size: 1.1rem; margin: 1.4rem 0 0.6rem; }
-h3 { font-size: 0.95rem; margin: 0.8rem 0 0.4rem; display: flex; align-items: center; gap: 0.4rem; }
+h3 { font-size: 0.95rem; margin: 0.8rem 0 0.4rem; display: flex; align-items: baseline; gap: 0.4rem; flex-wrap: wrap; }
+h3 .hint { font-weight: normal; }
 .hint { color: var(--muted); font-size: 0.88rem; }
 .live { font-size: 0.8rem; color: var(--muted); }
 .live::before { content: ""; display: inline-block; width: 0.55rem; height: 0.55rem; border-radius: 50%; margin-right: 0.35rem; background: #9ca3af; }
@@ -101,7 +102,7 @@ td.run-id { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monosp
 .legend { display: flex; gap: 0.9rem; flex-wrap: wrap; font-size: 0.85rem; }
 .legend span { display: inline-flex; align-items: center; gap: 0.3rem; }
 .toggle { font-size: 0.85rem; color: var(--muted); margin-left: auto; }
-.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(330px, 1fr)); gap: 0.8rem; }
+.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(300px, 1fr)); gap: 0.8rem; }
 figure.panel { margin: 0; padding: 0.4rem 0.5rem 0.2rem; background: white; border: 1px solid var(--rule); border-radius: 6px; }
 figure.panel figcaption { font-size: 0.85rem; font-weight: 600; font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; }
 figure.panel svg { display: block; width: 100%; height: auto; cursor: crosshair; }
@@ -118,6 +119,7 @@ svg .hover, svg .selected { pointer-events: none; }
 button { font: inherit; padding: 0.05rem 0.6rem; border: 1px solid var(--rule); border-radius: 4px; background: white; cursor: pointer; }
 .scale { display: inline-flex; align-items: center; gap: 0.4rem; font-size: 0.82rem; color: var(--muted); }
 .scale-bar { display: inline-block; width: 8rem; height: 0.7rem; border: 1px solid var(--rule); border-radius: 2px; }
+#samples { display: grid; grid-template-columns: repeat(auto-fit, minmax(340px, 1fr)); gap: 0 1rem; align-items: start; }
 .trace { background: white; border: 1px solid var(--rule); border-radius: 6px; padding: 0.5rem 0.8rem; margin-bottom: 0.6rem; }
 .meta { font-size: 0.82rem; color: var(--muted); }
 .prompt { font-size: 0.88rem; margin: 0.2rem 0; white-space: pre-wrap; }

@@ -48,7 +48,7 @@ test('a ticked run draws rows appended while the page is open; clicking a step s
     assert.equal(await reward.getAttribute('data-points'), '4');
     assert.equal(await reward.getAttribute('stroke'), '#0072B2', 'the first ticked run takes the first palette colour');
     const panels = await page.locator('figure.panel').evaluateAll((figures) => figures.map((f) => f.getAttribute('data-metric')));
-    assert.deepEqual(panels, ['reward', 'eval.avg@4', 'eval.pass@4', 'kl_ref', 'loss', 'entropy'], 'the headline metrics, in order');
+    assert.deepEqual(panels, ['reward', 'kl_ref', 'loss', 'entropy', 'eval.avg@4', 'eval.pass@4'], 'the headline metrics, in order');
     const box = await page.locator('figure[data-metric="reward"] svg').boundingBox();
     assert.ok(box !== null && box.width > 250 && box.height > 120, `chart laid out at ${JSON.stringify(box)}`);
 
