@@ -18,8 +18,9 @@ export const LAYERS = {
   serve: ['util', 'engine', 'policy'],
   pav: ['util', 'algos', 'engine', 'tasks', 'verify', 'policy', 'train'],
   report: ['util'],
+  dashboard: ['util', 'report'],
   reproduce: ['util', 'algos', 'engine', 'tasks', 'verify', 'policy', 'train', 'eval', 'pav', 'report'],
-  cli: ['util', 'algos', 'engine', 'tasks', 'verify', 'policy', 'train', 'eval', 'serve', 'pav', 'report', 'reproduce'],
+  cli: ['util', 'algos', 'engine', 'tasks', 'verify', 'policy', 'train', 'eval', 'serve', 'pav', 'report', 'reproduce', 'dashboard'],
 };
 
 const layerRules = Object.entries(LAYERS).map(([folder, allowed]) => {

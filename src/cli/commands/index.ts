@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { register as advantages } from './advantages.js';
 import { register as bench } from './bench.js';
+import { register as dashboard } from './dashboard.js';
 import { register as demo } from './demo.js';
 import { register as evaluate } from './eval.js';
 import { register as exportGguf } from './export-gguf.js';
@@ -23,6 +24,7 @@ import { register as verifier } from './verifier.js';
 export const commands: Array<(program: Command) => void> = [
   advantages,
   bench,
+  dashboard,
   demo,
   evaluate,
   exportGguf,
