@@ -3,10 +3,10 @@
  * the engine's tensors, and saving a folder that HF transformers (`LlamaForCausalLM` /
  * `Qwen2ForCausalLM`) loads as is.
  */
-import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { PrlError, describeValue, inputError } from '../util/errors.js';
-import { readJsonFile, writeJsonAtomic } from '../util/fs.js';
+import { readJsonFile, writeFolderAtomic, writeJsonAtomic } from '../util/fs.js';
 import type { ModelConfig, ModelType } from './config.js';
 import { type NamedTensor, type TensorSource, isReadableDtype, numElements, openSafetensorsFolder, writeSafetensors } from './safetensors.js';
 import { type Tokenizer, loadTokenizer, tokenizerConfigJson } from './tokenizer.js';
@@ -185,10 +185,7 @@ function checkTensorSet(config: ModelConfig, tensors: readonly NamedTensor[], wh
 export function saveModelFolder(dir: string, config: ModelConfig, tensors: readonly NamedTensor[], tokenizer?: Tokenizer): void {
   checkTensorSet(config, tensors, `saveModelFolder(${dir})`);
   const expected = new Set(expectedTensors(config).map((t) => t.name));
-  const tmp = join(dirname(dir), `.${basename(dir)}.${process.pid}.tmp`);
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
-  try {
+  writeFolderAtomic(dir, (tmp) => {
     const hfConfig = toHfConfig(config);
     if (tokenizer !== undefined) {
       if (tokenizer.bosId !== undefined && config.bosTokenId === undefined) hfConfig.bos_token_id = tokenizer.bosId;
@@ -204,14 +201,7 @@ export function saveModelFolder(dir: string, config: ModelConfig, tensors: reado
       writeJsonAtomic(join(tmp, 'tokenizer.json'), tokenizer.toJSON());
       writeJsonAtomic(join(tmp, 'tokenizer_config.json'), tokenizerConfigJson(tokenizer));
     }
-    const old = join(dirname(dir), `.${basename(dir)}.${process.pid}.old`);
-    if (existsSync(dir)) renameSync(dir, old);
-    renameSync(tmp, dir);
-    rmSync(old, { recursive: true, force: true });
-  } catch (err) {
-    rmSync(tmp, { recursive: true, force: true });
-    throw err;
-  }
+  });
 }
 
 /** An opened HF model folder. Call `close()` after `fillTensors`. */

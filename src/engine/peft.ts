@@ -8,10 +8,9 @@
  * F32, F16 or BF16. Options prl cannot reproduce exactly (per-module ranks, DoRA, trained biases,
  * extra saved modules) are refused by field name rather than loaded into different numbers.
  */
-import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { PrlError, describeValue } from '../util/errors.js';
-import { readJsonFile, writeJsonAtomic } from '../util/fs.js';
+import { readJsonFile, writeFolderAtomic, writeJsonAtomic } from '../util/fs.js';
 import type { ModelConfig } from './config.js';
 import { LORA_MODULES, LORA_TARGETS, LoraAdapter, type LoraOptions, type LoraTarget } from './lora.js';
 import type { Arena } from './memory.js';
@@ -49,21 +48,11 @@ export function savePeftAdapter(dir: string, adapter: LoraAdapter, options: { ba
     rank_pattern: {},
     alpha_pattern: {},
   };
-  const tmp = join(dirname(dir), `.${basename(dir)}.${process.pid}.tmp`);
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
-  try {
+  writeFolderAtomic(dir, (tmp) => {
     writeJsonAtomic(join(tmp, ADAPTER_CONFIG), config);
     const tensors = adapter.parameters().map((p) => ({ name: PEFT_PREFIX + p.name, shape: p.shape, data: p.data }));
     writeSafetensors(join(tmp, ADAPTER_WEIGHTS), tensors, { format: 'pt' });
-    const old = join(dirname(dir), `.${basename(dir)}.${process.pid}.old`);
-    if (existsSync(dir)) renameSync(dir, old);
-    renameSync(tmp, dir);
-    rmSync(old, { recursive: true, force: true });
-  } catch (err) {
-    rmSync(tmp, { recursive: true, force: true });
-    throw err;
-  }
+  });
 }
 
 /** What an adapter_config.json asks for, validated; `baseModel` is its base_model_name_or_path. */

@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { PrlError, inputError } from './errors.js';
 
@@ -22,6 +22,27 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
     renameSync(tmp, path);
   } catch (err) {
     rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
+/**
+ * Writes a folder so that a reader sees the old one or the new one, never half of either: `fill` writes
+ * into a temp folder beside `dir`, which is then renamed into place (an existing `dir` is moved aside first
+ * and removed after). On failure the temp folder is removed and `dir` is untouched.
+ */
+export function writeFolderAtomic(dir: string, fill: (tmp: string) => void): void {
+  const tmp = join(dirname(dir), `.${basename(dir)}.${process.pid}.tmp`);
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  try {
+    fill(tmp);
+    const old = join(dirname(dir), `.${basename(dir)}.${process.pid}.old`);
+    if (existsSync(dir)) renameSync(dir, old);
+    renameSync(tmp, dir);
+    rmSync(old, { recursive: true, force: true });
+  } catch (err) {
+    rmSync(tmp, { recursive: true, force: true });
     throw err;
   }
 }

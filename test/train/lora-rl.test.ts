@@ -4,14 +4,13 @@
 // PEFT folder that --adapter reads, and a checkpoint is refused on a base whose weights changed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { repoRoot, runPrl } from '../cli/run-cli.js';
+import { runPrl } from '../cli/run-cli.js';
+import { killWhenExists } from '../helpers/kill-run.js';
 import { makeTaskModel } from '../helpers/task-model.js';
 
-const CLI = join(repoRoot, 'dist/src/cli/main.js');
 const rows = (dir: string, file = 'metrics.jsonl'): Array<Record<string, unknown>> =>
   readFileSync(join(dir, file), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
 const withoutTimes = (list: Array<Record<string, unknown>>) => list.map(({ time: _time, ...rest }) => rest);
@@ -40,21 +39,7 @@ test('RL on a LoRA adapter: base as reference, exact resume after SIGKILL, OUT/a
   assert.equal(existsSync(join(whole, 'checkpoints', 'step-6', 'model.safetensors')), false, 'no copy of the frozen base per checkpoint');
 
   const broken = join(root, 'broken');
-  const child = spawn(process.execPath, [CLI, ...args(broken)], { stdio: 'ignore' });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setInterval(() => {
-      if (existsSync(join(broken, 'checkpoints/step-3'))) {
-        clearInterval(timer);
-        child.kill('SIGKILL');
-        resolve();
-      }
-    }, 5);
-    child.on('exit', () => {
-      clearInterval(timer);
-      reject(new Error('the run ended before it could be killed'));
-    });
-  });
-  await new Promise((resolve) => child.on('close', resolve));
+  await killWhenExists(args(broken), join(broken, 'checkpoints/step-3'));
   const resumed = runPrl(['rl', '--resume', broken, '--quiet']);
   assert.equal(resumed.status, 0, resumed.stderr);
   assert.deepEqual(withoutTimes(rows(broken)), withoutTimes(metrics));

@@ -1,14 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { repoRoot, runPrl } from '../cli/run-cli.js';
+import { runPrl } from '../cli/run-cli.js';
+import { killWhenExists } from '../helpers/kill-run.js';
 import { makeTaskModel } from '../helpers/task-model.js';
 import { loadModelFolder } from '../../src/engine/checkpoint.js';
 
-const CLI = join(repoRoot, 'dist/src/cli/main.js');
 
 async function runCli(args: string[]): Promise<{ code: number | null; stderr: string }> {
   const r = runPrl(args);
@@ -72,21 +71,7 @@ test('a run killed with SIGKILL and resumed ends with the same metrics as an uni
   assert.equal((await runCli(args(whole))).code, 0);
 
   const broken = join(root, 'broken');
-  const child = spawn(process.execPath, [CLI, ...args(broken)], { stdio: 'ignore' });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setInterval(() => {
-      if (existsSync(join(broken, 'checkpoints/step-4'))) {
-        clearInterval(timer);
-        child.kill('SIGKILL');
-        resolve();
-      }
-    }, 5);
-    child.on('exit', () => {
-      clearInterval(timer);
-      reject(new Error('the run ended before it could be killed'));
-    });
-  });
-  await new Promise((resolve) => child.on('close', resolve));
+  await killWhenExists(args(broken), join(broken, 'checkpoints/step-4'));
   // Resuming keeps the run's settings: a different one is refused, naming it; the thread count may change.
   const changed = await runCli(['rl', '--resume', broken, '--lr', '2e-3', '--quiet']);
   assert.equal(changed.code, 1);
