@@ -256,7 +256,7 @@ function lineLayers(spec: Omit<LineChartSpec, 'series'>, names: string[], rows: 
   const own = { filter: 'datum.seed < 0' };
   const layer = [
     ...(rows.some((r) => r.seed >= 0)
-      ? [{ name: 'seed_line', transform: [{ filter: 'datum.seed >= 0' }], mark: { type: 'line', strokeWidth: 1, opacity: 0.35 }, encoding: { y, detail: { field: 'seed', type: 'nominal' } } }]
+      ? [{ name: 'seed_line', transform: [{ filter: 'datum.seed >= 0' }], mark: { type: 'line', strokeWidth: 1.3, opacity: 0.6 }, encoding: { y, detail: { field: 'seed', type: 'nominal' } } }]
       : []),
     ...(rows.some((r) => r.lo !== null)
       ? [{ name: 'band', transform: [own, { filter: 'isValid(datum.lo) && isValid(datum.hi)' }], mark: { type: 'area', opacity: 0.16, line: false }, encoding: { y: { field: 'lo', type: 'quantitative', scale: yScale(spec.yDomain) }, y2: { field: 'hi' } } }]

@@ -410,10 +410,10 @@ export function summarise(
   const primary = ratios.find((r) => r.alpha === settings.primaryAlpha && r.against === 'max-n')!;
   const primaryBest = ratios.find((r) => r.alpha === settings.primaryAlpha && r.against === 'best-n')!;
   const fallsWithN = bestBon.n !== maxN && reference.accuracy < bestBon.accuracy;
-  const peak = primaryBest.ratio === null ? 'never matched it' : `${sig(primaryBest.ratio)}x fewer tokens`;
+  const peak = primaryBest.ratio === null ? 'beam search never matched it' : `beam search matched it with ${tokenRatioText(primaryBest.ratio)}`;
   const headline =
     `${quick ? 'Quick run: ' : ''}${matchText(primary, `best-of-${maxN}`)} (paper: 1.5-5x)` +
-    `${fallsWithN ? `; best-of-N itself peaked at N = ${bestBon.n} (accuracy ${bestBon.accuracy}), against which beam search needed ${peak}` : ''}.`;
+    `${fallsWithN ? `; best-of-N itself peaked at N = ${bestBon.n} (accuracy ${bestBon.accuracy}), and ${peak}` : ''}.`;
   return {
     experiment: 'pav-search',
     title: 'PAV beam search vs best-of-N on synthetic arithmetic',
@@ -435,12 +435,17 @@ export function summarise(
  * reference's, and how many times fewer tokens it spends. The ratio jumps between widths, so its bootstrap
  * interval is read as "at least lo": resamples in which the cheapest reaching width is wider give the lower end.
  */
+/** A token ratio (reference / beam) in words: "3.1x fewer tokens", or "1.5x more tokens" below 1. */
+function tokenRatioText(ratio: number): string {
+  return ratio >= 1 ? `${sig(ratio)}x fewer tokens` : `${sig(1 / ratio)}x more tokens`;
+}
+
 function matchText(r: RatioResult, name: string): string {
   if (r.reachedAt === null || r.ratio === null) return `beam search with the PAV never matched ${name} (accuracy ${r.reference.accuracy})`;
   const atLeast = r.lo === null ? '' : `; at least ${sig(r.lo)}x in 95% of bootstrap resamples`;
   return (
     `beam search with the PAV matched ${name} (accuracy ${r.reference.accuracy}) already at B = ${r.reachedAt.n} (accuracy ${r.reachedAt.accuracy}) ` +
-    `with ${sig(r.ratio)}x fewer tokens${atLeast}`
+    `with ${tokenRatioText(r.ratio)}${atLeast}`
   );
 }
 
