@@ -15,6 +15,7 @@
 import { inputError } from '../util/errors.js';
 import type { Rng } from '../util/rng.js';
 import { PREFILL_CHUNK, type LlamaModel } from './model.js';
+import { keptTokens } from './nucleus.js';
 
 export interface SampleOptions {
   maxNewTokens: number;
@@ -52,7 +53,7 @@ export interface SampleResult {
 /** Scratch reused across tokens of one generate call, so decoding does not allocate per token. */
 interface SamplingScratch {
   probs: Float64Array; // (V) unnormalised sampling weights
-  order: Int32Array; // (V) token ids sorted by weight when filtering
+  order: Int32Array; // (V) the kept token ids, best first, when filtering
   token: number;
   logprob: number;
   samplingLogprob: number;
@@ -176,25 +177,13 @@ function sampleToken(logits: Float32Array, offset: number, V: number, temperatur
   let token = -1;
   let keptMass = 0;
   if ((topK > 0 && topK < V) || topP < 1) {
-    const order = s.order;
-    for (let j = 0; j < V; j++) order[j] = j;
-    order.sort((a, b) => probs[b] - probs[a] || a - b);
-    const limit = topK > 0 ? Math.min(topK, V) : V;
-    let total = 0;
-    for (let i = 0; i < limit; i++) total += probs[order[i]];
-    // Nucleus (Holtzman et al. 2020): keep tokens while the mass before them is below topP.
-    let kept = 0;
-    let before = 0;
-    while (kept < limit && (kept === 0 || before < topP * total)) {
-      before += probs[order[kept]];
-      kept++;
-    }
-    keptMass = before;
+    const { kept, keptMass: mass } = keptTokens(probs, V, topK, topP, s.order);
+    keptMass = mass;
     let u = rng.next() * keptMass;
     for (let i = 0; i < kept; i++) {
-      u -= probs[order[i]];
+      u -= probs[s.order[i]];
       if (u < 0 || i === kept - 1) {
-        token = order[i];
+        token = s.order[i];
         break;
       }
     }
