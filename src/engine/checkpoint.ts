@@ -221,10 +221,27 @@ export interface ModelFolder {
   close(): void;
 }
 
+/** The eos_token_id(s) of a folder's generation_config.json; none without one. */
+function generationEndIds(dir: string): number[] {
+  const path = join(dir, 'generation_config.json');
+  if (!existsSync(path)) return [];
+  const json = readJsonFile(path);
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw inputError(path, 'not a JSON object');
+  const eos = (json as Record<string, unknown>).eos_token_id;
+  if (eos === undefined || eos === null) return [];
+  if (isTokenId(eos)) return [eos];
+  if (Array.isArray(eos) && eos.every(isTokenId)) return eos;
+  throw inputError(`${path}: eos_token_id`, `expected a token id or a list of token ids, got ${describeValue(eos)}`);
+}
+
 /** Opens an HF model folder (config.json, model.safetensors or a sharded index, optional tokenizer). */
 export function loadModelFolder(dir: string): ModelFolder {
   const configPath = join(dir, 'config.json');
   const config = parseHfConfig(readJsonFile(configPath), configPath);
+  const generationEos = generationEndIds(dir);
+  // HF's generate stops at generation_config.json's eos_token_id(s) (Qwen2.5-Instruct: <|im_end|> and <|endoftext|>).
+  const ends = [...new Set([...generationEos, ...[config.eosTokenId ?? []].flat()])];
+  if (ends.length > [config.eosTokenId ?? []].flat().length) config.eosTokenId = ends.length === 1 ? ends[0] : ends;
   const tokenizer = existsSync(join(dir, 'tokenizer.json')) ? loadTokenizer(dir) : undefined;
   // A tokenizer may have fewer tokens than the embedding (HF pads vocab_size), never more.
   if (tokenizer !== undefined && tokenizer.vocabSize > config.vocabSize) {

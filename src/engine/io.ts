@@ -112,3 +112,12 @@ export function initModelFolder(dir: string, config: ModelConfig, tokenizer: Tok
   saveModelFolder(dir, model.config, model.parameters(), tokenizer);
   return full;
 }
+
+/**
+ * The ids that end a completion: the tokenizer's EOS first, then config.json's and generation_config.json's
+ * eos_token_id(s) (`loadModelFolder` merges the two).
+ */
+export function endOfSequenceIds(config: ModelConfig, tokenizer: Tokenizer | undefined): number[] {
+  const ids = tokenizer?.eosId === undefined ? [] : [tokenizer.eosId];
+  return [...new Set([...ids, ...[config.eosTokenId ?? []].flat()])];
+}

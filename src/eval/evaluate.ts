@@ -13,9 +13,9 @@
  */
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, truncateSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { Template } from '@huggingface/jinja';
 import { bootstrapMeanIntervals, passAtK, sampleMetrics, type SampleMetrics } from '../algos/metrics.js';
 import type { Policy, Prompt } from '../policy/types.js';
+import { chatRenderer } from '../tasks/chat.js';
 import { PrlError, PromptError, describeValue, inputError } from '../util/errors.js';
 import { readJsonl } from '../util/fs.js';
 import { Rng } from '../util/rng.js';
@@ -88,19 +88,8 @@ export function promptBuilder(template: { plain: string } | { chat: string; bosT
     if (!template.plain.includes('{problem}')) throw inputError('--template', 'must contain {problem}');
     return (problem) => template.plain.split('{problem}').join(problem);
   }
-  let compiled: Template;
-  try {
-    compiled = new Template(template.chat);
-  } catch (err) {
-    throw inputError('tokenizer_config.json: chat_template', `is not a valid Jinja template (${(err as Error).message})`);
-  }
-  return (problem) =>
-    compiled.render({
-      messages: [{ role: 'user', content: `${problem}\n${BOXED_INSTRUCTION}` }],
-      add_generation_prompt: true,
-      bos_token: template.bosToken ?? '',
-      eos_token: template.eosToken ?? '',
-    });
+  const render = chatRenderer(template.chat, { bosToken: template.bosToken, eosToken: template.eosToken });
+  return (problem) => render(`${problem}\n${BOXED_INSTRUCTION}`);
 }
 
 /** The problems already in `path` by key, after cutting a torn last line; lines of other runs are errors. */

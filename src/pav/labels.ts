@@ -176,7 +176,7 @@ export function labelProblems(policy: LlamaModel, roller: Roller, codec: TaskCod
   const records: LabelRecord[] = [];
   for (let start = 0; start < problems.length; start += perBatch) {
     const batch = problems.slice(start, start + perBatch);
-    const seeds = generateFromPrefixes(policy, batch.map((p) => p.promptTokens), nCov, { maxNewTokens, temperature: options.temperature, stopTokens: [codec.eosId], rng });
+    const seeds = generateFromPrefixes(policy, batch.map((p) => p.promptTokens), nCov, { maxNewTokens, temperature: options.temperature, stopTokens: codec.stopIds, rng });
     const starts: PendingPrefix[] = batch.map((problem) => ({ problem, response: [], terminal: false, reward: 0, rollouts: 0, successes: 0, failures: [] }));
     const traces = batch.flatMap((problem, p) =>
       seeds[p].map((seed) => {

@@ -34,7 +34,7 @@ export function engineRoller(model: LlamaModel, codec: TaskCodec, options: { tem
         maxNewTokens: 0,
         maxNewTokensEach: requests.map((r) => r.maxNewTokens),
         temperature: options.temperature ?? 1,
-        stopTokens: [codec.eosId],
+        stopTokens: codec.stopIds,
         maxSlots: options.maxSlots,
         rng,
       });

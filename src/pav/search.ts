@@ -93,7 +93,7 @@ export interface ProblemSamples {
 
 /** Draws `n` responses to `problem` and scores each with the ORM. */
 export function drawSamples(policy: LlamaModel, codec: TaskCodec, scorer: PrefixScorer, problem: CodedProblem, n: number, options: SearchOptions): ProblemSamples {
-  const samples = generateFromPrefixes(policy, [problem.promptTokens], n, { maxNewTokens: options.maxNewTokens, temperature: options.temperature, stopTokens: [codec.eosId], rng: options.rng })[0];
+  const samples = generateFromPrefixes(policy, [problem.promptTokens], n, { maxNewTokens: options.maxNewTokens, temperature: options.temperature, stopTokens: codec.stopIds, rng: options.rng })[0];
   const reads = samples.map((s) => codec.read(problem, s.tokens));
   const orm = scorer.score(samples.map(() => problem), samples.map((s) => s.tokens)).map((s) => s.qPi);
   return { tokens: samples.map((s) => s.tokens.length), rewards: reads.map((r) => r.reward), answers: reads.map((r) => r.answer), orm, rightAnswer: reads.find((r) => r.reward >= 1)?.answer ?? null };
@@ -197,7 +197,7 @@ export function beamSearch(policy: LlamaModel, codec: TaskCodec, scorer: PrefixS
       maxNewTokens: 0,
       maxNewTokensEach: budgets,
       temperature: options.temperature,
-      stopTokens: [codec.eosId],
+      stopTokens: codec.stopIds,
       rng: options.rng,
       ...stepOptions,
     });

@@ -12,7 +12,7 @@
  * - `logprobs` are the model's at temperature 1 without top-k/top-p: what RL ratios and KL need,
  *   whatever distribution the token was drawn from.
  */
-import { loadModel } from '../engine/io.js';
+import { endOfSequenceIds, loadModel } from '../engine/io.js';
 import type { LlamaModel } from '../engine/model.js';
 import { createEngine, type Engine, type EngineOptions } from '../engine/kernels/index.js';
 import { generate, scoreSequences } from '../engine/sampler.js';
@@ -52,7 +52,7 @@ export interface IdCompletion extends Completion {
 export function generateCompletions(model: LlamaModel, tokenizer: Tokenizer, jobs: readonly GenerationJob[], params: GenerationParams): IdCompletion[] {
   if (jobs.length === 0) return [];
   const maxNewTokens = Math.max(...jobs.map((j) => j.maxTokens));
-  const stopTokens = endOfSequenceIds(model, tokenizer);
+  const stopTokens = new Set(endOfSequenceIds(model.config, tokenizer));
   const stopStrings = params.stop.filter((s) => s.length > 0);
   const decode = (ids: number[]): string => tokenizer.decode(ids);
   const results = generate(
@@ -122,16 +122,6 @@ function firstStop(text: string, stops: readonly string[]): number {
     if (at >= 0 && (best < 0 || at < best)) best = at;
   }
   return best;
-}
-
-/** The ids that end a completion: config.json's eos_token_id(s) and the tokenizer's EOS. */
-export function endOfSequenceIds(model: LlamaModel, tokenizer: Tokenizer): Set<number> {
-  const ids = new Set<number>();
-  const eos = model.config.eosTokenId;
-  if (typeof eos === 'number') ids.add(eos);
-  else if (Array.isArray(eos)) for (const id of eos) ids.add(id);
-  if (tokenizer.eosId !== undefined) ids.add(tokenizer.eosId);
-  return ids;
 }
 
 /** Prompt ids: text is encoded (BOS in front when the tokenizer has one); ids are checked. */

@@ -338,7 +338,7 @@ async function preparePlantedVerifier(p: PlantedSettings, policyDir: string, dir
     rmSync(dir, { recursive: true, force: true });
     saveVerifier(dir, verifier, tokenizer);
     // Score it as RL will use it: the rewarder's Q^mu at the step ends of fresh warm-start samples.
-    const samples = generate(model, Array.from({ length: 512 }, () => problems[0].promptTokens), { maxNewTokens: codec.maxNewTokens, temperature: 1, stopTokens: [codec.eosId], rng: new Rng(s.seed + 1) });
+    const samples = generate(model, Array.from({ length: 512 }, () => problems[0].promptTokens), { maxNewTokens: codec.maxNewTokens, temperature: 1, stopTokens: codec.stopIds, rng: new Rng(s.seed + 1) });
     const responses = samples.map((x) => x.tokens);
     const ends = responses.map((r) => {
       const read = codec.read(problems[0], r);

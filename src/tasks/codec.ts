@@ -41,6 +41,8 @@ export interface TaskCodec {
   readonly task: Task;
   readonly tokenizer: Tokenizer;
   readonly eosId: number;
+  /** Every id that ends a response: the tokenizer's EOS and the model's (generation_config.json may list several). */
+  readonly stopIds: number[];
   /** How PRL and PAV split a response into steps: the task's delimiter or step length. */
   readonly stepSplit: StepSplit;
   /** Generation budget per response. */
@@ -62,33 +64,45 @@ export function taskTokenizer(task: Task): Tokenizer {
   return new CharTokenizer({ alphabet: task.alphabet, specialTokens: specials, eos: EOS, bos: BOS });
 }
 
+/** How a real checkpoint wants its prompts and ends: a chat template, and the model's own end ids. */
+export interface CodecOptions {
+  /** Renders a text task's prompt as the user's turn (`tasks/chat.ts`); its text carries any BOS itself. */
+  chatPrompt?: (prompt: string) => string;
+  /** More ids that end a response besides the tokenizer's EOS (config.json / generation_config.json). */
+  endIds?: readonly number[];
+}
+
 /** Joins a task to a tokenizer (a fresh `taskTokenizer(task)` or the one of a loaded model folder). */
-export function createCodec(task: Task, tokenizer: Tokenizer): TaskCodec {
-  const eosId = tokenizer.eosId;
+export function createCodec(task: Task, tokenizer: Tokenizer, options: CodecOptions = {}): TaskCodec {
+  const eosId = tokenizer.eosId ?? options.endIds?.[0];
   if (eosId === undefined) throw new PrlError(`the tokenizer has no end-of-sequence token; task ${task.name} needs one to end responses`);
-  return task.kind === 'tokens' ? tokenTaskCodec(task, tokenizer, eosId) : textTaskCodec(task, tokenizer, eosId);
+  const stopIds = [...new Set([eosId, ...(options.endIds ?? [])])];
+  return task.kind === 'tokens' ? tokenTaskCodec(task, tokenizer, eosId) : textTaskCodec(task, tokenizer, eosId, stopIds, options.chatPrompt);
 }
 
 function withBos(tokenizer: Tokenizer, ids: number[]): number[] {
   return tokenizer.bosId === undefined ? ids : [tokenizer.bosId, ...ids];
 }
 
-function textTaskCodec(task: Extract<Task, { kind: 'text' }>, tokenizer: Tokenizer, eosId: number): TaskCodec {
-  const code = (p: TextProblem): CodedProblem => ({ id: p.id, promptTokens: withBos(tokenizer, tokenizer.encode(p.prompt).ids), source: p });
+function textTaskCodec(task: Extract<Task, { kind: 'text' }>, tokenizer: Tokenizer, eosId: number, stopIds: number[], chatPrompt?: (prompt: string) => string): TaskCodec {
+  const encodePrompt = (prompt: string): number[] => (chatPrompt ? tokenizer.encode(chatPrompt(prompt)).ids : withBos(tokenizer, tokenizer.encode(prompt).ids));
+  const code = (p: TextProblem): CodedProblem => ({ id: p.id, promptTokens: encodePrompt(p.prompt), source: p });
+  const ends = new Set(stopIds);
   // A character tokenizer needs one token per character; subword tokenizers need fewer, so this bounds both.
   const maxNewTokens = task.maxResponseChars + 1;
   return {
     task,
     tokenizer,
     eosId,
+    stopIds,
     stepSplit: parseStepSplit(`text:${JSON.stringify(task.stepDelimiter).slice(1, -1)}`),
     maxNewTokens,
     problems: (split) => (split === 'train' ? task.trainProblems() : task.evalProblems()).map(code),
     read(problem, responseTokens) {
-      const end = responseTokens.indexOf(eosId);
+      const end = responseTokens.findIndex((id) => ends.has(id));
       const content = end < 0 ? [...responseTokens] : responseTokens.slice(0, end);
       const text = tokenizer.decode(content);
-      const offsets = prefixDecodeOffsets(text, [...responseTokens], (ids) => tokenizer.decode(ids.filter((id) => id !== eosId)));
+      const offsets = prefixDecodeOffsets(text, [...responseTokens], (ids) => tokenizer.decode(ids.filter((id) => !ends.has(id))));
       // The end token is trained too: the policy must learn to stop. Anything after it was never sampled.
       const mask = responseTokens.map((_, t) => (end < 0 || t <= end ? 1 : 0));
       const source = problem.source as TextProblem;
@@ -97,7 +111,7 @@ function textTaskCodec(task: Extract<Task, { kind: 'text' }>, tokenizer: Tokeniz
     sftExamples(count, rng) {
       if (!task.sftCorpus) throw new PrlError(`task ${task.name} has no supervised corpus for a warm start`);
       return task.sftCorpus(count, rng).map((ex) => ({
-        prompt: withBos(tokenizer, tokenizer.encode(ex.prompt).ids),
+        prompt: encodePrompt(ex.prompt),
         response: [...tokenizer.encode(ex.response).ids, eosId],
       }));
     },
@@ -119,6 +133,7 @@ function tokenTaskCodec(task: Extract<Task, { kind: 'tokens' }>, tokenizer: Toke
     task,
     tokenizer,
     eosId,
+    stopIds: [eosId],
     stepSplit: { kind: 'length', length: task.stepLength },
     maxNewTokens: task.responseLength,
     problems: (split) => (split === 'train' ? task.trainProblems() : task.evalProblems()).map(code),

@@ -72,6 +72,7 @@ export const rlConfigSchema = z.object({
   temperature: positive().default(1.0).describe('Sampling temperature of rollouts (PRL v2: 1.0).'),
   topP: probability().default(1.0).describe('Nucleus sampling of rollouts (1 = off).'),
   maxNewTokens: positiveInt().optional().describe('Tokens per response; default: the task\'s budget.'),
+  chatTemplate: oneOf(['auto', 'none']).default('auto').describe('Text prompts of a model folder with a chat_template in tokenizer_config.json: `auto` renders each as the user turn (as an instruct model was trained), `none` feeds the raw prompt.'),
   std: oneOf(['unbiased', 'population', 'none']).default('unbiased').describe('Group-advantage normalisation: torch.std\'s unbiased std (GRPO), population std (FRPO paper), none (Dr. GRPO).'),
   eta: positive().default(100).describe('PRL: eta of the KL-regularised objective, beta = 1/eta (authors: 1, 100, 200).'),
   stepSplit: stepSplitSpec().default('task').describe('PRL: where steps end: `task` (the task\'s own delimiter or step length), length:L, text:DELIM, tokens:IDS.'),

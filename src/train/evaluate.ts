@@ -35,7 +35,7 @@ export function evaluatePolicy(model: LlamaModel, codec: TaskCodec, problems: re
   for (let start = 0; start < problems.length; start += perCall) {
     const chunk = problems.slice(start, start + perCall);
     const prompts = chunk.flatMap((p) => Array.from({ length: n }, () => p.promptTokens));
-    const samples = generate(model, prompts, { maxNewTokens: options.maxNewTokens, temperature: options.temperature, stopTokens: [codec.eosId], rng });
+    const samples = generate(model, prompts, { maxNewTokens: options.maxNewTokens, temperature: options.temperature, stopTokens: codec.stopIds, rng });
     chunk.forEach((problem, i) => {
       const reads = samples.slice(i * n, (i + 1) * n).map((s) => codec.read(problem, s.tokens));
       results.push({ id: problem.id, correct: reads.map((r) => r.reward >= 1), answers: reads.map((r) => r.answer), texts: reads.map((r) => r.text) });

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { isRolloutEstimator, mean, parseStepSplit, pavAdvantages, policyLoss, rolloutAdvantages, stepEnds, withTerminalOutcomes, type AdvantageOptions, type ProverValues, type Rollout, type StepSplit } from '../algos/index.js';
 import { loadModelFolder } from '../engine/checkpoint.js';
 import { createEngine, type Engine } from '../engine/kernels/index.js';
-import { loadModel } from '../engine/io.js';
+import { endOfSequenceIds, loadModel } from '../engine/io.js';
 import { loadPeftAdapter, savePeftAdapter } from '../engine/peft.js';
 import type { LlamaModel } from '../engine/model.js';
 import { AdamW, clipGradNorm } from '../engine/optim.js';
@@ -23,6 +23,7 @@ import { PrlError } from '../util/errors.js';
 import { createProgress, formatDuration, type Progress } from '../util/progress.js';
 import { Rng } from '../util/rng.js';
 import { packBatch, packResponses, responseLogprobs, selectRows, unpackResponses, type PackedBatch } from './batch.js';
+import { chatRenderer } from '../tasks/chat.js';
 import { createCodec, type CodedProblem, type ReadResponse, type TaskCodec } from '../tasks/codec.js';
 import type { RlConfig } from './config.js';
 import { DataOrder, type DataOrderState } from './data-order.js';
@@ -129,7 +130,10 @@ export async function runRl(config: RlConfig, outDir: string, options: RlOptions
     const base = trained.adapter ? { path: startModel, sha256: await baseModelHash(startModel) } : null;
     const reference = config.reference === undefined && trained.adapter ? null : loadModel(config.reference ?? startModel, engine, { trainable: false }).model;
     if (reference && reference.config.vocabSize !== policy.config.vocabSize) throw new PrlError(`reference ${config.reference}: vocabulary of ${reference.config.vocabSize} tokens, the policy has ${policy.config.vocabSize}`);
-    const codec = createCodec(task, tokenizer);
+    const codec = createCodec(task, tokenizer, {
+      chatPrompt: config.chatTemplate === 'auto' && tokenizer.chatTemplate !== undefined ? chatRenderer(tokenizer.chatTemplate, specialTexts(tokenizer)) : undefined,
+      endIds: endOfSequenceIds(policy.config, tokenizer),
+    });
     const ctx: RlContext = {
       config,
       engine,
@@ -224,7 +228,7 @@ function rlStep(ctx: RlContext, step: number, rng: Rng, order: DataOrder): { row
   const G = config.groupSize;
   const problems = order.next(config.promptsPerStep).map((i) => ctx.train[i]);
   const prompts = problems.flatMap((p) => Array.from({ length: G }, () => p.promptTokens));
-  const samples = generate(policy, prompts, { maxNewTokens: ctx.maxNewTokens, temperature: config.temperature, topP: config.topP, stopTokens: [codec.eosId], rng });
+  const samples = generate(policy, prompts, { maxNewTokens: ctx.maxNewTokens, temperature: config.temperature, topP: config.topP, stopTokens: codec.stopIds, rng });
   const responses = samples.map((s) => s.tokens);
   const reads = samples.map((s, i) => codec.read(problems[Math.floor(i / G)], s.tokens));
   const t1 = performance.now();
@@ -447,4 +451,12 @@ function maskedStats(values: readonly Float64Array[], masks: readonly (readonly 
     }
   });
   return { mean: m, std: count === 0 ? 0 : Math.sqrt(sq / count), absMax };
+}
+
+/** The BOS and EOS texts a chat template may print. */
+function specialTexts(tokenizer: TaskCodec['tokenizer']): { bosToken?: string; eosToken?: string } {
+  return {
+    bosToken: tokenizer.bosId === undefined ? undefined : tokenizer.tokenText(tokenizer.bosId),
+    eosToken: tokenizer.eosId === undefined ? undefined : tokenizer.tokenText(tokenizer.eosId),
+  };
 }

@@ -74,7 +74,7 @@ async function runDemo(seconds: number, seed: number): Promise<void> {
     const problems = codec.problems('eval').slice(0, 32);
     const evaluation = evaluatePolicy(model, codec, problems, { samples: 4, temperature: 1, maxNewTokens: codec.maxNewTokens, seed });
     out(`Held-out problems, 4 samples each at temperature 1:  avg@4 ${(evaluation.metrics['avg@4'] as number).toFixed(3)}  pass@4 ${(evaluation.metrics['pass@4'] as number).toFixed(3)}\n`);
-    const greedy = generate(model, problems.slice(0, 3).map((p) => p.promptTokens), { maxNewTokens: codec.maxNewTokens, temperature: 0, stopTokens: [codec.eosId], rng });
+    const greedy = generate(model, problems.slice(0, 3).map((p) => p.promptTokens), { maxNewTokens: codec.maxNewTokens, temperature: 0, stopTokens: codec.stopIds, rng });
     greedy.forEach((sample, i) => {
       const read = codec.read(problems[i], sample.tokens);
       const prompt = tokenizer.decode(problems[i].promptTokens.slice(1)).trim();
