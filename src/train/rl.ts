@@ -124,16 +124,7 @@ export async function runRl(config: RlConfig, outDir: string, options: RlOptions
     }
     const task = getTask(config.task, config.taskOptions);
     const startModel = config.model ?? (await warmStartModel(config.task, config.taskOptions, { log: (line) => progress.log(line), quiet: options.quiet }));
-    const { model: policy, tokenizer } = loadModel(startModel, engine, { trainable: config.loraRank === 0 });
-    // The adapter's initialisation has a stream of its own, so full fine-tuning draws what it always drew.
-    const trained = trainedParameters(policy, engine, config, new Rng(config.seed).fork());
-    const base = trained.adapter ? { path: startModel, sha256: await baseModelHash(startModel) } : null;
-    const reference = config.reference === undefined && trained.adapter ? null : loadModel(config.reference ?? startModel, engine, { trainable: false }).model;
-    if (reference && reference.config.vocabSize !== policy.config.vocabSize) throw new PrlError(`reference ${config.reference}: vocabulary of ${reference.config.vocabSize} tokens, the policy has ${policy.config.vocabSize}`);
-    const codec = createCodec(task, tokenizer, {
-      chatPrompt: config.chatTemplate === 'auto' && tokenizer.chatTemplate !== undefined ? chatRenderer(tokenizer.chatTemplate, specialTexts(tokenizer)) : undefined,
-      endIds: endOfSequenceIds(policy.config, tokenizer),
-    });
+    const { policy, trained, base, reference, codec } = await openRunModels(config, startModel, engine, task);
     const ctx: RlContext = {
       config,
       engine,
@@ -198,7 +189,7 @@ export async function runRl(config: RlConfig, outDir: string, options: RlOptions
       for (const trace of traces) run.appendRow('samples.jsonl', trace);
       if (step % config.checkpointEvery === 0 || step === config.steps) {
         const trainer: TrainerState = { rng: rng.state(), dataOrder: order.state(), ...(base ? { base } : {}) };
-        const weights = trained.adapter ? { adapter: trained.adapter, baseModel: startModel } : { model: policy, tokenizer };
+        const weights = trained.adapter ? { adapter: trained.adapter, baseModel: startModel } : { model: policy, tokenizer: codec.tokenizer };
         run.saveCheckpoint(step, { ...weights, optimizer: ctx.optimizer, trainer: { ...trainer } }, config.keepCheckpoints);
       }
       report(progress, row, step, config.steps, started);
@@ -451,6 +442,25 @@ function maskedStats(values: readonly Float64Array[], masks: readonly (readonly 
     }
   });
   return { mean: m, std: count === 0 ? 0 : Math.sqrt(sq / count), absMax };
+}
+
+/**
+ * The run's models and codec: the policy (frozen under a LoRA adapter), what the optimiser moves, the
+ * reference (a separate frozen copy, or none when the adapter's base is the reference), and the task seen
+ * through the policy's tokenizer, chat template and end ids.
+ */
+async function openRunModels(config: RlConfig, startModel: string, engine: Engine, task: ReturnType<typeof getTask>) {
+  const { model: policy, tokenizer } = loadModel(startModel, engine, { trainable: config.loraRank === 0 });
+  // The adapter's initialisation has a stream of its own, so full fine-tuning draws what it always drew.
+  const trained = trainedParameters(policy, engine, config, new Rng(config.seed).fork());
+  const base = trained.adapter ? { path: startModel, sha256: await baseModelHash(startModel) } : null;
+  const reference = config.reference === undefined && trained.adapter ? null : loadModel(config.reference ?? startModel, engine, { trainable: false }).model;
+  if (reference && reference.config.vocabSize !== policy.config.vocabSize) throw new PrlError(`reference ${config.reference}: vocabulary of ${reference.config.vocabSize} tokens, the policy has ${policy.config.vocabSize}`);
+  const codec = createCodec(task, tokenizer, {
+    chatPrompt: config.chatTemplate === 'auto' && tokenizer.chatTemplate !== undefined ? chatRenderer(tokenizer.chatTemplate, specialTexts(tokenizer)) : undefined,
+    endIds: endOfSequenceIds(policy.config, tokenizer),
+  });
+  return { policy, trained, base, reference, codec };
 }
 
 /** The BOS and EOS texts a chat template may print. */
