@@ -11,25 +11,11 @@ import { Arena } from '../../src/engine/memory.js';
 import { LlamaModel } from '../../src/engine/model.js';
 import { AdamW } from '../../src/engine/optim.js';
 import { Rng } from '../../src/util/rng.js';
-import { paramsOf, referenceLogits, referenceLogp, type Params } from '../helpers/llama-f64.js';
+import { TINY_LLAMA_GQA, paramsOf, referenceLogits, referenceLogp, type Params } from '../helpers/llama-f64.js';
 
 const kernels = new FallbackKernels();
 
-const LLAMA: ModelConfig = {
-  modelType: 'llama',
-  vocabSize: 11,
-  hiddenSize: 16,
-  intermediateSize: 24,
-  numHiddenLayers: 2,
-  numAttentionHeads: 4,
-  numKeyValueHeads: 2,
-  headDim: 6,
-  maxPositionEmbeddings: 64,
-  rmsNormEps: 1e-5,
-  ropeTheta: 10000,
-  attentionBias: false,
-  tieWordEmbeddings: false,
-};
+const LLAMA = TINY_LLAMA_GQA;
 const QWEN2: ModelConfig = { ...LLAMA, modelType: 'qwen2', numAttentionHeads: 2, numKeyValueHeads: 1, headDim: 8, attentionBias: true, tieWordEmbeddings: true };
 
 /** A frozen base with visible weights and an attached adapter with random A and (unless zeroB) random B. */

@@ -9,25 +9,11 @@ import { LlamaModel } from '../../src/engine/model.js';
 import { AdamW, clipGradNorm, constantSchedule, warmupCosineSchedule } from '../../src/engine/optim.js';
 import { generate, scoreSequences, scoreSequencesWithEntropy } from '../../src/engine/sampler.js';
 import { Rng } from '../../src/util/rng.js';
-import { paramsOf, referenceLogits, referenceLogp } from '../helpers/llama-f64.js';
+import { TINY_LLAMA_GQA, paramsOf, referenceLogits, referenceLogp } from '../helpers/llama-f64.js';
 
 const kernels = new FallbackKernels();
 
-const LLAMA_GQA: ModelConfig = {
-  modelType: 'llama',
-  vocabSize: 11,
-  hiddenSize: 16,
-  intermediateSize: 24,
-  numHiddenLayers: 2,
-  numAttentionHeads: 4,
-  numKeyValueHeads: 2,
-  headDim: 6,
-  maxPositionEmbeddings: 160,
-  rmsNormEps: 1e-5,
-  ropeTheta: 10000,
-  attentionBias: false,
-  tieWordEmbeddings: false,
-};
+const LLAMA_GQA = TINY_LLAMA_GQA;
 
 const QWEN2_TIED: ModelConfig = {
   ...LLAMA_GQA,

@@ -2,6 +2,23 @@
 // time, over parameters by HF name. Shared by the model and LoRA tests.
 import type { ModelConfig } from '../../src/engine/config.js';
 
+/** A tiny Llama with grouped-query attention (4 heads over 2 KV heads, head_dim 6 != 16/4), for model tests. */
+export const TINY_LLAMA_GQA: ModelConfig = {
+  modelType: 'llama',
+  vocabSize: 11,
+  hiddenSize: 16,
+  intermediateSize: 24,
+  numHiddenLayers: 2,
+  numAttentionHeads: 4,
+  numKeyValueHeads: 2,
+  headDim: 6,
+  maxPositionEmbeddings: 160,
+  rmsNormEps: 1e-5,
+  ropeTheta: 10000,
+  attentionBias: false,
+  tieWordEmbeddings: false,
+};
+
 export type Params = Map<string, Float64Array>;
 
 export function paramsOf(model: { parameters(): Array<{ name: string; data: Float32Array }> }): Params {
