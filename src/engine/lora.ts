@@ -92,6 +92,27 @@ export function resolveLoraConfig(options: LoraOptions): LoraConfig {
 /** Parameters are aligned to 16 floats inside the flat blocks, as the model's are. */
 const PARAM_ALIGN = 16;
 
+function alignedFloats(sizes: readonly number[]): number {
+  return sizes.reduce((sum, n) => sum + Math.ceil(n / PARAM_ALIGN) * PARAM_ALIGN, 0);
+}
+
+/**
+ * Floats in each of an adapter's two blocks (weights, grads) for a model of this config: what
+ * `new LoraAdapter(model, arena, options)` takes from the arena, known before allocating (a server
+ * picks a slot for an adapter by it).
+ */
+export function loraBlockFloats(model: ModelConfig, options: LoraOptions): number {
+  const { rank: r, targets } = resolveLoraConfig(options);
+  const sizes: number[] = [];
+  for (let l = 0; l < model.numHiddenLayers; l++) {
+    for (const t of targets) {
+      const [out, inDim] = targetShape(model, t);
+      sizes.push(r * inDim, out * r);
+    }
+  }
+  return alignedFloats(sizes);
+}
+
 export class LoraAdapter {
   readonly config: LoraConfig;
   readonly scale: number;
@@ -115,7 +136,7 @@ export class LoraAdapter {
       }
     }
     const sizes = specs.map((s) => s.shape[0] * s.shape[1]);
-    const total = sizes.reduce((sum, n) => sum + Math.ceil(n / PARAM_ALIGN) * PARAM_ALIGN, 0);
+    const total = alignedFloats(sizes);
     this.weights = arena.allocF32(total);
     this.grads = arena.allocF32(total);
     let offset = 0;

@@ -20,7 +20,7 @@ import type { Rng } from '../util/rng.js';
 import type { ModelConfig } from './config.js';
 import type { AttentionDims, Kernels } from './kernels/types.js';
 import type { Arena } from './memory.js';
-import { loraBackward, loraForward, targetShape, type LoraAdapter, type LoraScratch, type LoraTarget } from './lora.js';
+import { LORA_TARGETS, loraBackward, loraForward, targetShape, type LoraAdapter, type LoraScratch, type LoraTarget } from './lora.js';
 import { parameterSpecs, ropeTables, structure, validateConfig, type LayerTensors, type ModelTensors } from './model-layout.js';
 
 /**
@@ -137,7 +137,8 @@ export class LlamaModel {
   readonly grads: Float32Array;
   readonly trainable: boolean;
 
-  private readonly arena: Arena;
+  /** Where the model's tensors live (a server allocates adapters here too). */
+  readonly arena: Arena;
   private readonly kernels: Kernels;
   private readonly params: Parameter[];
   private readonly w: ModelTensors;
@@ -155,6 +156,8 @@ export class LlamaModel {
   adapterEnabled = true;
   /** The adapter the last training forward ran with (the backward must use the same). */
   private forwardAdapter: LoraAdapter | null = null;
+  /** Buffers' LoRA scratch covers every target at this rank at least (`reserveAdapterScratch`). */
+  private reservedAdapterRank = 0;
   private lastShape: { B: number; T: number } | null = null;
   private logitsValid = false;
   private hiddenValid = false;
@@ -233,9 +236,28 @@ export class LlamaModel {
       }
     });
     this.adapterValue = adapter;
+    this.forwardAdapter = null;
+    if (adapter.config.rank > this.reservedAdapterRank) {
+      this.acts = null;
+      this.inference = null;
+    }
+  }
+
+  /** Back to the base model; the buffers are kept. */
+  detachAdapter(): void {
+    this.adapterValue = null;
+    this.forwardAdapter = null;
+  }
+
+  /**
+   * Sizes the LoRA scratch of every buffer for adapters up to `rank` on all targets, so that swapping
+   * adapters (a server applying a different one per request) never reallocates buffers in the arena.
+   */
+  reserveAdapterScratch(rank: number): void {
+    if (!(Number.isInteger(rank) && rank > 0)) throw inputError('reserveAdapterScratch', `rank must be a positive integer, got ${rank}`);
+    this.reservedAdapterRank = rank;
     this.acts = null;
     this.inference = null;
-    this.forwardAdapter = null;
   }
 
   private activeAdapter(): LoraAdapter | null {
@@ -647,15 +669,16 @@ export class LlamaModel {
   }
 
   private adapterRank(): number {
-    return this.adapterValue?.config.rank ?? 0;
+    return Math.max(this.adapterValue?.config.rank ?? 0, this.reservedAdapterRank);
   }
 
   /** Adapter scratch per adapted target: its own buffer each, or (`shared`) one for all. */
   private loraScratch(alloc: () => Float32Array, shared: boolean): LoraScratch {
     const scratch: LoraScratch = {};
-    if (!this.adapterValue) return scratch;
+    const targets = this.reservedAdapterRank > 0 ? LORA_TARGETS : this.adapterValue?.config.targets;
+    if (!targets) return scratch;
     const one = shared ? alloc() : null;
-    for (const t of this.adapterValue.config.targets) scratch[t] = one ?? alloc();
+    for (const t of targets) scratch[t] = one ?? alloc();
     return scratch;
   }
 

@@ -90,11 +90,11 @@ test('concurrent clients are batched into shared generate calls without changing
   assert.deepEqual(together.map((r) => r.json.choices), alone);
 });
 
-test('malformed requests get a 4xx JSON error naming the field', async () => {
+test("malformed requests get a 4xx JSON error naming the field, in vLLM's error shape", async () => {
   const cases: Array<[unknown, number, RegExp, string | null]> = [
     ['{not json', 400, /not valid JSON/, null],
     [[1, 2], 400, /JSON object/, null],
-    [{ prompt: 'a', model: 'other' }, 404, /model "other" is not served here; available: tiny/, 'model'],
+    [{ prompt: 'a', model: 'other' }, 404, /^The model `other` does not exist\.$/, 'model'],
     [{ prompt: 'a', n: 0 }, 400, /^n: must be an integer/, 'n'],
     [{ prompt: 'a', temperature: -1 }, 400, /^temperature: /, 'temperature'],
     [{ prompt: 'a', top_p: 0 }, 400, /^top_p: /, 'top_p'],
@@ -102,7 +102,7 @@ test('malformed requests get a 4xx JSON error naming the field', async () => {
     [{ prompt: 'a', max_tokens: 1000 }, 400, /exceeds the model's 256 positions/, 'max_tokens'],
     [{ prompt: 'a', stop: 5 }, 400, /^stop: /, 'stop'],
     [{ prompt: 'a', echo: 'yes' }, 400, /^echo: /, 'echo'],
-    [{ prompt: 'a', stream: true }, 400, /streaming is not supported/, 'stream'],
+    [{ prompt: 'a', stream_options: { include_usage: true } }, 400, /can only be defined when `stream=True`/, 'stream_options'],
     [{}, 400, /^prompt: must be/, 'prompt'],
     [{ prompt: [0, 98] }, 400, /prompt\[1\]: token id 98 is outside the vocabulary/, 'prompt'],
     [{ prompt: ['ok', '\u00e9'] }, 400, /prompt\[1\]: .*not in the vocabulary/, 'prompt'],
@@ -110,14 +110,15 @@ test('malformed requests get a 4xx JSON error naming the field', async () => {
   for (const [body, status, message, param] of cases) {
     const res = await post(body);
     assert.equal(res.status, status, JSON.stringify(body));
-    const error = res.json.error as { message: string; type: string; param: string | null };
+    const error = res.json.error as { message: string; type: string; param: string | null; code: number };
     assert.match(error.message, message);
-    assert.equal(error.type, 'invalid_request_error');
+    assert.equal(error.type, status === 404 ? 'NotFoundError' : 'BadRequestError');
     assert.equal(error.param, param);
+    assert.equal(error.code, status);
   }
-  const wrong = await fetch(`${server.url}/chat/completions`, { method: 'POST', body: '{}' });
+  const wrong = await fetch(`${server.url}/embeddings`, { method: 'POST', body: '{}' });
   assert.equal(wrong.status, 404);
-  assert.equal(((await wrong.json()) as { error: { type: string } }).error.type, 'not_found_error');
+  assert.equal(((await wrong.json()) as { error: { type: string } }).error.type, 'Not Found');
   assert.equal((await fetch(`${server.url}/completions`)).status, 405);
 });
 
