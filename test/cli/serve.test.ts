@@ -2,8 +2,10 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { PRESETS } from '../../src/engine/config.js';
 import { makeTinyModelFolder } from '../helpers/model-folder.js';
 import { startPrlServe } from '../helpers/prl-serve.js';
+import { writeAdapter } from '../serve/helpers.js';
 import { runPrl } from './run-cli.js';
 
 const model = makeTinyModelFolder(5, 'prl-serve-cli-');
@@ -49,4 +51,31 @@ test('prl serve refuses a port in use with a clear error', async () => {
   } finally {
     await first.stop();
   }
+});
+
+test('prl serve --enable-lora: load an adapter, use it by name; --max-lora-rank bounds it; bad flags are refused', async () => {
+  const low = writeAdapter(join(dirname(model), 'r2'), PRESETS.tiny, { rank: 2, seed: 1 });
+  const high = writeAdapter(join(dirname(model), 'r4'), PRESETS.tiny, { rank: 4, seed: 2 });
+  const serve = await startPrlServe(model, ['--enable-lora', '--max-lora-rank', '2', '--max-loras', '1', '--quiet']);
+  try {
+    const load = (name: string, path: string) => fetch(`${serve.url}/load_lora_adapter`, { method: 'POST', body: JSON.stringify({ lora_name: name, lora_path: path }) });
+    const ok = await load('v1', low);
+    assert.equal(ok.status, 200);
+    assert.equal(await ok.text(), "Success: LoRA adapter 'v1' added successfully.");
+    const tooHigh = await load('v2', high);
+    assert.equal(tooHigh.status, 400);
+    assert.match(((await tooHigh.json()) as { error: { message: string } }).error.message, /LoRA rank 4 is greater than max_lora_rank 2/);
+    const models = (await (await fetch(`${serve.url}/models`)).json()) as { data: Array<{ id: string; parent: string | null }> };
+    assert.deepEqual(models.data.map((m) => [m.id, m.parent]), [['model', null], ['v1', 'model']]);
+    const res = await fetch(`${serve.url}/chat/completions`, { method: 'POST', body: JSON.stringify({ model: 'v1', messages: [{ role: 'user', content: 'hi' }] }) });
+    assert.equal(res.status, 400); // the init folder has no chat template: a 400 that says so, not a crash
+    const completion = await fetch(`${serve.url}/completions`, { method: 'POST', body: JSON.stringify({ model: 'v1', prompt: 'hi', max_tokens: 3 }) });
+    assert.equal(completion.status, 200);
+    assert.equal(((await completion.json()) as { model: string }).model, 'v1');
+  } finally {
+    assert.equal(await serve.stop(), 0, serve.stderr());
+  }
+  const bad = runPrl(['serve', '--model', model, '--enable-lora', '--max-loras', '0']);
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /--max-loras: must be an integer >= 1, got "0"/);
 });
