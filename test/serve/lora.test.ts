@@ -130,7 +130,8 @@ test('50 load/unload cycles (a new version each step, as RL does) leave the engi
     used.push(engine.model.arena.usedBytes);
   }
   await post(server.url, '/unload_lora_adapter', { lora_name: 'run-v49' });
-  assert.ok(used.slice(3).every((u) => u === used[3]), `arena bytes after each cycle: ${used.join(', ')}`);
+  // The second cycle takes the second slot (v1 loads before v0 unloads); from then on nothing grows.
+  assert.ok(used.slice(1).every((u) => u === used[1]), `arena bytes after each cycle: ${used.join(', ')}`);
   assert.ok(server.adapters!.slots <= 2, `${server.adapters!.slots} slots for one live adapter at a time`);
 });
 
