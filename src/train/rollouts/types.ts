@@ -61,3 +61,29 @@ export interface RolloutEngine {
   /** Frees the engine's resources (unloads adapters, closes models); later calls fail. */
   close(): Promise<void>;
 }
+
+/** `--rollout llamacpp:quant=...,gpu=...,reload=K,threads=N`. */
+export interface LlamaCppRolloutOptions {
+  /** Tensor type of the exported base GGUF. */
+  quant: 'f32' | 'f16' | 'q8_0';
+  /** `auto`: offload to a GPU when node-llama-cpp finds one; `off`: CPU only. */
+  gpu: 'auto' | 'off';
+  /** Reload the model every K adapter swaps (llama.cpp frees adapters only with their model). */
+  reloadEvery: number;
+  /** llama.cpp threads; default the trainer's. */
+  threads?: number;
+}
+
+/** What an engine needs to know about the run. */
+export interface RolloutContext {
+  /** The run's name, prefix of versioned adapter names (`<run>-v<step>`). */
+  runName: string;
+  /** A folder this process writes weight files to (GGUFs, PEFT folders) that the engines can read. */
+  syncDir: string;
+  /** The starting model's Hugging Face folder (config, tokenizer). */
+  modelDir: string;
+  /** The trainer's thread count. */
+  threads: number;
+  /** One line of progress for the user. */
+  log(line: string): void;
+}
