@@ -6,4 +6,5 @@ export * from './frpo.js';
 export * from './pav.js';
 export * from './estimators.js';
 export * from './loss.js';
+export * from './tis.js';
 export * from './metrics.js';

@@ -122,6 +122,11 @@ export interface PolicyLossInput {
   mask: Seqs;
   /** log pi_ref; needed when klCoef != 0. */
   logpRef?: Seqs;
+  /**
+   * Truncated importance weights pi_old / mu per token (src/algos/tis.ts), multiplying the
+   * policy-gradient term only (the KL loss is not re-weighted); default 1.
+   */
+  tisWeights?: Seqs;
 }
 
 export interface PolicyLossMetrics {
@@ -160,7 +165,7 @@ export function policyLoss(input: PolicyLossInput, options: PolicyLossOptions = 
   const aggregation = options.aggregation ?? 'token-mean';
   const klCoef = options.klCoef ?? 0;
   const estimator = options.kl ?? 'k3';
-  const { logp, logpOld, advantages, mask, logpRef } = input;
+  const { logp, logpOld, advantages, mask, logpRef, tisWeights } = input;
   if (klCoef !== 0 && !logpRef) throw new Error('policyLoss: klCoef != 0 needs logpRef');
 
   const weights = aggregationWeights(mask, aggregation);
@@ -174,8 +179,9 @@ export function policyLoss(input: PolicyLossInput, options: PolicyLossOptions = 
       if (m[t] === 0) continue;
       const w = weights[i][t];
       const token = ppoClipTokenLoss(logp[i][t], logpOld[i][t], advantages[i][t], epsLow, epsHigh, dualClip);
-      pgLoss += w * token.loss;
-      grad[t] = w * token.dlogp;
+      const tis = tisWeights ? tisWeights[i][t] : 1;
+      pgLoss += w * tis * token.loss;
+      grad[t] = w * tis * token.dlogp;
       if (klCoef !== 0) {
         const kl = klLossToken(logp[i][t], logpRef![i][t], estimator);
         klLoss += w * kl.value;
