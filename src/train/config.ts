@@ -49,7 +49,7 @@ const lora = {
 };
 
 /** Options that never change a run's numbers, so a resumed run may change them. */
-export const RESULT_NEUTRAL_OPTIONS: readonly string[] = ['threads'];
+export const RESULT_NEUTRAL_OPTIONS: readonly string[] = ['threads', 'requestTimeout', 'serverWait', 'apiKeyEnv', 'syncDir'];
 
 /** Options of a run folder, shared by both trainers. */
 const runFolder = {
@@ -59,6 +59,17 @@ const runFolder = {
   threads: positiveInt().optional().describe('Kernel worker threads (default: env PRL_THREADS, else the core count). Results do not depend on it.'),
 };
 
+/** Where `prl rl` samples its rollouts (issue 17, docs/rollouts.md). */
+const rollouts = {
+  rollout: z.string({ error: 'expected a rollout engine' }).default('engine').describe('Rollout engine: `engine` (prl\'s own, in-process), `llamacpp[:quant=f32|f16|q8_0,gpu=auto|off,reload=K,threads=N]`, or `openai:URL[,URL...]` (vLLM, SGLang or `prl serve --enable-lora` servers; docs/rollouts.md).'),
+  syncDir: z.string({ error: 'expected a folder' }).optional().describe('Folder the trainer writes each weight version to and the servers read (a shared path); default OUT/sync.'),
+  serverKind: oneOf(['auto', 'vllm', 'sglang']).default('auto').describe('How `openai:` servers load adapters: vLLM\'s /v1/load_lora_adapter, SGLang\'s /load_lora_adapter, or `auto` (probe).'),
+  tisCap: nonNegative().default(2).describe('Truncated importance sampling cap C: per-token weight min(pi_old/mu, C) on the policy gradient, mu the engine\'s sampling prob; 0 = off (Yao et al. 2025 "Your efficient RL framework secretly brings you off-policy RL training"; verl\'s rollout correction).'),
+  asyncSteps: nonNegativeInt().default(0).describe('Generate up to K steps ahead while the current step trains (K = 0: synchronous); staleness <= K, corrected by the PPO ratio and TIS (decoupled PPO, Hilton et al. 2021; AReaL).'),
+  requestTimeout: positive().default(300).describe('Seconds before a rollout request to a server is abandoned and retried on another.'),
+  serverWait: positive().default(600).describe('Seconds every server may be down before the run stops (after its last checkpoint; continue with --resume).'),
+  apiKeyEnv: z.string({ error: 'expected an environment variable name' }).default('OPENAI_API_KEY').describe('Environment variable holding the servers\' API key (never written to the run folder); `--api-key` overrides it.'),
+};
 
 export const rlConfigSchema = z.object({
   task: oneOf(['arith', 'planted', 'math']).default('arith').describe('Task to train on: `arith` (synthetic multi-step arithmetic), `planted` (PAV\'s didactic task), `math` (JSONL).'),
@@ -93,6 +104,7 @@ export const rlConfigSchema = z.object({
   evalProblems: positiveInt().default(64).describe('Held-out problems per evaluation (the first N of the eval split).'),
   evalSamples: positiveInt().default(4).describe('Samples per held-out problem, n of avg@n and pass@k.'),
   evalTemperature: positive().default(1.0).describe('Sampling temperature of evaluations (the papers: 1.0).'),
+  ...rollouts,
   samplesPerStep: nonNegativeInt().default(2).describe('Traces written to samples.jsonl per step, with their per-token rewards and advantages.'),
   ...lora,
   ...runFolder,
