@@ -9,15 +9,15 @@
  * `checkpointEvery` steps; `--resume` continues from the last checkpoint with identical numbers.
  */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { isRolloutEstimator, mean, parseStepSplit, pavAdvantages, policyLoss, rolloutAdvantages, stepEnds, withTerminalOutcomes, type AdvantageOptions, type ProverValues, type Rollout, type StepSplit } from '../algos/index.js';
+import { availableParallelism } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import { isRolloutEstimator, tisWeights, type TisResult, mean, parseStepSplit, pavAdvantages, policyLoss, rolloutAdvantages, stepEnds, withTerminalOutcomes, type AdvantageOptions, type ProverValues, type Rollout, type StepSplit } from '../algos/index.js';
 import { loadModelFolder } from '../engine/checkpoint.js';
 import { createEngine, type Engine } from '../engine/kernels/index.js';
 import { endOfSequenceIds, loadModel } from '../engine/io.js';
 import { loadPeftAdapter, savePeftAdapter } from '../engine/peft.js';
 import type { LlamaModel } from '../engine/model.js';
 import { AdamW, clipGradNorm } from '../engine/optim.js';
-import { generate } from '../engine/sampler.js';
 import { getTask } from '../tasks/index.js';
 import { PrlError } from '../util/errors.js';
 import { createProgress, formatDuration, type Progress } from '../util/progress.js';
@@ -31,6 +31,8 @@ import { evaluatePolicy, evaluationSeed } from './evaluate.js';
 import { baseModelHash, trainedParameters, withoutAdapter, type TrainedParameters } from './lora-training.js';
 import { loadCheckpointState, RunFolder } from './run-folder.js';
 import { learningRateSchedule } from './sft.js';
+import { checkSyncDir, RolloutPipeline, type StepRollouts } from './rollout-pipeline.js';
+import { openRollouts, parseRolloutSpec, type RolloutEngine } from './rollouts/index.js';
 import { warmStartModel } from './warm-start.js';
 
 /** One metrics.jsonl row. `time` holds the wall-clock figures, the only fields that differ between identical runs. */
@@ -49,8 +51,15 @@ export interface RlMetricsRow {
   approx_kl?: number;
   grad_norm?: number;
   lr?: number;
+  /** Mean |logp_trainer - logp_engine| over response tokens the engine gave a log-prob for (0 for the in-process engine). */
+  rollout_logprob_diff?: number;
+  /** Share of those tokens whose TIS weight hit --tis-cap. */
+  tis_capped_frac?: number;
+  /** The oldest sample's step - 1 - policy_version (<= --async-steps). */
+  staleness?: number;
   eval?: Record<string, unknown>;
-  time?: { step_s: number; sample_s: number; score_s: number; update_s: number; tokens_per_s: number };
+  /** sample_s: time the step waited for its rollouts; sync_s: publishing the new weights to the engine. */
+  time?: { step_s: number; sample_s: number; score_s: number; update_s: number; sync_s: number; tokens_per_s: number };
 }
 
 export interface RlSummary {
@@ -110,12 +119,15 @@ export interface RlOptions {
   quiet?: boolean;
   /** Required by the `pav` estimator. */
   prover?: ProverFactory;
+  /** The rollout servers' API key (`--api-key`); default the variable `config.apiKeyEnv`. Never written anywhere. */
+  apiKey?: string;
 }
 
 export async function runRl(config: RlConfig, outDir: string, options: RlOptions = {}): Promise<RlSummary> {
   const progress = createProgress(process.stderr, 1, options.quiet === true);
   const started = performance.now();
   const engine = await createEngine({ threads: config.threads });
+  let rollouts: RolloutEngine | null = null;
   try {
     const run = new RunFolder(outDir);
     const checkpoint = options.resume ? run.latestCheckpoint() : null;
@@ -181,14 +193,38 @@ export async function runRl(config: RlConfig, outDir: string, options: RlOptions
       progress.log(`step 0  eval ${formatEval(initialEval)}`);
     }
     let finalEval = initialEval;
+    const spec = parseRolloutSpec(config.rollout);
+    const syncDir = resolve(config.syncDir ?? join(outDir, 'sync'));
+    if (spec.kind !== 'engine') checkSyncDir(syncDir);
+    rollouts = await openRollouts(spec, { runName: basename(resolve(outDir)), syncDir, modelDir: startModel, threads: config.threads ?? availableParallelism(), log: (line) => progress.log(line) }, {
+      rng: () => rng,
+      asyncSteps: config.asyncSteps,
+      serverKind: config.serverKind,
+      requestTimeout: config.requestTimeout,
+      serverWait: config.serverWait,
+      apiKey: options.apiKey ?? process.env[config.apiKeyEnv],
+    });
+    const pipeline = new RolloutPipeline(rollouts, order, { train: ctx.train, promptsPerStep: config.promptsPerStep, groupSize: config.groupSize, maxNewTokens: ctx.maxNewTokens, temperature: config.temperature, topP: config.topP, stopIds: codec.stopIds, seed: config.seed, asyncSteps: config.asyncSteps, lastStep: config.steps }, startStep + 1);
+    const publish = async (version: number): Promise<number> => {
+      const t = performance.now();
+      await rollouts!.publish({ version, model: policy, ...(trained.adapter ? { adapter: trained.adapter } : {}) });
+      return (performance.now() - t) / 1000;
+    };
+    await publish(startStep);
     for (let step = startStep + 1; step <= config.steps; step++) {
-      const { row, traces } = rlStep(ctx, step, rng, order);
+      const t0 = performance.now();
+      pipeline.launchUpTo(step - 1);
+      const stepRollouts = await takeRollouts(pipeline, step, run, outDir);
+      // Generation ahead must reach the servers before the update holds the thread.
+      if (config.asyncSteps > 0) await new Promise((done) => setTimeout(done, 5));
+      const { row, traces } = rlStep(ctx, stepRollouts, t0);
+      row.time!.sync_s = await publish(step);
       const evalDue = config.evalEvery > 0 && (step % config.evalEvery === 0 || step === config.steps);
       if (evalDue) row.eval = finalEval = evaluate(ctx, step);
       run.appendRow('metrics.jsonl', row);
       for (const trace of traces) run.appendRow('samples.jsonl', trace);
       if (step % config.checkpointEvery === 0 || step === config.steps) {
-        const trainer: TrainerState = { rng: rng.state(), dataOrder: order.state(), ...(base ? { base } : {}) };
+        const trainer: TrainerState = { rng: rng.state(), dataOrder: stepRollouts.dataOrder, ...(base ? { base } : {}) };
         const weights = trained.adapter ? { adapter: trained.adapter, baseModel: startModel } : { model: policy, tokenizer: codec.tokenizer };
         run.saveCheckpoint(step, { ...weights, optimizer: ctx.optimizer, trainer: { ...trainer } }, config.keepCheckpoints);
       }
@@ -208,18 +244,28 @@ export async function runRl(config: RlConfig, outDir: string, options: RlOptions
     run.writeJson('summary.json', summary);
     return summary;
   } finally {
+    await rollouts?.close().catch(() => undefined);
     await engine.kernels.dispose();
   }
 }
 
-/** One RL step: rollouts, rewards, log-probs, advantages, update. Mutates the policy, optimizer, rng and order. */
-function rlStep(ctx: RlContext, step: number, rng: Rng, order: DataOrder): { row: RlMetricsRow; traces: unknown[] } {
+/** A step's rollouts; a failure stops the run naming the checkpoint `--resume` continues from. */
+async function takeRollouts(pipeline: RolloutPipeline, step: number, run: RunFolder, outDir: string): Promise<StepRollouts> {
+  try {
+    return await pipeline.take(step);
+  } catch (err) {
+    const checkpoint = run.latestCheckpoint();
+    const from = checkpoint ? `its last checkpoint (${checkpoint.dir}, step ${checkpoint.step})` : 'step 0 (no checkpoint yet)';
+    throw new PrlError(`step ${step}: rollouts failed: ${(err as Error).message}. The run stopped at ${from}; continue it with prl rl --resume ${outDir}`, { cause: err });
+  }
+}
+
+/** One RL step on its rollouts (started at `t0`): rewards, log-probs, advantages, update. Mutates the policy and optimizer. */
+function rlStep(ctx: RlContext, rollouts: StepRollouts, t0: number): { row: RlMetricsRow; traces: unknown[] } {
   const { config, codec, policy } = ctx;
-  const t0 = performance.now();
+  const { step, problems, samples } = rollouts;
   const G = config.groupSize;
-  const problems = order.next(config.promptsPerStep).map((i) => ctx.train[i]);
   const prompts = problems.flatMap((p) => Array.from({ length: G }, () => p.promptTokens));
-  const samples = generate(policy, prompts, { maxNewTokens: ctx.maxNewTokens, temperature: config.temperature, topP: config.topP, stopTokens: codec.stopIds, rng });
   const responses = samples.map((s) => s.tokens);
   const reads = samples.map((s, i) => codec.read(problems[Math.floor(i / G)], s.tokens));
   const t1 = performance.now();
@@ -232,6 +278,7 @@ function rlStep(ctx: RlContext, step: number, rng: Rng, order: DataOrder): { row
   const t2 = performance.now();
 
   let advantages: Float64Array[] | null = null;
+  let tis: TisResult | null = null;
   const lossTotals = { loss: 0, clipFrac: 0, approxKl: 0, gradNorm: 0, updates: 0 };
   let entropy = NaN;
   const lr = config.lr * ctx.schedule(step - 1);
@@ -247,7 +294,9 @@ function rlStep(ctx: RlContext, step: number, rng: Rng, order: DataOrder): { row
       if (Number.isNaN(entropy)) entropy = maskedMean(unpackResponses(policy.entropy(), mb), picked.map((i) => masks[i]));
       if (!logpOld) logpOld = logp.map((x) => x.slice());
       advantages ??= computeAdvantages(ctx, reads, responses, logpOld, logpRef, problems);
-      const dlogp = updateGradient(ctx, mb, picked, logp, logpOld, logpRef, masks, advantages, reads, lossTotals);
+      // Engine vs trainer: the engine's log-probs are the behaviour policy's (NaN: none, weight 1).
+      tis ??= tisWeights(logpOld, samples.map((s) => s.logprobs), masks, config.tisCap);
+      const dlogp = updateGradient(ctx, mb, picked, logp, logpOld, logpRef, masks, advantages, tis.weights, reads, lossTotals);
       if (!dlogp) continue;
       policy.backward(dlogp);
       const gradNorm = clipGradNorm(ctx.engine.kernels, ctx.trained.grads, config.maxGradNorm);
@@ -278,9 +327,12 @@ function rlStep(ctx: RlContext, step: number, rng: Rng, order: DataOrder): { row
     approx_kl: lossTotals.approxKl / updates,
     grad_norm: lossTotals.gradNorm / updates,
     lr,
-    time: { step_s: (t3 - t0) / 1000, sample_s: (t1 - t0) / 1000, score_s: (t2 - t1) / 1000, update_s: (t3 - t2) / 1000, tokens_per_s: generated / ((t3 - t0) / 1000) },
+    rollout_logprob_diff: tis?.meanAbsDiff ?? 0,
+    tis_capped_frac: tis?.cappedFrac ?? 0,
+    staleness: Math.max(...samples.map((s) => step - 1 - s.policyVersion)),
+    time: { step_s: (t3 - t0) / 1000, sample_s: (t1 - t0) / 1000, score_s: (t2 - t1) / 1000, update_s: (t3 - t2) / 1000, sync_s: 0, tokens_per_s: generated / ((t3 - t0) / 1000) },
   };
-  const traces = reads.slice(0, config.samplesPerStep).map((read, i) => traceRow(ctx, step, problems[Math.floor(i / G)], read, responses[i], advantages![i]));
+  const traces = reads.slice(0, config.samplesPerStep).map((read, i) => ({ ...traceRow(ctx, step, problems[Math.floor(i / G)], read, responses[i], advantages![i]), policy_version: samples[i].policyVersion }));
   return { row, traces };
 }
 
@@ -329,6 +381,7 @@ function updateGradient(
   logpRef: Float64Array[],
   masks: number[][],
   advantages: Float64Array[],
+  tis: Float64Array[],
   reads: ReadResponse[],
   totals: { loss: number; clipFrac: number; approxKl: number },
 ): Float32Array | null {
@@ -347,6 +400,7 @@ function updateGradient(
       advantages: picked.map((i) => advantages[i]),
       mask: picked.map((i) => masks[i]),
       logpRef: picked.map((i) => logpRef[i]),
+      tisWeights: picked.map((i) => tis[i]),
     },
     { clipRatio: config.clipRatio, dualClip: config.dualClip, aggregation: config.lossAggregation, klCoef: config.klCoef, kl: config.klLoss },
   );
