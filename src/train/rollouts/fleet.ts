@@ -197,7 +197,7 @@ class FleetRollouts implements RolloutEngine {
       this.context.log(`rollouts: ${err.message}; retrying elsewhere`);
     }
     server.failures++;
-    server.retryAt = now + Math.min(5000, 250 * 2 ** Math.min(server.failures, 5));
+    server.retryAt = now + 250 * 2 ** Math.min(server.failures, 3);
     // A server that failed may have restarted empty: load again before its next request.
     server.loaded.clear();
   }
