@@ -31,6 +31,7 @@ import { evaluatePolicy, evaluationSeed } from './evaluate.js';
 import { baseModelHash, trainedParameters, withoutAdapter, type TrainedParameters } from './lora-training.js';
 import { loadCheckpointState, RunFolder } from './run-folder.js';
 import { learningRateSchedule } from './sft.js';
+import { maskedMean, maskedStats } from './masked-stats.js';
 import { checkSyncDir, RolloutPipeline, type StepRollouts } from './rollout-pipeline.js';
 import { openRollouts, parseRolloutSpec, type RolloutEngine } from './rollouts/index.js';
 import { warmStartModel } from './warm-start.js';
@@ -466,36 +467,6 @@ function formatEval(metrics: Record<string, unknown>): string {
     .filter(([k, v]) => typeof v === 'number' && (k.startsWith('avg@') || k.startsWith('pass@') || k.startsWith('maj@')))
     .map(([k, v]) => `${k} ${(v as number).toFixed(3)}`)
     .join('  ');
-}
-
-function maskedMean(values: readonly ArrayLike<number>[], masks: readonly (readonly number[])[]): number {
-  let sum = 0;
-  let count = 0;
-  values.forEach((v, i) => {
-    for (let t = 0; t < v.length; t++) {
-      if (masks[i][t]) {
-        sum += v[t];
-        count++;
-      }
-    }
-  });
-  return count === 0 ? 0 : sum / count;
-}
-
-function maskedStats(values: readonly Float64Array[], masks: readonly (readonly number[])[]): { mean: number; std: number; absMax: number } {
-  const m = maskedMean(values, masks);
-  let sq = 0;
-  let count = 0;
-  let absMax = 0;
-  values.forEach((v, i) => {
-    for (let t = 0; t < v.length; t++) {
-      if (!masks[i][t]) continue;
-      sq += (v[t] - m) ** 2;
-      count++;
-      absMax = Math.max(absMax, Math.abs(v[t]));
-    }
-  });
-  return { mean: m, std: count === 0 ? 0 : Math.sqrt(sq / count), absMax };
 }
 
 /**
