@@ -135,3 +135,29 @@ test('bad input: a server without --enable-lora names the flags, an unreachable 
     await plain.stop('SIGKILL');
   }
 });
+
+test('a rank above the server\'s --max-lora-rank passes its message on, full fine-tuning on a LoRA-only server recommends --lora-rank, every server down past --server-wait stops with --resume', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'prl-fleet-down-'));
+  const model = makeTaskModel(join(root, 'model'), 'arith');
+  const server = await startPrlServe(model, ['--enable-lora', '--max-lora-rank', '2', '--quiet']);
+  try {
+    const rollout = ['--rollout', `openai:${server.url}`];
+    const tooBig = runPrl([...RUN, '--model', model, '--steps', '1', ...rollout, '--out', join(root, 'a')]);
+    assert.notEqual(tooBig.status, 0);
+    assert.match(tooBig.stderr, /LoRA rank 4 is greater than max_lora_rank 2/);
+    const full = runPrl([...RUN.filter((a, i, all) => a !== '--lora-rank' && all[i - 1] !== '--lora-rank'), '--model', model, '--steps', '1', ...rollout, '--out', join(root, 'b')]);
+    assert.notEqual(full.status, 0);
+    assert.match(full.stderr, /full fine-tuning .*--lora-rank/);
+    const out = join(root, 'c');
+    const run = runAsync([...RUN, '--lora-rank', '2', '--model', model, '--steps', '200', '--checkpoint-every', '1', '--server-wait', '1', ...rollout, '--out', out]);
+    await waitForStep(out, 1);
+    await server.stop('SIGKILL');
+    const { code, stderr } = await run.done;
+    assert.notEqual(code, 0);
+    assert.match(stderr, new RegExp(`every server has been down for more than 1 s \\(--server-wait\\): ${server.url.replace(/\/v1$/, '').replace(/[.]/g, '\\.')}`));
+    assert.match(stderr, /last checkpoint \(.*step-\d+, step \d+\)/);
+    assert.match(stderr, new RegExp(`--resume ${out.replace(/[.]/g, '\\.')}`));
+  } finally {
+    await server.stop('SIGKILL');
+  }
+});
