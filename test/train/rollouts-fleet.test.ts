@@ -57,8 +57,8 @@ test('PRL with LoRA on two prl serve processes, one SIGKILLed mid-run and restar
   const servers: ServeProcess[] = [await startPrlServe(model, ['--enable-lora', '--quiet']), await startPrlServe(model, ['--enable-lora', '--quiet'])];
   try {
     const out = join(root, 'run');
-    const steps = 40;
-    const run = runAsync([...RUN, '--model', model, '--steps', String(steps), '--checkpoint-every', '10', '--rollout', `openai:${servers[0].url},${servers[1].url}`, '--api-key', SECRET, '--out', out]);
+    const steps = 80;
+    const run = runAsync([...RUN, '--model', model, '--steps', String(steps), '--checkpoint-every', '20', '--rollout', `openai:${servers[0].url},${servers[1].url}`, '--api-key', SECRET, '--out', out]);
     await waitForStep(out, 2);
     const port = new URL(servers[0].url).port;
     await servers[0].stop('SIGKILL');

@@ -35,6 +35,8 @@ interface Server {
   outstanding: number;
   /** Adapter names (or the full-weight version) this server holds, as far as we know. */
   loaded: Set<string>;
+  /** Loads under way, so concurrent requests share one. */
+  loading: Map<string, Promise<void>>;
   /** When it began failing; null while it answers. */
   downSince: number | null;
   /** While down: when to try it again (a probe request). */
@@ -61,7 +63,7 @@ export async function openFleetRollouts(options: FleetOptions, context: RolloutC
       if (err instanceof ServerFailure) throw new PrlError(`--rollout: ${url} does not answer (${err.message}); start the server or fix the URL`);
       throw err;
     }
-    servers.push({ api, kind: options.serverKind === 'auto' ? 'vllm' : options.serverKind, outstanding: 0, loaded: new Set(), downSince: null, retryAt: 0, failures: 0 });
+    servers.push({ api, kind: options.serverKind === 'auto' ? 'vllm' : options.serverKind, outstanding: 0, loaded: new Set(), loading: new Map(), downSince: null, retryAt: 0, failures: 0 });
   }
   return new FleetRollouts(servers, options, context);
 }
@@ -181,12 +183,26 @@ class FleetRollouts implements RolloutEngine {
     return pool.reduce((best, s) => (s.outstanding < best.outstanding ? s : best));
   }
 
-  /** Loads `version` on `server` unless it holds it. */
-  private async bringUp(server: Server, version: Version): Promise<void> {
-    if (server.loaded.has(version.name)) return;
-    if (version.full) await server.api.updateWeightsFromDisk(version.path, version.version);
-    else await server.api.loadAdapter(server.kind, version.name, version.path);
-    server.loaded.add(version.name);
+  /**
+   * Loads `version` on `server` unless it holds it. An adapter of the same name is unloaded first: it may
+   * be left from an earlier, interrupted run of the same name (a resumed run re-publishes its versions).
+   */
+  private bringUp(server: Server, version: Version): Promise<void> {
+    if (server.loaded.has(version.name)) return Promise.resolve();
+    let loading = server.loading.get(version.name);
+    if (!loading) {
+      loading = (async () => {
+        if (version.full) {
+          await server.api.updateWeightsFromDisk(version.path, version.version);
+        } else {
+          await server.api.unloadAdapter(server.kind, version.name);
+          await server.api.loadAdapter(server.kind, version.name, version.path);
+        }
+        server.loaded.add(version.name);
+      })().finally(() => server.loading.delete(version.name));
+      server.loading.set(version.name, loading);
+    }
+    return loading;
   }
 
   private failed(server: Server, err: unknown): void {
@@ -197,7 +213,7 @@ class FleetRollouts implements RolloutEngine {
       this.context.log(`rollouts: ${err.message}; retrying elsewhere`);
     }
     server.failures++;
-    server.retryAt = now + 250 * 2 ** Math.min(server.failures, 3);
+    server.retryAt = now + 250 * 2 ** Math.min(server.failures, 2);
     // A server that failed may have restarted empty: load again before its next request.
     server.loaded.clear();
   }
