@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot, runPrl } from '../cli/run-cli.js';
 import { startPrlServe, type ServeProcess } from '../helpers/prl-serve.js';
+import { killWhenExists } from '../helpers/kill-run.js';
 import { makeTaskModel } from '../helpers/task-model.js';
 
 const P = 2;
@@ -96,7 +97,7 @@ test('PRL with LoRA on two prl serve processes, one SIGKILLed mid-run and restar
   }
 });
 
-test('--async-steps 1 on a server: staleness <= 1 in every row, policy_version in samples.jsonl one behind from step 2', async () => {
+test('--async-steps 1 on a server: staleness <= 1, policy_version one behind from step 2; a synchronous run resumed after SIGKILL repeats its numbers', async () => {
   const root = mkdtempSync(join(tmpdir(), 'prl-fleet-async-'));
   const model = makeTaskModel(join(root, 'model'), 'arith');
   const server = await startPrlServe(model, ['--enable-lora', '--quiet']);
@@ -108,6 +109,19 @@ test('--async-steps 1 on a server: staleness <= 1 in every row, policy_version i
     assert.deepEqual(metrics.map((m) => m.staleness), [0, 1, 1, 1]);
     const versions = rows(out, 'samples.jsonl').map((s) => [s.step, s.policy_version]);
     for (const [step, version] of versions) assert.equal(version, Math.max(0, (step as number) - 2));
+
+    // Synchronous, seeded: a run SIGKILLed after a checkpoint and resumed ends with the uninterrupted run's numbers.
+    const args = (dir: string) => [...RUN, '--model', model, '--steps', '5', '--checkpoint-every', '1', '--rollout', `openai:${server.url}`, '--out', dir];
+    const whole = join(root, 'whole');
+    const first = runPrl(args(whole));
+    assert.equal(first.status, 0, first.stderr);
+    const broken = join(root, 'broken');
+    await killWhenExists(args(broken), join(broken, 'checkpoints/step-3'));
+    const resumed = runPrl(['rl', '--resume', broken, '--quiet']);
+    assert.equal(resumed.status, 0, resumed.stderr);
+    const withoutTimes = (list: Array<Record<string, unknown>>) => list.map(({ time: _time, ...rest }) => rest);
+    assert.deepEqual(withoutTimes(rows(broken, 'metrics.jsonl')), withoutTimes(rows(whole, 'metrics.jsonl')));
+    assert.deepEqual(rows(broken, 'samples.jsonl'), rows(whole, 'samples.jsonl'));
   } finally {
     await server.stop('SIGKILL');
   }
