@@ -56,6 +56,8 @@ export function modelTable(prl, torch) {
     '| figure | prl | PyTorch | prl / PyTorch |',
     '|---|---:|---:|---:|',
     ...rows.map(([name, a, b]) => `| ${name} | ${fmt(a)} | ${fmt(b)} | ${ratio(a, b)} |`),
+    '',
+    'prl / PyTorch below 1 favours prl for time and RSS, above 1 for tokens/s.',
   ].join('\n');
 }
 

@@ -172,6 +172,8 @@ test('bench/model-table.mjs puts fixed JSON lines side by side with prl / PyTorc
       '| train peak RSS, GiB | 3.00 | 6.00 | 0.50x |',
       '| sample, tokens/s (8 x (32 + 32)) | 60.00 | - | - |',
       '| sample peak RSS, GiB | 3.50 | - | - |',
+      '',
+      'prl / PyTorch below 1 favours prl for time and RSS, above 1 for tokens/s.',
     ].join('\n'),
   );
 });
