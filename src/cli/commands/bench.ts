@@ -50,7 +50,7 @@ export function register(program: Command): void {
     .option('--json', 'print one JSON line per figure')
     .option('--threads <n>', 'kernel worker threads', '2')
     .option('--provider <name>', 'kernel provider: wasm or ts', 'wasm')
-    .option('--iters <n>', `timed repetitions per figure after one warmup (default ${PRESET_ITERS}; ${MODEL_ITERS} with --model/--shape)`)
+    .option('--iters <n>', `timed repetitions per figure after the warmup (default ${PRESET_ITERS}; ${MODEL_ITERS} with --model/--shape)`)
     .option('--model <dir>', 'a Hugging Face model folder to time (token ids: no tokenizer needed)')
     .option('--shape <name>', `random weights at a real model's shape: ${Object.keys(BENCH_SHAPES).join(', ')}`)
     .option('--layers <n>', 'with --shape: keep only the first n layers')
