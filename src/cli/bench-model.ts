@@ -166,19 +166,28 @@ function fitHints(plan: MemoryPlan, s: ModelBenchSettings): string[] {
     const layers = maxLayersThatFit(plan);
     if (layers > 0) hints.push(`--layers ${layers} or fewer`);
   }
-  if (s.train && s.loraRank === 0) {
-    const lora = { ...plan, trainable: false, loraRank: 16 };
-    if (fits(lora)) hints.push(`--lora-rank 16 (${estimateOf(lora)})`);
-  }
-  if (s.train && s.batch > 1) {
-    const small = { ...plan, trainRows: s.seq };
-    if (fits(small)) hints.push(`--batch 1 (${estimateOf(small)})`);
+  if (s.train) {
+    // The largest batch that fits, as it is and with a rank-16 adapter over a frozen base.
+    const variants: Array<[string, MemoryPlan]> = [['', plan]];
+    if (s.loraRank === 0) variants.push(['--lora-rank 16', { ...plan, trainable: false, loraRank: 16 }]);
+    for (const [flag, variant] of variants) {
+      const batch = largestFittingBatch(variant, s);
+      if (batch === 0 || (batch === s.batch && flag === '')) continue;
+      const fitted = { ...variant, trainRows: batch * s.seq };
+      hints.push(`${[flag, batch < s.batch ? `--batch ${batch}` : ''].filter(Boolean).join(' ')} (${estimateOf(fitted)})`);
+    }
   }
   if (s.train && s.sample) {
     const sampleOnly = { ...plan, trainable: false, loraRank: 0, optimizer: false, trainRows: 0 };
     if (fits(sampleOnly)) hints.push(`--sample-only (${estimateOf(sampleOnly)})`);
   }
   return hints;
+}
+
+/** The largest training batch (<= the one asked for) at which `plan` fits; 0 when none does. */
+function largestFittingBatch(plan: MemoryPlan, s: ModelBenchSettings): number {
+  for (let batch = s.batch; batch >= 1; batch--) if (fits({ ...plan, trainRows: batch * s.seq })) return batch;
+  return 0;
 }
 
 /** Milliseconds of each timed training step, after one warmup step. */
