@@ -18,7 +18,7 @@ export interface LlamaCppOptions {
   modelPath: string; // a .gguf file
   contextSize?: number; // tokens of KV cache; default min(model's context_length, 4096)
   threads?: number; // CPU threads; default: node-llama-cpp's choice (all cores)
-  gpu?: boolean; // offload to a GPU if node-llama-cpp finds one; default false (CPU, reproducible)
+  gpu?: boolean; // offload to a GPU if node-llama-cpp finds one (node-llama-cpp's gpu: 'auto'); default false (CPU, reproducible)
   lora?: string; // a llama.cpp LoRA adapter GGUF (prl export-gguf --adapter) applied at scale 1
 }
 
@@ -119,19 +119,30 @@ export function sampleFromLogits(
   return { token, logprob: scaled[token] - lse };
 }
 
+/** What `LlamaCppPolicy.swap` changes: a new adapter and/or model, on a fresh context. */
+export interface LlamaCppSwap {
+  /** The LoRA adapter GGUF of the new context; undefined: none. Use a new path per version: node-llama-cpp caches adapters by path. */
+  lora?: string;
+  /** A new GGUF to serve (implies a reload), e.g. re-exported fully fine-tuned weights. */
+  modelPath?: string;
+  /** Reload the model even if the path is unchanged: llama.cpp frees adapters only with their model. */
+  reloadModel?: boolean;
+}
+
 export class LlamaCppPolicy {
   /** Serialises calls: the backend has one KV-cache sequence. */
   private queue: Promise<unknown> = Promise.resolve();
 
   private constructor(
     private readonly llama: Llama,
-    private readonly model: LlamaModel,
-    private readonly context: LlamaContext,
-    private readonly sequence: LlamaContextSequence,
+    private model: LlamaModel,
+    private context: LlamaContext,
+    private sequence: LlamaContextSequence,
     readonly vocabSize: number,
+    private options: LlamaCppOptions,
   ) {}
 
-  /** Loads a GGUF model on the CPU (prebuilt llama.cpp binaries; never builds or downloads). */
+  /** Loads a GGUF model (prebuilt llama.cpp binaries; never builds or downloads); on a GPU only with `gpu: true`. */
   static async load(options: LlamaCppOptions): Promise<LlamaCppPolicy> {
     const nlc = await importNodeLlamaCpp();
     const llama = await nlc.getLlama({
@@ -144,32 +155,67 @@ export class LlamaCppPolicy {
     });
     let model: LlamaModel;
     try {
-      model = await llama.loadModel({ modelPath: options.modelPath, gpuLayers: options.gpu === true ? 'auto' : 0 });
+      model = await LlamaCppPolicy.loadModel(llama, options);
     } catch (err) {
       await llama.dispose();
-      throw inputError(options.modelPath, `llama.cpp could not load the model (${(err as Error).message})`);
+      throw err;
     }
-    const trainContext = model.trainContextSize;
-    const contextSize = options.contextSize ?? Math.min(trainContext, 4096);
-    const context = await model.createContext({
-      contextSize,
-      sequences: 1,
-      batchSize: Math.min(contextSize, 512),
-      threads: options.threads,
-      flashAttention: false,
-      // llama.cpp keeps K and V in F16 by default, which costs ~1e-2 in log-probs; F32 matches the engine.
-      experimentalKvCacheKeyType: 'F32',
-      experimentalKvCacheValueType: 'F32',
-      lora: options.lora,
-    });
     const vocabSize = model.fileInfo.metadata.tokenizer?.ggml?.tokens?.length;
     if (vocabSize === undefined) {
-      await context.dispose();
       await model.dispose();
       await llama.dispose();
       throw inputError(options.modelPath, 'has no tokenizer.ggml.tokens');
     }
-    return new LlamaCppPolicy(llama, model, context, context.getSequence(), vocabSize);
+    const context = await LlamaCppPolicy.createContext(model, options);
+    return new LlamaCppPolicy(llama, model, context, context.getSequence(), vocabSize, options);
+  }
+
+  private static async loadModel(llama: Llama, options: LlamaCppOptions): Promise<LlamaModel> {
+    try {
+      return await llama.loadModel({ modelPath: options.modelPath, gpuLayers: options.gpu === true ? 'auto' : 0 });
+    } catch (err) {
+      throw inputError(options.modelPath, `llama.cpp could not load the model (${(err as Error).message})`);
+    }
+  }
+
+  private static async createContext(model: LlamaModel, options: LlamaCppOptions): Promise<LlamaContext> {
+    const contextSize = options.contextSize ?? Math.min(model.trainContextSize, 4096);
+    try {
+      return await model.createContext({
+        contextSize,
+        sequences: 1,
+        batchSize: Math.min(contextSize, 512),
+        threads: options.threads,
+        flashAttention: false,
+        // llama.cpp keeps K and V in F16 by default, which costs ~1e-2 in log-probs; F32 matches the engine.
+        experimentalKvCacheKeyType: 'F32',
+        experimentalKvCacheValueType: 'F32',
+        lora: options.lora,
+      });
+    } catch (err) {
+      throw inputError(options.lora ?? options.modelPath, `llama.cpp could not create a context (${(err as Error).message})`);
+    }
+  }
+
+  /**
+   * Serves a new adapter and/or model: the context is disposed and a fresh one created with `lora`
+   * (node-llama-cpp applies adapters per context); the model is reloaded first when `modelPath` or
+   * `reloadModel` asks, which also frees every adapter the old model loaded. Waits for calls in flight.
+   */
+  swap(change: LlamaCppSwap): Promise<void> {
+    return this.serialised(async () => {
+      const next: LlamaCppOptions = { ...this.options, lora: change.lora, modelPath: change.modelPath ?? this.options.modelPath };
+      await this.context.dispose();
+      if (change.modelPath !== undefined || change.reloadModel === true) {
+        await this.model.dispose();
+        this.model = await LlamaCppPolicy.loadModel(this.llama, next);
+        const vocabSize = this.model.fileInfo.metadata.tokenizer?.ggml?.tokens?.length;
+        if (vocabSize !== this.vocabSize) throw inputError(next.modelPath, `has ${vocabSize} tokens, the model it replaces ${this.vocabSize}`);
+      }
+      this.context = await LlamaCppPolicy.createContext(this.model, next);
+      this.sequence = this.context.getSequence();
+      this.options = next;
+    });
   }
 
   get contextSize(): number {
