@@ -244,6 +244,36 @@ export function ggufTokenizerMetadata(tokenizerJson: unknown, config: ModelConfi
 }
 
 /**
+ * Text node-llama-cpp tokenizes while it loads any model (LlamaModel.getWarnings: "some test text here",
+ * after a "\n" or BOS prefix). llama.cpp's SPM tokenizer turns a character missing from the vocab into
+ * byte tokens, and where the vocab has neither `<0xXX>` nor the raw byte, `byte_to_token` throws
+ * std::out_of_range, which nothing catches: the process aborts. So a character-level vocab that lacks one
+ * of these characters cannot be loaded by node-llama-cpp at all.
+ */
+const NODE_LLAMA_CPP_PROBE_TEXT = 'some test text here\n';
+
+/**
+ * Why node-llama-cpp would abort loading a GGUF with this tokenizer (`tokenizer.ggml.model` and its
+ * tokens), or undefined when it loads. Only SPM (`llama`) vocabularies without byte tokens are at risk.
+ */
+export function llamaCppVocabProblem(tokenizerModel: string, tokens: readonly string[]): string | undefined {
+  if (tokenizerModel !== 'llama') return undefined;
+  const vocab = new Set(tokens);
+  const missing = [...new Set(NODE_LLAMA_CPP_PROBE_TEXT)].filter((ch) => {
+    const hex = `<0x${ch.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}>`;
+    return !vocab.has(ch === ' ' ? SPM_SPACE : ch) && !vocab.has(hex);
+  });
+  if (missing.length === 0) return undefined;
+  return `its character vocabulary lacks ${missing.map((c) => JSON.stringify(c)).join(', ')}, which node-llama-cpp tokenizes while loading; llama.cpp aborts the process (std::out_of_range) on such a vocabulary`;
+}
+
+/** `llamaCppVocabProblem` for an HF tokenizer.json, as `ggufTokenizerMetadata` would export it. */
+export function llamaCppTokenizerProblem(tokenizerJson: unknown, config: ModelConfig): string | undefined {
+  const md = ggufTokenizerMetadata(tokenizerJson, config);
+  return llamaCppVocabProblem(String(md.get('tokenizer.ggml.model')?.value), md.get('tokenizer.ggml.tokens')?.value as string[]);
+}
+
+/**
  * The GGUF metadata and tensors of an HF model: names mapped, q/k permuted for `llama`, `output.weight`
  * omitted when the embeddings are tied (llama.cpp then reuses token_embd). Shapes are checked against
  * the config so that a wrong tensor fails here, naming it, rather than inside llama.cpp.

@@ -10,6 +10,7 @@
 import type { ControlledEvaluateInputItem, LlamaContext, LlamaContextSequence, LlamaModel, Llama, Token } from 'node-llama-cpp';
 import { PrlError, PromptError, inputError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
+import { llamaCppVocabProblem } from '../engine/gguf-export.js';
 import { prefixDecodeOffsets } from '../engine/tokenizer.js';
 import { continuationStart } from './offsets.js';
 import type { Completion, Policy, PolicyCapabilities, Prompt, SampleRequest as PolicySampleRequest, ScoreRequest as PolicyScoreRequest, ScoredContinuation } from './types.js';
@@ -40,6 +41,23 @@ export interface Sample {
   logprobs: number[];
   offsets: number[]; // offsets[i] = index in `text` where token i's text starts
   finishReason: 'stop' | 'length';
+}
+
+/** Sampling on token ids for RL rollouts: generation ends at the first stop id (kept) or after `maxTokens`. */
+export interface TokenSampleRequest {
+  prompts: readonly (readonly number[])[];
+  n: number; // samples per prompt
+  temperature: number; // 0 = greedy
+  topP?: number;
+  maxTokens: number;
+  stopIds: readonly number[];
+  seed: number;
+}
+
+export interface TokenSample {
+  tokens: number[];
+  /** log p(token) under softmax(logits) at temperature 1 with no truncation, whatever the sampling temperature. */
+  logprobs: number[];
 }
 
 export interface ScoreRequest {
@@ -145,6 +163,7 @@ export class LlamaCppPolicy {
   /** Loads a GGUF model (prebuilt llama.cpp binaries; never builds or downloads); on a GPU only with `gpu: true`. */
   static async load(options: LlamaCppOptions): Promise<LlamaCppPolicy> {
     const nlc = await importNodeLlamaCpp();
+    await LlamaCppPolicy.refuseAbortingVocab(nlc, options.modelPath);
     const llama = await nlc.getLlama({
       gpu: options.gpu === true ? 'auto' : false,
       build: 'never',
@@ -168,6 +187,20 @@ export class LlamaCppPolicy {
     }
     const context = await LlamaCppPolicy.createContext(model, options);
     return new LlamaCppPolicy(llama, model, context, context.getSequence(), vocabSize, options);
+  }
+
+  /** A clear error instead of the process abort llama.cpp gives on some character-level vocabularies (see llamaCppVocabProblem). */
+  private static async refuseAbortingVocab(nlc: NodeLlamaCpp, modelPath: string): Promise<void> {
+    let model: string | undefined, tokens: readonly string[] | undefined;
+    try {
+      const info = await nlc.readGgufFileInfo(modelPath, { readTensorInfo: false });
+      model = info.metadata.tokenizer?.ggml?.model;
+      tokens = info.metadata.tokenizer?.ggml?.tokens;
+    } catch (err) {
+      throw inputError(modelPath, `is not a readable GGUF file (${(err as Error).message})`);
+    }
+    const problem = model === undefined || tokens === undefined ? undefined : llamaCppVocabProblem(model, tokens);
+    if (problem !== undefined) throw inputError(modelPath, `llama.cpp cannot load this model: ${problem}`);
   }
 
   private static async loadModel(llama: Llama, options: LlamaCppOptions): Promise<LlamaModel> {
@@ -205,6 +238,7 @@ export class LlamaCppPolicy {
   swap(change: LlamaCppSwap): Promise<void> {
     return this.serialised(async () => {
       const next: LlamaCppOptions = { ...this.options, lora: change.lora, modelPath: change.modelPath ?? this.options.modelPath };
+      if (change.modelPath !== undefined) await LlamaCppPolicy.refuseAbortingVocab(await importNodeLlamaCpp(), change.modelPath);
       await this.context.dispose();
       if (change.modelPath !== undefined || change.reloadModel === true) {
         await this.model.dispose();
@@ -319,6 +353,41 @@ export class LlamaCppPolicy {
         if (prompt.length === 0) throw inputError(`sample prompt ${p}`, 'is empty');
         const group: Sample[] = [];
         for (let i = 0; i < request.n; i++) group.push(await this.sampleOne(prompt, request, stops, rng.fork()));
+        results.push(group);
+      }
+      return results;
+    });
+  }
+
+  /**
+   * `n` samples per prompt on token ids (RL rollouts): the distribution is the same as `sample`'s, the
+   * reported log-prob is the behaviour policy's at temperature 1 (the number a PPO ratio compares with).
+   * Same seed, same model: same samples.
+   */
+  sampleTokens(request: TokenSampleRequest): Promise<TokenSample[][]> {
+    return this.serialised(async () => {
+      const rng = new Rng(request.seed);
+      const stops = new Set(request.stopIds);
+      const results: TokenSample[][] = [];
+      for (let p = 0; p < request.prompts.length; p++) {
+        const prompt = this.toTokens([...request.prompts[p]], `rollout prompt ${p}`);
+        if (prompt.length === 0) throw inputError(`rollout prompt ${p}`, 'is empty');
+        const group: TokenSample[] = [];
+        for (let i = 0; i < request.n; i++) {
+          const sampleRng = rng.fork();
+          const tokens: number[] = [];
+          const logprobs: number[] = [];
+          const budget = Math.min(request.maxTokens, this.contextSize - prompt.length);
+          while (tokens.length < budget) {
+            const context = [...prompt, ...tokens];
+            const [logits] = await this.evaluate(context, [context.length - 1]);
+            const { token } = sampleFromLogits(logits, request.temperature, undefined, request.topP, sampleRng);
+            tokens.push(token);
+            logprobs.push(logits[token] - logSumExp(logits));
+            if (stops.has(token)) break;
+          }
+          group.push({ tokens, logprobs });
+        }
         results.push(group);
       }
       return results;
