@@ -12,21 +12,13 @@
  * so that `prl` can inspect any file, and dequantizes the three it writes.
  */
 import { inputError } from '../util/errors.js';
+import { GGML_TYPE_F16, GGML_TYPE_F32, GGML_TYPE_ID, GGML_TYPE_Q8_0, readTensorData, tensorBytes, writeTensorData, type GgufTensorType } from './ggml-types.js';
+
+export { GGML_TYPE_F16, GGML_TYPE_F32, GGML_TYPE_Q8_0, Q8_0_BLOCK, f16BitsToF32, f32ToF16Bits, quantizeQ8_0Block, type GgufTensorType } from './ggml-types.js';
 
 export const GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
 export const GGUF_VERSION = 3;
 export const GGUF_DEFAULT_ALIGNMENT = 32;
-export const GGML_TYPE_F32 = 0;
-export const GGML_TYPE_F16 = 1;
-export const GGML_TYPE_Q8_0 = 8;
-/** Values per Q8_0 block; a block is an f16 scale d followed by 32 int8 quants (34 bytes). */
-export const Q8_0_BLOCK = 32;
-const Q8_0_BLOCK_BYTES = 2 + Q8_0_BLOCK;
-
-/** The tensor types prl writes. */
-export type GgufTensorType = 'f32' | 'f16' | 'q8_0';
-const GGML_TYPE_ID: Record<GgufTensorType, number> = { f32: GGML_TYPE_F32, f16: GGML_TYPE_F16, q8_0: GGML_TYPE_Q8_0 };
-
 /** GGUF metadata value types, by the number the format stores. */
 export const GGUF_VALUE_TYPES = {
   uint8: 0,
@@ -205,85 +197,6 @@ function writeScalar(w: ByteWriter, type: GgufScalarType, value: GgufScalar, key
       return w.f32(v);
     case 'float64':
       return w.f64(v);
-  }
-}
-
-/**
- * IEEE binary16 bits of `x`, rounded to nearest even as ggml's `GGML_FP32_TO_FP16` does; values past
- * the f16 range become infinities, tiny ones subnormals or zero.
- */
-export function f32ToF16Bits(x: number): number {
-  const f = new Float32Array([x]);
-  const bits = new Uint32Array(f.buffer)[0];
-  const sign = (bits >>> 16) & 0x8000;
-  const exp = (bits >>> 23) & 0xff;
-  const mant = bits & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant !== 0 ? 0x200 : 0); // inf / NaN
-  const e = exp - 127 + 15; // rebiased exponent
-  if (e >= 0x1f) return sign | 0x7c00; // overflow -> inf
-  if (e <= 0) {
-    if (e < -10) return sign; // below half the smallest subnormal
-    // Subnormal: shift the mantissa (with its implicit 1) right, rounding to nearest even.
-    const m = mant | 0x800000;
-    const shift = 14 - e;
-    const half = 1 << (shift - 1);
-    const rest = m & ((1 << shift) - 1);
-    let h = m >>> shift;
-    if (rest > half || (rest === half && (h & 1) === 1)) h++;
-    return sign | h;
-  }
-  let h = (e << 10) | (mant >>> 13);
-  const rest = mant & 0x1fff;
-  if (rest > 0x1000 || (rest === 0x1000 && (h & 1) === 1)) h++; // may carry into the exponent: still right
-  return sign | h;
-}
-
-/** The value of binary16 bits. */
-export function f16BitsToF32(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >>> 10) & 0x1f;
-  const mant = h & 0x3ff;
-  if (exp === 0) return sign * mant * 2 ** -24;
-  if (exp === 0x1f) return mant === 0 ? sign * Infinity : NaN;
-  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
-}
-
-/**
- * One Q8_0 block as ggml's `quantize_row_q8_0_ref` makes it: d = amax / 127, q = round(x / d) (half away
- * from zero, computed as x * (1/d) in float32), d stored as f16. Returns d's f16 bits; fills `q` (32).
- */
-export function quantizeQ8_0Block(x: Float32Array, q: Int8Array): number {
-  let amax = 0;
-  for (let i = 0; i < Q8_0_BLOCK; i++) amax = Math.max(amax, Math.abs(x[i]));
-  const d = Math.fround(amax / 127);
-  const id = d !== 0 ? Math.fround(1 / d) : 0;
-  for (let i = 0; i < Q8_0_BLOCK; i++) {
-    const v = Math.fround(x[i] * id);
-    q[i] = Math.sign(v) * Math.round(Math.abs(v)); // C roundf: half away from zero
-  }
-  return f32ToF16Bits(d);
-}
-
-function tensorBytes(type: GgufTensorType, shape: number[], name: string): number {
-  const numel = shape.reduce((a, b) => a * b, 1);
-  if (type === 'f32') return numel * 4;
-  if (type === 'f16') return numel * 2;
-  const inner = shape.length === 0 ? 1 : shape[shape.length - 1];
-  if (inner % Q8_0_BLOCK !== 0) throw inputError(`gguf tensor ${name}`, `q8_0 needs rows of a multiple of ${Q8_0_BLOCK} values, got ${inner}`);
-  return (numel / Q8_0_BLOCK) * Q8_0_BLOCK_BYTES;
-}
-
-function writeTensorData(view: DataView, p: number, type: GgufTensorType, data: Float32Array): void {
-  if (type === 'f32') {
-    for (let j = 0; j < data.length; j++, p += 4) view.setFloat32(p, data[j], true);
-  } else if (type === 'f16') {
-    for (let j = 0; j < data.length; j++, p += 2) view.setUint16(p, f32ToF16Bits(data[j]), true);
-  } else {
-    const q = new Int8Array(Q8_0_BLOCK);
-    for (let b = 0; b < data.length; b += Q8_0_BLOCK, p += Q8_0_BLOCK_BYTES) {
-      view.setUint16(p, quantizeQ8_0Block(data.subarray(b, b + Q8_0_BLOCK), q), true);
-      for (let i = 0; i < Q8_0_BLOCK; i++) view.setInt8(p + 2 + i, q[i]);
-    }
   }
 }
 
@@ -547,20 +460,8 @@ export function readGgufTensor(bytes: Uint8Array, header: GgufHeader, name: stri
   if (info.ggmlType === GGML_TYPE_F32) return readGgufTensorF32(bytes, header, name, source);
   const type = info.ggmlType === GGML_TYPE_F16 ? 'f16' : info.ggmlType === GGML_TYPE_Q8_0 ? 'q8_0' : undefined;
   if (type === undefined) throw inputError(source, `tensor ${name} has ggml type ${info.ggmlType}; prl reads F32, F16 and Q8_0`);
-  const numel = info.shape.reduce((a, b) => a * b, 1);
   const size = tensorBytes(type, info.shape, name);
   const start = header.dataOffset + info.offset;
   if (start + size > bytes.length) throw inputError(source, `tensor ${name} runs past the end of the file`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset + start, size);
-  const out = new Float32Array(numel);
-  if (type === 'f16') {
-    for (let i = 0; i < numel; i++) out[i] = f16BitsToF32(view.getUint16(i * 2, true));
-    return out;
-  }
-  for (let b = 0; b < numel / Q8_0_BLOCK; b++) {
-    const p = b * Q8_0_BLOCK_BYTES;
-    const d = f16BitsToF32(view.getUint16(p, true));
-    for (let i = 0; i < Q8_0_BLOCK; i++) out[b * Q8_0_BLOCK + i] = d * view.getInt8(p + 2 + i);
-  }
-  return out;
+  return readTensorData(new DataView(bytes.buffer, bytes.byteOffset + start, size), type, info.shape.reduce((a, b) => a * b, 1));
 }

@@ -117,6 +117,7 @@ test('llama.cpp rollouts: published adapters sampled with prl\'s log-probs, vers
       }
       model.attachAdapter(first);
       const worst = worstMismatch(model, f.prompts, v1);
+      t.diagnostic(`worst |log p llama.cpp - log p prl| over ${v1.flat().reduce((n, s) => n + s.tokens.length, 0)} sampled tokens (f32 + LoRA r4): ${worst.toExponential(2)}`);
       assert.ok(worst < 1e-3, `worst |llama.cpp - prl| with adapter v1 = ${worst}`);
       model.detachAdapter();
       assert.ok(worstMismatch(model, f.prompts, v1) > 1e-2, 'the adapter changes the log-probs (else the check above proves nothing)');
