@@ -7,12 +7,13 @@
  *   trainer = prl's engine, f32 weights + the same adapter) and the share of tokens whose truncated
  *   importance weight exp(log p_trainer - log p_engine) exceeds the cap (`--tis-cap`, default 2);
  * - `swap-rss`: resident memory every 10 of `--swaps` adapter swaps with a model reload every `--reload`
- *   swaps (llama.cpp frees adapters only with their model), which must stay flat.
+ *   swaps (llama.cpp frees adapters only with their model), which must stay flat, and the same without
+ *   reloads as the control, which grows by about an adapter per swap.
  *
  * The model is random, qwen2-shaped with a padded vocabulary (the byte-level test tokenizer, so that
  * llama.cpp loads it) and std-0.1 weights so that log-probs vary. About 2 minutes at the defaults on 2 cores.
  *
- *   node dist/bench/llamacpp-rollouts.js [--hidden 512] [--layers 4] [--vocab 32000] [--seqs 8] [--prompt 64]
+ *   node --expose-gc dist/bench/llamacpp-rollouts.js [--hidden 512] [--layers 4] [--vocab 32000] [--seqs 8] [--prompt 64]
  *     [--new 128] [--rank 16] [--threads 2] [--swaps 100] [--reload 10] [--gpu off|auto]
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -111,20 +112,44 @@ for (const quant of ['f32', 'f16', 'q8_0'] as const) {
     });
     print({ name: 'mismatch', engine: `llamacpp-${quant}`, tokens: count, rollout_logprob_diff: sumDiff / count, tis_capped_frac: capped / count, tis_cap: tisCap });
 
-    if (quant === 'q8_0') {
-      // Memory over many swaps: a new adapter file per version, the model reloaded every `reload` swaps.
-      const rss: number[] = [];
-      const swapStart = performance.now();
-      for (let v = 2; v < 2 + swaps; v++) {
-        for (const p of adapter.parameters()) if (p.name.includes('lora_B')) p.data[v % p.data.length] += 1e-3;
-        await rollouts.publish({ version: v, model, adapter });
-        if ((v - 1) % 10 === 0) rss.push(process.memoryUsage().rss / 2 ** 20);
-      }
-      const perSwapMs = (performance.now() - swapStart) / swaps;
-      print({ name: 'swap-rss', engine: `llamacpp-${quant}`, swaps, reload_every: reload, rss_mib: rss.map((m) => Math.round(m)), last_over_second: rss.at(-1)! / rss[1], ms_per_swap: perSwapMs });
-    }
   } finally {
     await rollouts.close();
   }
 }
+/**
+ * Memory over many swaps on the q8_0 base: a new adapter file per version, the model reloaded every
+ * `reloadEvery` swaps. Run with the bench's K and, as the control, never (K > swaps).
+ */
+async function swapRss(reloadEvery: number): Promise<void> {
+  const rollouts = await openLlamaCppRollouts(
+    { quant: 'q8_0', gpu, reloadEvery, threads },
+    { runName: 'bench', syncDir: join(root, `sync-swaps-${reloadEvery}`), modelDir: dir, threads, log: () => {} },
+  );
+  try {
+    // With --expose-gc, JS garbage is collected before each reading, so what grows is llama.cpp's.
+    const gc = (globalThis as { gc?: () => void }).gc;
+    const rss: number[] = [];
+    const heap: number[] = [];
+    const start = performance.now();
+    for (let swap = 1; swap <= swaps; swap++) {
+      for (const p of adapter.parameters()) if (p.name.includes('lora_B')) p.data[swap % p.data.length] += 1e-3;
+      await rollouts.publish({ version: swap, model, adapter });
+      if (swap % 10 === 0) {
+        gc?.();
+        const usage = process.memoryUsage();
+        rss.push(usage.rss / 2 ** 20);
+        heap.push((usage.heapUsed + usage.arrayBuffers) / 2 ** 20);
+      }
+    }
+    const msPerSwap = (performance.now() - start) / swaps;
+    print({
+      name: 'swap-rss', engine: 'llamacpp-q8_0', swaps, reload_every: reloadEvery > swaps ? 'never' : reloadEvery, gc: gc !== undefined,
+      rss_mib: rss.map((m) => Math.round(m)), js_heap_mib: heap.map((m) => Math.round(m)), last_over_first: rss.at(-1)! / rss[0], ms_per_swap: msPerSwap,
+    });
+  } finally {
+    await rollouts.close();
+  }
+}
+await swapRss(reload);
+await swapRss(swaps + 1);
 rmSync(root, { recursive: true, force: true });
