@@ -31,7 +31,7 @@ export function register(program: Command): void {
     .description('time one training step and KV-cache sampling on the bench preset model')
     .option('--json', 'print one JSON line per figure')
     .option('--threads <n>', 'kernel worker threads', '2')
-    .option('--provider <name>', 'kernel provider: wasm or ts', 'wasm')
+    .option('--provider <name>', 'kernel provider: wasm, native (matmuls on onnxruntime-node MLAS) or ts', 'wasm')
     .option('--iters <n>', 'timed repetitions per figure (after warmup)', '10')
     .action(async (opts: BenchOptions) => {
       const iters = intFlag(opts.iters, '--iters');
