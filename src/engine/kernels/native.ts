@@ -65,18 +65,25 @@ export function loadOrtBackend(packageName = 'onnxruntime-node'): OrtBackend {
   return { version, newSession: () => new binding.InferenceSession(), Tensor };
 }
 
-/** One cached Gemm session and its staging buffers (grown to the largest M seen, reused after). */
+/** One cached Gemm session. */
 interface GemmSession {
   session: BindingSession;
   transA: boolean;
   transB: boolean;
-  withC: boolean;
-  N: number;
-  K: number;
-  a: Float32Array;
-  b: Float32Array;
-  c: Float32Array;
-  y: Float32Array;
+}
+
+/**
+ * Staging copies of A, B, C and Y outside the shared memory, one set for all sessions (calls run one at
+ * a time), each grown to the largest call seen: at the 0.5B shape the LM head's make them ~0.6 GB each.
+ */
+class Staging {
+  private readonly buffers = { A: new Float32Array(0), B: new Float32Array(0), C: new Float32Array(0), Y: new Float32Array(0) };
+
+  /** A view of `n` floats of buffer `name`, growing it (to 1.25x, to limit regrowth) when too small. */
+  view(name: 'A' | 'B' | 'C' | 'Y', n: number): Float32Array {
+    if (this.buffers[name].length < n) this.buffers[name] = new Float32Array(Math.ceil(n * 1.25));
+    return this.buffers[name].subarray(0, n);
+  }
 }
 
 const LAYOUT_TRANSPOSES: Record<MatmulLayout, { transA: boolean; transB: boolean }> = {
@@ -88,6 +95,7 @@ const LAYOUT_TRANSPOSES: Record<MatmulLayout, { transA: boolean; transB: boolean
 /** The matmul family on MLAS; see the file comment. */
 export class OrtMatmul {
   private readonly sessions = new Map<string, GemmSession>();
+  private readonly staging = new Staging();
   /** Calls that ran on MLAS (the rest went to wasm for having fewer than MIN_NATIVE_ROWS rows). */
   nativeCalls = 0;
 
@@ -108,22 +116,22 @@ export class OrtMatmul {
       throw new Error(`matmul: tensors too small for (M=${M}, N=${N}, K=${K}): out ${out.length}, a ${a.length}, b ${b.length}`);
     }
     const g = this.session(transposes.transA, transposes.transB, accumulate, N, K);
-    this.grow(g, M);
     const T = this.ort.Tensor;
     // Copies: N-API will not take views of the shared engine memory.
-    const aIn = g.a.subarray(0, M * K);
+    const aIn = this.staging.view('A', M * K);
     aIn.set(a.subarray(0, M * K));
-    g.b.set(b.subarray(0, N * K));
+    const bIn = this.staging.view('B', N * K);
+    bIn.set(b.subarray(0, N * K));
     const feeds: Record<string, OrtTensor> = {
       A: new T('float32', aIn, g.transA ? [K, M] : [M, K]),
-      B: new T('float32', g.b, g.transB ? [N, K] : [K, N]),
+      B: new T('float32', bIn, g.transB ? [N, K] : [K, N]),
     };
     if (accumulate) {
-      const cIn = g.c.subarray(0, M * N);
+      const cIn = this.staging.view('C', M * N);
       cIn.set(out.subarray(0, M * N));
       feeds.C = new T('float32', cIn, [M, N]);
     }
-    const y = g.y.subarray(0, M * N);
+    const y = this.staging.view('Y', M * N);
     g.session.run(feeds, { Y: new T('float32', y, [M, N]) }, {});
     out.set(y);
     this.nativeCalls++;
@@ -152,18 +160,12 @@ export class OrtMatmul {
       if (!loaded) {
         throw new PrlError(`native provider: onnxruntime-node did not load a Gemm session synchronously (N=${N}, K=${K}); use --provider wasm`, { cause: failure });
       }
-      g = { session, transA, transB, withC, N, K, a: new Float32Array(0), b: new Float32Array(N * K), c: new Float32Array(0), y: new Float32Array(0) };
+      g = { session, transA, transB };
       this.sessions.set(key, g);
     }
     return g;
   }
 
-  private grow(g: GemmSession, M: number): void {
-    if (g.y.length >= M * g.N) return;
-    g.a = new Float32Array(M * g.K);
-    g.y = new Float32Array(M * g.N);
-    if (g.withC) g.c = new Float32Array(M * g.N);
-  }
 }
 
 /**
