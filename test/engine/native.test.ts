@@ -218,3 +218,20 @@ test('model forward and backward: native within 2e-5 of wasm (log-probs) and 1e-
     assert.ok(Math.abs(n.grads[i] - w.grads[i]) <= 1e-4 * scale, `grad[${i}]: native ${n.grads[i]} vs wasm ${w.grads[i]} (max |g| ${scale})`);
   }
 });
+
+test('--provider native opens through the CLI helper; the sft/rl config takes provider wasm|native only', async () => {
+  const { openEngine } = await import('../../src/cli/engine.js');
+  const { rlConfigSchema, sftConfigSchema } = await import('../../src/train/config.js');
+  const engine = await openEngine('native', 1);
+  try {
+    assert.match(engine.kernels.name, ortInstalled ? /^native-mlas / : /^wasm-simd/);
+  } finally {
+    await engine.kernels.dispose();
+  }
+  await assert.rejects(openEngine('gpu', 1), /--provider: must be "wasm", "native" or "ts", got "gpu"/);
+  for (const schema of [rlConfigSchema, sftConfigSchema]) {
+    assert.equal(schema.parse({ provider: 'native' }).provider, 'native');
+    assert.equal(schema.parse({}).provider, undefined, 'absent: the wasm default, and warm-start cache keys unchanged');
+    assert.equal(schema.safeParse({ provider: 'gpu' }).success, false);
+  }
+});
