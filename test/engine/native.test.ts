@@ -106,7 +106,7 @@ test(`matmul with fewer than ${MIN_NATIVE_ROWS} rows runs in wasm: the same byte
 
 test('matmul results are bit-identical at 1 and 2 threads', { skip }, () => {
   const rng = new Rng(7);
-  for (const [M, N, K] of [[256, 192, 320], [64, 1000, 96], [300, 17, 129]]) {
+  for (const [M, N, K] of [[256, 192, 320], [64, 1000, 96], [300, 17, 129], [32, 24, 8192]]) {
     for (const layout of LAYOUTS) {
       const a = randomValues(M * K, rng), b = randomValues(N * K, rng), init = randomValues(M * N, rng);
       for (const accumulate of [false, true]) {
@@ -186,7 +186,7 @@ function seededModel(e: Engine): LlamaModel {
   return model;
 }
 
-test('model forward and backward: native within 2e-5 of wasm (log-probs) and 1e-4 relative (gradients), and of float64', { skip }, () => {
+test('model forward and backward: native within 1e-5 of wasm (log-probs; measured 1e-6) and 1e-5 of max |g| (gradients; measured 5e-7), and of float64', { skip }, () => {
   const B = 2, T = 12;
   const rng = new Rng(12);
   const tokens = Int32Array.from({ length: B * T }, () => rng.int(MODEL.vocabSize));
@@ -203,7 +203,7 @@ test('model forward and backward: native within 2e-5 of wasm (log-probs) and 1e-
   const [w, n] = results;
   assert.ok(ortOf(native2).nativeCalls > 0);
 
-  for (let i = 0; i < B * T; i++) assert.ok(Math.abs(n.logp[i] - w.logp[i]) <= 2e-5, `logp[${i}]: native ${n.logp[i]} vs wasm ${w.logp[i]}`);
+  for (let i = 0; i < B * T; i++) assert.ok(Math.abs(n.logp[i] - w.logp[i]) <= 1e-5, `logp[${i}]: native ${n.logp[i]} vs wasm ${w.logp[i]}`);
   const P = paramsOf(n.model);
   for (let b = 0; b < B; b++) {
     const seq = (a: Int32Array) => Array.from(a.subarray(b * T, (b + 1) * T));
@@ -215,7 +215,7 @@ test('model forward and backward: native within 2e-5 of wasm (log-probs) and 1e-
   for (const g of w.grads) scale = Math.max(scale, Math.abs(g));
   assert.ok(scale > 0);
   for (let i = 0; i < w.grads.length; i++) {
-    assert.ok(Math.abs(n.grads[i] - w.grads[i]) <= 1e-4 * scale, `grad[${i}]: native ${n.grads[i]} vs wasm ${w.grads[i]} (max |g| ${scale})`);
+    assert.ok(Math.abs(n.grads[i] - w.grads[i]) <= 1e-5 * scale, `grad[${i}]: native ${n.grads[i]} vs wasm ${w.grads[i]} (max |g| ${scale})`);
   }
 });
 
