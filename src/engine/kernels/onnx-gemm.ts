@@ -1,5 +1,5 @@
 /**
- * The smallest ONNX model the native provider needs: one Gemm node, out = op(A) · op(B) (+ C), written
+ * The smallest ONNX model the native provider needs: one Gemm node, out = op(A) · op(B), written
  * straight as protobuf bytes so that no ONNX toolchain is needed at build or run time.
  *
  * Field numbers follow onnx/onnx.proto (proto2): ModelProto{ir_version=1, graph=7, opset_import=8},
@@ -62,7 +62,7 @@ const ONNX_FLOAT = 1; // TensorProto.DataType.FLOAT
 const ATTRIBUTE_FLOAT = 1; // AttributeProto.AttributeType.FLOAT
 const ATTRIBUTE_INT = 2;
 const IR_VERSION = 8; // ONNX 1.10+, read by every ORT since 1.10
-const OPSET = 13; // Gemm-13: transA, transB, alpha, beta, optional C
+const OPSET = 13; // Gemm-13: transA, transB, alpha (C is optional and unused here)
 
 /** A float32 tensor input/output; a dim given as a string is symbolic (any size at run time). */
 function tensorValueInfo(name: string, dims: (number | string)[]): ProtoWriter {
@@ -77,8 +77,6 @@ export interface GemmSpec {
   transA: boolean;
   /** op(B) is Bᵀ when transB: B is stored (N, K) instead of (K, N). */
   transB: boolean;
-  /** With C: out = op(A)·op(B) + C (C (M, N), beta 1), the accumulate form. */
-  withC: boolean;
   /** Columns of the output. */
   N: number;
   /** The reduction length. */
@@ -86,23 +84,19 @@ export interface GemmSpec {
 }
 
 /**
- * ONNX bytes of Y (M, N) = op(A) · op(B) [+ C], with M symbolic so that one session serves every row
- * count (prefill lengths, batch sizes). Inputs are named A, B[, C]; the output Y.
+ * ONNX bytes of Y (M, N) = op(A) · op(B), with M symbolic so that one session serves every row count
+ * (prefill lengths, batch sizes). Inputs are named A and B; the output Y.
  */
 export function gemmModel(spec: GemmSpec): Uint8Array {
-  const { transA, transB, withC, N, K } = spec;
-  const node = new ProtoWriter().string(1, 'A').string(1, 'B');
-  if (withC) node.string(1, 'C');
-  node.string(2, 'Y').string(4, 'Gemm');
+  const { transA, transB, N, K } = spec;
+  const node = new ProtoWriter().string(1, 'A').string(1, 'B').string(2, 'Y').string(4, 'Gemm');
   node.message(5, new ProtoWriter().string(1, 'transA').varint(3, transA ? 1 : 0).varint(20, ATTRIBUTE_INT));
   node.message(5, new ProtoWriter().string(1, 'transB').varint(3, transB ? 1 : 0).varint(20, ATTRIBUTE_INT));
   node.message(5, new ProtoWriter().string(1, 'alpha').float(2, 1).varint(20, ATTRIBUTE_FLOAT));
-  node.message(5, new ProtoWriter().string(1, 'beta').float(2, 1).varint(20, ATTRIBUTE_FLOAT));
 
   const graph = new ProtoWriter().message(1, node).string(2, 'prl_gemm');
   graph.message(11, tensorValueInfo('A', transA ? [K, 'M'] : ['M', K]));
   graph.message(11, tensorValueInfo('B', transB ? [N, K] : [K, N]));
-  if (withC) graph.message(11, tensorValueInfo('C', ['M', N]));
   graph.message(12, tensorValueInfo('Y', ['M', N]));
 
   const model = new ProtoWriter().varint(1, IR_VERSION).string(2, 'prl');
