@@ -49,7 +49,8 @@ export interface OrtBackend {
 
 /**
  * Loads onnxruntime-node (or `packageName`, a seam for tests and for pointing at another build) and
- * initialises its runtime; throws if the package is absent or its binary will not load.
+ * initialises its runtime; throws if the package is absent, its binary will not load, or it cannot
+ * load a Gemm session synchronously.
  */
 export function loadOrtBackend(packageName = 'onnxruntime-node'): OrtBackend {
   const require = createRequire(import.meta.url);
@@ -62,7 +63,11 @@ export function loadOrtBackend(packageName = 'onnxruntime-node'): OrtBackend {
   };
   const { Tensor } = fromPackage('onnxruntime-common') as { Tensor: TensorConstructor };
   initOrt();
-  return { version, newSession: () => new binding.InferenceSession(), Tensor };
+  const backend = { version, newSession: () => new binding.InferenceSession(), Tensor };
+  // Load one tiny session now, so that a binding that cannot load synchronously is found here (and the
+  // engine falls back to wasm) rather than at the first matmul of a run.
+  loadGemmSession(backend, false, true, 1, 1, 1).dispose();
+  return backend;
 }
 
 /** One cached Gemm session. */
@@ -144,26 +149,31 @@ export class OrtMatmul {
     const key = `${transA ? 't' : 'n'}${transB ? 't' : 'n'}:${N}:${K}`;
     let g = this.sessions.get(key);
     if (!g) {
-      const session = this.ort.newSession();
-      const bytes = gemmModel({ transA, transB, N, K });
-      let loaded = false;
-      let failure: unknown;
-      try {
-        // Attach a handler so that a failed load is not also an unhandled rejection.
-        session.loadModel(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength, sessionOptions(this.threads))?.catch(() => undefined);
-        loaded = session.inputMetadata.length > 0;
-      } catch (err) {
-        failure = err;
-      }
-      if (!loaded) {
-        throw new PrlError(`native provider: onnxruntime-node did not load a Gemm session synchronously (N=${N}, K=${K}); use --provider wasm`, { cause: failure });
-      }
+      const session = loadGemmSession(this.ort, transA, transB, N, K, this.threads);
       g = { session, transA, transB };
       this.sessions.set(key, g);
     }
     return g;
   }
+}
 
+/** A loaded Gemm session; throws unless the binding loaded it before returning (see the file comment). */
+function loadGemmSession(ort: OrtBackend, transA: boolean, transB: boolean, N: number, K: number, threads: number): BindingSession {
+  const session = ort.newSession();
+  const bytes = gemmModel({ transA, transB, N, K });
+  let loaded = false;
+  let failure: unknown;
+  try {
+    // Attach a handler so that a failed load is not also an unhandled rejection.
+    session.loadModel(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength, sessionOptions(threads))?.catch(() => undefined);
+    loaded = session.inputMetadata.length > 0;
+  } catch (err) {
+    failure = err;
+  }
+  if (!loaded) {
+    throw new PrlError(`native provider: onnxruntime-node did not load a Gemm session synchronously (N=${N}, K=${K}); use --provider wasm`, { cause: failure });
+  }
+  return session;
 }
 
 /**
