@@ -49,7 +49,7 @@ export function register(program: Command): void {
     .description('time one training step and KV-cache sampling on the bench preset model, a model folder (--model) or a real shape (--shape)')
     .option('--json', 'print one JSON line per figure')
     .option('--threads <n>', 'kernel worker threads', '2')
-    .option('--provider <name>', 'kernel provider: wasm or ts', 'wasm')
+    .option('--provider <name>', 'kernel provider: wasm, native (matmuls on onnxruntime-node MLAS) or ts', 'wasm')
     .option('--iters <n>', `timed repetitions per figure after the warmup (default ${PRESET_ITERS}; ${MODEL_ITERS} with --model/--shape)`)
     .option('--model <dir>', 'a Hugging Face model folder to time (token ids: no tokenizer needed)')
     .option('--shape <name>', `random weights at a real model's shape: ${Object.keys(BENCH_SHAPES).join(', ')}`)
