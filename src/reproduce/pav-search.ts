@@ -589,4 +589,4 @@ function r3(x: number): number {
 }
 
 /** The registry entry. */
-export const pavSearch = defineExperiment('pav-search', 'PAV beam search (Q + alpha A) vs best-of-N with an outcome verifier on arithmetic: accuracy against tokens, compute ratio', { quick: QUICK_SETTINGS, full: FULL_SETTINGS }, runPavSearch);
+export const pavSearch = defineExperiment('pav-search', 'PAV beam search (Q + alpha A) vs best-of-N with an outcome verifier on arithmetic: accuracy against tokens, compute ratio', { quick: QUICK_SETTINGS, full: FULL_SETTINGS }, { reason: 'PAV_SEARCH_REASON' }, runPavSearch);
