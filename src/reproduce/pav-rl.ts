@@ -690,4 +690,4 @@ function fmt(x: unknown): string {
 }
 
 /** The registry entry. */
-export const pavRl = defineExperiment('pav-rl', 'PAV-RL (Q^pi + alpha A^mu per step) vs outcome-only RL: planted (exact and learned prover) and arith (Bo4 verifier): curves, steps to accuracy, final accuracy', { quick: QUICK_SETTINGS, full: FULL_SETTINGS }, { reason: 'PAV_RL_REASON' }, runPavRl);
+export const pavRl = defineExperiment('pav-rl', 'PAV-RL (Q^pi + alpha A^mu per step) vs outcome-only RL: planted (exact and learned prover) and arith (Bo4 verifier): curves, steps to accuracy, final accuracy', { quick: QUICK_SETTINGS, full: FULL_SETTINGS }, { reason: 'its planted arms exist only for the planted vocabulary, and its arith arms share their verifier and budgets with them; on a user model run pav-search (the same verifier pipeline) or prl-vs-grpo' }, runPavRl);

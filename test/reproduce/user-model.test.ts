@@ -1,12 +1,13 @@
 // `prl reproduce prl-vs-grpo --model DIR [--adapter] [--lora-rank] --task math`: the experiment runs end to end
 // on a user's byte-level BPE checkpoint (micro budget), its report names the model, a rerun with other weights
-// at the same path trains anew, and an adapter is merged in before the runs.
+// at the same path trains anew, and an adapter is merged in before the runs. pav-search likewise.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runPrlVsGrpo, withUserModel, type PrlVsGrpoResults, type PrlVsGrpoSettings } from '../../src/reproduce/prl-vs-grpo.js';
+import { runPavSearch, withUserModel as withUserSearchModel, type PavSearchResults, type PavSearchSettings } from '../../src/reproduce/pav-search.js';
 import { defineExperiment } from '../../src/reproduce/types.js';
 import { baseModelHash } from '../../src/train/lora-training.js';
 import { createProgress } from '../../src/util/progress.js';
@@ -82,6 +83,49 @@ test('prl-vs-grpo on a user checkpoint (math, LoRA r2): runs, names the model, r
     const adapterHash = await baseModelHash(adapter);
     assert.ok(readFileSync(withAdapter.report, 'utf8').includes(`with adapter ${adapter} (sha256 ${adapterHash.slice(0, 12)})`));
   } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+/** pav-search at a test budget: 6 problems labelled (2 seeds x 2 rollouts), 5 verifier steps, 2 problems searched. */
+const MICRO_SEARCH: PavSearchSettings = {
+  pav: {
+    taskOptions: {},
+    start: { recipe: {} }, // replaced by the user's model
+    labels: { problems: 6, nCov: 2, nMc: 2, prover: 'bok:4', strategy: 'random', temperature: 1, seed: 0, chunk: 3 },
+    verifier: { steps: 5, batchSize: 4, lr: 1e-3, warmupSteps: 1, heldOutFraction: 0.34, seed: 0 },
+  },
+  problems: 2,
+  temperature: 1,
+  bestOfN: [1, 2],
+  beamWidths: [1, 2],
+  children: 2,
+  primaryAlpha: 0.5,
+  gridAlphas: [],
+  gridWidths: [],
+  seed: 0,
+  resamples: 50,
+};
+
+test('pav-search on a user checkpoint (math): labels, verifier and searches run on it, and the report names it', { timeout: 120_000 }, async () => {
+  const root = mkdtempSync(join(tmpdir(), 'prl-user-search-'));
+  const cache = process.env.PRL_CACHE_DIR;
+  process.env.PRL_CACHE_DIR = join(root, 'cache'); // the labels and verifier are cached there, not in the user's cache
+  try {
+    const user = makeUserCheckpoint(root);
+    const out = join(root, 'out');
+    const search = defineExperiment('pav-search', 'micro', { quick: MICRO_SEARCH, full: MICRO_SEARCH }, withUserSearchModel, runPavSearch);
+    const outcome = await search.run({ quick: true, out, threads: 1, progress: quiet, userModel: { model: user.model, task: 'math', taskOptions: user.taskOptions } });
+    const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as PavSearchResults;
+    const hash = await baseModelHash(user.model);
+    assert.equal(results.pav.policy, user.model);
+    assert.match(results.headline, new RegExp(`^Quick run: On model ${user.model} \\(sha256 ${hash.slice(0, 12)}\\), task math`));
+    assert.ok(results.pav.labels.traces > 0, 'the user model was labelled');
+    assert.equal(results.curves.length >= 2, true);
+    assert.ok(readFileSync(outcome.report, 'utf8').includes(`${user.model} (sha256 ${hash.slice(0, 12)})`));
+  } finally {
+    if (cache === undefined) delete process.env.PRL_CACHE_DIR;
+    else process.env.PRL_CACHE_DIR = cache;
     rmSync(root, { recursive: true, force: true });
   }
 });
