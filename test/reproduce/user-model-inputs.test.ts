@@ -14,11 +14,11 @@ import { makeUserCheckpoint } from './user-model-folder.js';
 
 const quiet = createProgress(process.stderr, 1, true);
 
-test('every experiment says whether it takes --model; where not, a reason; prl-vs-grpo takes one', () => {
+test('every experiment says whether it takes --model; where not, a reason; prl-vs-grpo, pav-search and pav-rl take one', () => {
   for (const e of EXPERIMENTS) {
     assert.ok(e.takesModel === true || e.takesModel.reason.length > 20, `${e.name}: takesModel`);
   }
-  assert.equal(EXPERIMENTS.find((e) => e.name === 'prl-vs-grpo')!.takesModel, true);
+  for (const name of ['prl-vs-grpo', 'pav-search', 'pav-rl']) assert.equal(EXPERIMENTS.find((e) => e.name === name)!.takesModel, true, name);
   assert.notEqual(EXPERIMENTS.find((e) => e.name === 'pav-didactic')!.takesModel, true);
 });
 

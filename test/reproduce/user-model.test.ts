@@ -1,12 +1,13 @@
 // `prl reproduce prl-vs-grpo --model DIR [--adapter] [--lora-rank] --task math`: the experiment runs end to end
 // on a user's byte-level BPE checkpoint (micro budget), its report names the model, a rerun with other weights
-// at the same path trains anew, and an adapter is merged in before the runs. pav-search likewise.
+// at the same path trains anew, and an adapter is merged in before the runs. pav-search and pav-rl likewise.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runPrlVsGrpo, withUserModel, type PrlVsGrpoResults, type PrlVsGrpoSettings } from '../../src/reproduce/prl-vs-grpo.js';
+import { runPavRl, withUserModel as withUserRlModel, type PavRlResults, type PavRlSettings } from '../../src/reproduce/pav-rl.js';
 import { runPavSearch, withUserModel as withUserSearchModel, type PavSearchResults, type PavSearchSettings } from '../../src/reproduce/pav-search.js';
 import { defineExperiment } from '../../src/reproduce/types.js';
 import { baseModelHash } from '../../src/train/lora-training.js';
@@ -122,6 +123,44 @@ test('pav-search on a user checkpoint (math): labels, verifier and searches run 
     assert.match(results.headline, new RegExp(`^Quick run: On model ${user.model} \\(sha256 ${hash.slice(0, 12)}\\), task math`));
     assert.ok(results.pav.labels.traces > 0, 'the user model was labelled');
     assert.equal(results.curves.length >= 2, true);
+    assert.ok(readFileSync(outcome.report, 'utf8').includes(`${user.model} (sha256 ${hash.slice(0, 12)})`));
+  } finally {
+    if (cache === undefined) delete process.env.PRL_CACHE_DIR;
+    else process.env.PRL_CACHE_DIR = cache;
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('pav-rl on a user checkpoint (math, LoRA r2): only the arith arms, on its task, from its verifier; the report names it', { timeout: 120_000 }, async () => {
+  const root = mkdtempSync(join(tmpdir(), 'prl-user-pav-rl-'));
+  const cache = process.env.PRL_CACHE_DIR;
+  process.env.PRL_CACHE_DIR = join(root, 'cache');
+  try {
+    const user = makeUserCheckpoint(root);
+    const out = join(root, 'out');
+    const microRl: PavRlSettings = {
+      seeds: 1,
+      planted: null,
+      arith: {
+        pav: MICRO_SEARCH.pav,
+        alphas: [1],
+        rl: { steps: 2, promptsPerStep: 2, groupSize: 3, lr: 1e-3, evalEvery: 1, evalProblems: 4, evalSamples: 2, samplesPerStep: 2, threads: 1 },
+        thresholds: { from: 'warm-start', values: [0.02] },
+        finalEval: { problems: 4, samples: 4 },
+      },
+    };
+    const experiment = defineExperiment('pav-rl', 'micro', { quick: microRl, full: microRl }, withUserRlModel, runPavRl);
+    const outcome = await experiment.run({ quick: true, out, threads: 1, progress: quiet, userModel: { model: user.model, loraRank: 2, task: 'math', taskOptions: user.taskOptions } });
+    const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as PavRlResults;
+    const hash = await baseModelHash(user.model);
+    assert.deepEqual(Object.keys(results.arms), ['arith-outcome', 'arith-pav-alpha1']);
+    assert.equal(results.arms['arith-pav-alpha1'].label, 'math: PAV, Bo4 verifier (alpha 1)');
+    assert.match(results.headline, new RegExp(`^On model ${user.model} \\(sha256 ${hash.slice(0, 12)}\\), task math`));
+    const config = JSON.parse(readFileSync(join(out, 'runs', 'arith-pav-alpha1', 'seed-0', 'config.json'), 'utf8')) as Record<string, unknown>;
+    assert.equal(config.task, 'math');
+    assert.equal(config.model, user.model);
+    assert.equal(config.loraRank, 2);
+    assert.equal(config.estimator, 'pav');
     assert.ok(readFileSync(outcome.report, 'utf8').includes(`${user.model} (sha256 ${hash.slice(0, 12)})`));
   } finally {
     if (cache === undefined) delete process.env.PRL_CACHE_DIR;
