@@ -676,7 +676,9 @@ async function buildReport(results: PavRlResults, outcomes: RunOutcome[], arms: 
         rows: [[results.arithVerifier.labels.traces, v.heldOutPrefixes, v.ece, v.firstWrongBelowEarlier.rate, v.outcomeRanking.rate]],
       });
     }
-    sections.push({ title: task === 'planted' ? 'Didactic task (planted): exact prover and learned verifier' : 'Arithmetic: learned Bo4 verifier, alpha grid', blocks });
+    const userTask = user ? (results.config as unknown as PavRlSettings).arith!.pav.task : undefined;
+    const arithTitle = userTask ? `The ${userTask} task on the user's model: learned Bo4 verifier, alpha grid` : 'Arithmetic: learned Bo4 verifier, alpha grid';
+    sections.push({ title: task === 'planted' ? 'Didactic task (planted): exact prover and learned verifier' : arithTitle, blocks });
   }
   sections.push({
     title: 'Sampled traces with per-step effective rewards',
