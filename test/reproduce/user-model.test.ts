@@ -124,6 +124,15 @@ test('pav-search on a user checkpoint (math): labels, verifier and searches run 
     assert.ok(results.pav.labels.traces > 0, 'the user model was labelled');
     assert.equal(results.curves.length >= 2, true);
     assert.ok(readFileSync(outcome.report, 'utf8').includes(`${user.model} (sha256 ${hash.slice(0, 12)})`));
+
+    // Other weights at the same path: relabelled and searched anew, not read from the caches.
+    rmSync(user.model, { recursive: true });
+    makeUserCheckpoint(root, 'model', 2);
+    const labelsBefore = JSON.stringify(results.pav.labels);
+    await search.run({ quick: true, out, threads: 1, progress: quiet, userModel: { model: user.model, task: 'math', taskOptions: user.taskOptions } });
+    const again = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as PavSearchResults;
+    assert.match(again.headline, new RegExp(`sha256 ${(await baseModelHash(user.model)).slice(0, 12)}`));
+    assert.notEqual(JSON.stringify(again.pav.labels), labelsBefore, 'the new weights were labelled');
   } finally {
     if (cache === undefined) delete process.env.PRL_CACHE_DIR;
     else process.env.PRL_CACHE_DIR = cache;
