@@ -65,16 +65,23 @@ export interface ProverValues {
  * says so; `labelProblems` labels terminal prefixes the same way). A learned verifier's guess there would
  * make the response's summed progress sum_h A^mu_h = Q_hat(final) - V^mu, which a policy can raise by
  * fooling the verifier; with the outcome it is r - V^mu, and the verifier only redistributes credit
- * between steps.
+ * between steps. `endIds` is every id that ends a response (a real checkpoint has several, e.g. <|im_end|> and
+ * <|endoftext|>); a single id is accepted for callers with one end token.
  */
-export function withTerminalOutcomes(values: readonly ProverValues[], responses: readonly (readonly number[])[], ends: readonly (readonly number[])[], rewards: readonly number[], eosId: number, maxNewTokens: number): ProverValues[] {
+export function withTerminalOutcomes(values: readonly ProverValues[], responses: readonly (readonly number[])[], ends: readonly (readonly number[])[], rewards: readonly number[], endIds: number | readonly number[], maxNewTokens: number): ProverValues[] {
   return values.map((v, i) => {
     const H = ends[i].length;
     if (H === 0) return v;
     const prefix = responses[i].slice(0, ends[i][H - 1] + 1);
-    const terminal = prefix.includes(eosId) || prefix.length >= maxNewTokens;
+    const terminal = isFinished(prefix, endIds, maxNewTokens);
     return terminal ? { q: [...v.q.slice(0, H - 1), rewards[i]], v0: v.v0 } : v;
   });
+}
+
+/** Whether a response prefix has ended: it holds any end id, or it used the whole token budget. */
+export function isFinished(prefix: readonly number[], endIds: number | readonly number[], maxNewTokens: number): boolean {
+  const ids = typeof endIds === 'number' ? [endIds] : endIds;
+  return prefix.length >= maxNewTokens || prefix.some((id) => ids.includes(id));
 }
 
 /**

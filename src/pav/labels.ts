@@ -14,7 +14,7 @@
  * Seed strategies: `random` (the seeds as sampled) and `first-pit`: from states whose Q_hat >= 0.5 (by default), take
  * failed rollouts and keep each new trace up to its first step with Q_hat = 0 (the "pit").
  */
-import { bestOfKValue, stepEnds } from '../algos/index.js';
+import { bestOfKValue, isFinished, stepEnds } from '../algos/index.js';
 import type { LlamaModel } from '../engine/model.js';
 import type { Tokenizer } from '../engine/tokenizer.js';
 import { generateFromPrefixes } from '../engine/sampler.js';
@@ -153,7 +153,7 @@ function valuePrefixes(prefixes: PendingPrefix[], roller: Roller, codec: TaskCod
 function stepPrefixes(codec: TaskCodec, problem: CodedProblem, response: number[], ends: number[], reward: number, maxNewTokens: number): PendingPrefix[] {
   return ends.map((end) => {
     const prefix = response.slice(0, end + 1);
-    const terminal = prefix.includes(codec.eosId) || prefix.length >= maxNewTokens;
+    const terminal = isFinished(prefix, codec.stopIds, maxNewTokens);
     return { problem, response: prefix, terminal, reward: terminal ? codec.read(problem, prefix).reward : reward, rollouts: 0, successes: 0, failures: [] };
   });
 }

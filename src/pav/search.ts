@@ -14,7 +14,7 @@ import type { LlamaModel } from '../engine/model.js';
 import { generateFromPrefixes } from '../engine/sampler.js';
 import type { CodedProblem, TaskCodec } from '../tasks/codec.js';
 import type { Rng } from '../util/rng.js';
-import type { ProverValues } from '../algos/index.js';
+import { isFinished, type ProverValues } from '../algos/index.js';
 import { pavScores, verifierPredict, type Verifier } from './verifier.js';
 import { plantedOracleValues } from './rollers.js';
 
@@ -183,7 +183,7 @@ export interface BeamSearchResult {
  */
 export function beamSearch(policy: LlamaModel, codec: TaskCodec, scorer: PrefixScorer, problem: CodedProblem, beamWidth: number, options: SearchOptions & { children: number; alpha: number }): BeamSearchResult {
   const split = codec.stepSplit;
-  const stepOptions = split.kind === 'text' ? { stopStrings: [split.delimiter], decode: (ids: number[]) => codec.tokenizer.decode(ids.filter((id) => id !== codec.eosId)) } : {};
+  const stepOptions = split.kind === 'text' ? { stopStrings: [split.delimiter], decode: (ids: number[]) => codec.tokenizer.decode(ids.filter((id) => !codec.stopIds.includes(id))) } : {};
   const stepLength = split.kind === 'length' ? split.length : Infinity;
   const root = scorer.score([problem], [[]])[0];
   // B copies of the prompt, so its first expansion samples B x C children like any later round.
@@ -217,7 +217,7 @@ export function beamSearch(policy: LlamaModel, codec: TaskCodec, scorer: PrefixS
         response: c.response,
         qMu: values[i].qMu,
         score,
-        done: c.response.includes(codec.eosId) || c.response.length >= options.maxNewTokens,
+        done: isFinished(c.response, codec.stopIds, options.maxNewTokens),
         history: [...c.parent.history, { end: c.response.length, qPi: values[i].qPi, qMu: values[i].qMu, advantage, score }],
       };
     });

@@ -20,7 +20,6 @@ import { engineRoller } from '../pav/rollers.js';
 import { calibration, createVerifier, examplesFromLabels, saveVerifier, trainVerifier, verifierPredict, type Verifier, type VerifierExample } from '../pav/verifier.js';
 import { getTask } from '../tasks/index.js';
 import type { TextProblem, TextTask } from '../tasks/types.js';
-import { createCodec } from '../tasks/codec.js';
 import type { SftConfig } from '../train/config.js';
 import { cacheDir, warmStartModel } from '../train/warm-start.js';
 import { inputError } from '../util/errors.js';
@@ -29,10 +28,16 @@ import { formatDuration, type Progress } from '../util/progress.js';
 import { Rng } from '../util/rng.js';
 import { TASK_OPTIONS, WARM_START_FULL, WARM_START_QUICK } from './prl-vs-grpo.js';
 import { r4 } from './numbers.js';
+import { modelCodec } from './runs.js';
+import type { UserModelIdentity } from './user-model.js';
 
 /** Everything that decides the policy, the labels and the verifier. */
 export interface ArithPavSettings {
+  /** The task labelled and searched: arith when absent; the user's with `--model` (set only then, so the arith caches keep their keys). */
+  task?: string;
   taskOptions: Record<string, unknown>;
+  /** The user's checkpoint (`--model`) the policy is: its hashes join the cache keys, so other weights at the same path relabel. */
+  userModel?: UserModelIdentity;
   /** A model folder to use as the policy, or the SFT recipe of the cached warm start. */
   start: { model: string } | { recipe: Partial<SftConfig> };
   labels: {
@@ -157,7 +162,8 @@ export async function prepareArithPav(settings: ArithPavSettings, options: { out
     'model' in start ? start.model : await warmStartModel('arith', settings.taskOptions, { recipe: { ...start.recipe, threads }, log: (line) => progress.log(line) });
   const policy = await modelOf(settings.start);
   const trunk = settings.verifier.start === undefined ? policy : await modelOf(settings.verifier.start);
-  const labelKey = keyOf({ policy, taskOptions: settings.taskOptions, labels: settings.labels });
+  const user = settings.userModel === undefined ? {} : { task: settings.task, userModel: settings.userModel };
+  const labelKey = keyOf({ policy, taskOptions: settings.taskOptions, labels: settings.labels, ...user });
   // settings.verifier holds `start` only when set, so the default's key (and its cache) is unchanged.
   const verifierKey = keyOf({ labelKey, verifier: settings.verifier });
   const out = options.out ?? join(cacheDir(), 'arith-pav', verifierKey);
@@ -203,7 +209,7 @@ async function labelStage(settings: ArithPavSettings, policy: string, key: strin
   let seconds = 0;
   try {
     const { model, tokenizer } = loadModel(policy, engine, { trainable: false });
-    const codec = createCodec(getTask('arith', settings.taskOptions), tokenizer);
+    const codec = modelCodec(settings.task ?? 'arith', settings.taskOptions, model, tokenizer);
     const problems = codec.problems('train').slice(0, s.problems);
     const chunks = Math.ceil(problems.length / s.chunk);
     for (let c = 0; c < chunks; c++) {
@@ -276,12 +282,12 @@ async function verifierStage(settings: ArithPavSettings, policy: string, trunk: 
     const rng = new Rng(s.seed);
     const { train, heldOut } = splitByProblem(records, s.heldOutFraction, rng);
     const trainExamples = examplesFromLabels(train, tokenizer);
-    const v = createVerifier(model, engine, rng, { prover: settings.labels.prover, task: 'arith', taskOptions: settings.taskOptions });
+    const v = createVerifier(model, engine, rng, { prover: settings.labels.prover, task: settings.task ?? 'arith', taskOptions: settings.taskOptions });
     const finalLoss = trainVerifierWithProgress(v, engine, trainExamples, s, rng, progress, 'verifier');
     progress.done();
     rmSync(dir, { recursive: true, force: true });
     saveVerifier(dir, v, tokenizer);
-    const task = getTask('arith', settings.taskOptions) as TextTask;
+    const task = getTask(settings.task ?? 'arith', settings.taskOptions) as TextTask;
     const stats = heldOutStats(heldOut, examplesFromLabels(heldOut, tokenizer), (ex) => verifierPredict(v, ex.map((e) => e.tokens), ex.map((e) => e.positions)), task);
     const result: VerifierStats = { trainTraces: trainExamples.length, finalLoss: r4(finalLoss), ...stats, seconds: Math.round((performance.now() - started) / 1000) };
     writeJsonAtomic(metaPath, { key, settings: s, stats: result });
@@ -324,8 +330,9 @@ export function heldOutStats(
     if (r.source !== 'seed') return;
     const q = predictions[i].slice(1); // readout 0 is the prompt
     finals.set(r.problem, [...(finals.get(r.problem) ?? []), { q: q[q.length - 1], reward: r.reward }]);
+    if (task.checkSteps === undefined) return; // a task without step checks (math) has no first wrong step to rank
     const problem = problems.get(r.problem) as TextProblem;
-    const { firstWrong } = task.checkSteps!(problem, r.steps.join(''));
+    const { firstWrong } = task.checkSteps(problem, r.steps.join(''));
     if (firstWrong === null || firstWrong < 1 || firstWrong >= q.length) return;
     for (let j = 0; j < firstWrong; j++) {
       firstPairs++;

@@ -37,13 +37,23 @@ export interface ReproductionRow extends ExperimentOutcome {
 /**
  * Runs `name` (or every experiment, for `all`) and returns one row per experiment. A single experiment
  * writes into `options.out`; `all` writes each into `out/<name>/` and then the index `out/index.html`.
+ * With a user model (`--model`), `all` runs the experiments that take one and says why it skips the others;
+ * a single experiment that cannot take one is an error before anything runs.
  */
 export async function reproduce(
   name: string,
   options: ExperimentOptions,
   experiments: readonly Experiment[] = EXPERIMENTS,
 ): Promise<{ rows: ReproductionRow[]; index?: string }> {
-  const selected = name === 'all' ? experiments : [getExperiment(name, experiments)];
+  let selected = name === 'all' ? experiments : [getExperiment(name, experiments)];
+  if (options.userModel !== undefined) {
+    for (const experiment of selected) {
+      if (experiment.takesModel === true) continue;
+      if (name !== 'all') throw inputError('--model', `${experiment.name} cannot run on a user model: ${experiment.takesModel.reason}`);
+      options.progress.log(`== ${experiment.name}: skipped on a user model (${experiment.takesModel.reason})`);
+    }
+    selected = selected.filter((e) => e.takesModel === true);
+  }
   const rows: ReproductionRow[] = [];
   for (const experiment of selected) {
     const out = name === 'all' ? join(options.out, experiment.name) : options.out;

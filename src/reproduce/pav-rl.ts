@@ -15,7 +15,7 @@
  * outcome steps / PAV steps (a lower bound when outcome-only never gets there), final accuracy.
  */
 import { existsSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { mean, stepEnds } from '../algos/index.js';
 import { createEngine } from '../engine/kernels/index.js';
 import { loadModel } from '../engine/io.js';
@@ -40,7 +40,8 @@ import { ARITH_PAV_FULL, ARITH_PAV_QUICK, prepareArithPav, trainVerifierWithProg
 import { pairedBootstrap, seedInterval, type MeanInterval } from './stats.js';
 import { defineExperiment } from './types.js';
 import { r4, roundInterval, sig, signed, sum } from './numbers.js';
-import { finalEvaluation, isSameRun, readRunRows, type FinalEvaluation } from './runs.js';
+import { checkpointWeights, finalEvaluation, isSameRun, readRunRows, type FinalEvaluation } from './runs.js';
+import { describeUserModel, type UserModel } from './user-model.js';
 
 /** Accuracy levels for steps-to-threshold: absolute, or gains over each run's step-0 (warm-start) accuracy. */
 export interface Thresholds {
@@ -149,6 +150,23 @@ export interface ArmSpec {
   alpha?: number;
 }
 
+/**
+ * The settings on a user's model: the planted arms go (their task exists only for its own vocabulary); the
+ * arith arms run on the user's task from the user's model, their verifier grown from it as in pav-search,
+ * and their RL runs with its LoRA rank.
+ */
+export function withUserModel(settings: PavRlSettings, user: UserModel): PavRlSettings {
+  const arith = settings.arith!;
+  const { start: _trunk, ...verifier } = arith.pav.verifier;
+  const pav: ArithPavSettings = { ...arith.pav, task: user.task, taskOptions: user.taskOptions, start: { model: user.startModel }, verifier, userModel: user.identity };
+  return { ...settings, planted: null, arith: { ...arith, pav, rl: { ...arith.rl, loraRank: user.loraRank } } };
+}
+
+/** The task name of an arm's RL runs: planted, or the arith arms' task (arith, or the user's). */
+function taskOf(arm: ArmSpec, settings: PavRlSettings): string {
+  return arm.task === 'planted' ? 'planted' : (settings.arith!.pav.task ?? 'arith');
+}
+
 /** Outcome-only first on each task, then the PAV arms. */
 export function armsOf(settings: PavRlSettings): ArmSpec[] {
   const arms: ArmSpec[] = [];
@@ -160,8 +178,10 @@ export function armsOf(settings: PavRlSettings): ArmSpec[] {
   }
   const a = settings.arith;
   if (a) {
-    arms.push({ id: 'arith-outcome', task: 'arith', label: 'arith: outcome only', estimator: 'rloo' });
-    for (const alpha of a.alphas) arms.push({ id: `arith-pav-alpha${alpha}`, task: 'arith', label: `arith: PAV, Bo4 verifier (alpha ${alpha})`, estimator: 'pav', prover: 'learned', alpha });
+    // The arith arms keep their ids (folder names) on a user's task; their labels name the task.
+    const name = a.pav.task ?? 'arith';
+    arms.push({ id: 'arith-outcome', task: 'arith', label: `${name}: outcome only`, estimator: 'rloo' });
+    for (const alpha of a.alphas) arms.push({ id: `arith-pav-alpha${alpha}`, task: 'arith', label: `${name}: PAV, Bo4 verifier (alpha ${alpha})`, estimator: 'pav', prover: 'learned', alpha });
   }
   return arms;
 }
@@ -277,7 +297,8 @@ export async function runPavRl(settings: PavRlSettings, options: { out: string; 
   for (let seed = 0; seed < settings.seeds; seed++) {
     for (const arm of arms) {
       const task = arm.task === 'planted' ? settings.planted! : settings.arith!;
-      const outcome = await runArm(arm, seed, starts[arm.task], provers[arm.id], task, arm.task === 'planted' ? settings.planted!.taskOptions : settings.arith!.pav.taskOptions, out, threads);
+      const taskOptions = arm.task === 'planted' ? settings.planted!.taskOptions : settings.arith!.pav.taskOptions;
+      const outcome = await runArm(arm, seed, starts[arm.task], provers[arm.id], task, { name: taskOf(arm, settings), options: taskOptions, userModel: settings.arith?.pav.userModel }, out, threads);
       outcomes.push(outcome);
       const metric = `avg@${task.rl.evalSamples}`;
       const first = outcome.rows.find((r) => r.eval)?.eval?.[metric];
@@ -392,11 +413,11 @@ export function agreement(pairs: ReadonlyArray<readonly [number, number]>): { co
 }
 
 /** One arm and seed: RL (reused when the folder already holds this exact run), then the final evaluation. */
-async function runArm(arm: ArmSpec, seed: number, startModel: string, prover: string | undefined, task: TaskSettings, taskOptions: Record<string, unknown>, out: string, threads?: number): Promise<RunOutcome> {
+async function runArm(arm: ArmSpec, seed: number, startModel: string, prover: string | undefined, task: TaskSettings, on: { name: string; options: Record<string, unknown>; userModel?: unknown }, out: string, threads?: number): Promise<RunOutcome> {
   const dir = join(out, 'runs', arm.id, `seed-${seed}`);
   const raw: Record<string, unknown> = {
-    task: arm.task,
-    taskOptions,
+    task: on.name,
+    taskOptions: on.options,
     model: startModel,
     estimator: arm.estimator,
     ...task.rl,
@@ -409,12 +430,18 @@ async function runArm(arm: ArmSpec, seed: number, startModel: string, prover: st
   };
   const config = resolveConfig(rlConfigSchema, raw, `pav-rl ${arm.id}`);
   const finalPath = join(dir, 'final-eval.json');
-  if (!isSameRun(dir, config, [{ path: join(dir, 'final-eval.json'), field: 'finalEval', value: task.finalEval }])) {
+  // The user model's hashes join the identity: the same folder path with other weights in it trains anew.
+  const records = [
+    { path: finalPath, field: 'finalEval', value: task.finalEval },
+    { path: finalPath, field: 'userModel', value: on.userModel },
+  ];
+  if (!isSameRun(dir, config, records)) {
     rmSync(dir, { recursive: true, force: true });
     await runRl(config, dir, { quiet: true, prover: rlProver(config) });
     const checkpoint = new RunFolder(dir).latestCheckpoint();
     if (!checkpoint) throw new Error(`${dir}: the run left no checkpoint`);
-    writeJsonAtomic(finalPath, { finalEval: task.finalEval, ...(await finalEvaluation(checkpoint.dir, arm.task, taskOptions, task.finalEval, seed, threads)) });
+    const final = await finalEvaluation(checkpointWeights(checkpoint.dir, startModel), on.name, on.options, task.finalEval, seed, threads);
+    writeJsonAtomic(finalPath, { finalEval: task.finalEval, ...(on.userModel === undefined ? {} : { userModel: on.userModel }), ...final });
   }
   const final = readJsonFile(finalPath) as FinalEvaluation;
   return { arm, seed, rows: readRunRows<RlMetricsRow>(join(dir, 'metrics.jsonl')), final, traces: readRunRows(join(dir, 'samples.jsonl')) };
@@ -500,10 +527,11 @@ export function summarise(settings: PavRlSettings, arms: ArmSpec[], outcomes: Ru
     };
   }
   const claims = claimRows(arms, results, settings.seeds);
+  const user = settings.arith?.pav.userModel;
   return {
     experiment: 'pav-rl',
-    title: 'PAV-RL (effective reward Q^pi + alpha A^mu) vs outcome-only RL',
-    headline: headlineOf(arms, results, quick),
+    title: `PAV-RL (effective reward Q^pi + alpha A^mu) vs outcome-only RL${user ? ` on the ${settings.arith!.pav.task} task, from ${basename(user.model)}` : ''}`,
+    headline: `${user ? `On ${describeUserModel(user)}: ` : ''}${headlineOf(arms, results, quick)}`,
     finishedAt: new Date().toISOString(),
     quick,
     seeds: settings.seeds,
@@ -590,9 +618,11 @@ function claimRows(arms: ArmSpec[], results: Record<string, ArmResults>, seeds: 
 
 /** Builds the report page. */
 async function buildReport(results: PavRlResults, outcomes: RunOutcome[], arms: ArmSpec[]): Promise<string> {
+  const user = (results.config as unknown as PavRlSettings).arith?.pav.userModel;
   const quickNote = results.quick
-    ? 'This is a quick smoke run: one seed and few RL steps (tiny model on arith). It shows the pipeline works end to end; its numbers are not evidence for or against the paper.'
+    ? 'This is a quick smoke run: one seed and few RL steps (tiny model on arith unless --model gave one). It shows the pipeline works end to end; its numbers are not evidence for or against the paper.'
     : null;
+  const modelNote = user ? `Every arm starts from the user's checkpoint: ${describeUserModel(user)}.` : null;
   const intervalNote =
     results.seeds >= 2
       ? `Intervals are 95% Student-t intervals over ${results.seeds} seeds.`
@@ -646,7 +676,9 @@ async function buildReport(results: PavRlResults, outcomes: RunOutcome[], arms: 
         rows: [[results.arithVerifier.labels.traces, v.heldOutPrefixes, v.ece, v.firstWrongBelowEarlier.rate, v.outcomeRanking.rate]],
       });
     }
-    sections.push({ title: task === 'planted' ? 'Didactic task (planted): exact prover and learned verifier' : 'Arithmetic: learned Bo4 verifier, alpha grid', blocks });
+    const userTask = user ? (results.config as unknown as PavRlSettings).arith!.pav.task : undefined;
+    const arithTitle = userTask ? `The ${userTask} task on the user's model: learned Bo4 verifier, alpha grid` : 'Arithmetic: learned Bo4 verifier, alpha grid';
+    sections.push({ title: task === 'planted' ? 'Didactic task (planted): exact prover and learned verifier' : arithTitle, blocks });
   }
   sections.push({
     title: 'Sampled traces with per-step effective rewards',
@@ -660,7 +692,7 @@ async function buildReport(results: PavRlResults, outcomes: RunOutcome[], arms: 
       { kind: 'traces', valueLabel: 'effective reward (advantage)', traces: pickTraces(outcomes, arms, results) },
     ],
   });
-  return renderReportPage({ title: results.title, summary: `${results.headline} ${quickNote ?? ''}`.trim(), indexHref: '../index.html', findings: results.claims, sections, config: results.config });
+  return renderReportPage({ title: results.title, summary: `${results.headline} ${modelNote ?? ''} ${quickNote ?? ''}`.trim(), indexHref: '../index.html', findings: results.claims, sections, config: results.config });
 }
 
 /** Up to two traces (a correct and a wrong one where both exist) per arm from the last logged step of seed 0. */
@@ -690,4 +722,4 @@ function fmt(x: unknown): string {
 }
 
 /** The registry entry. */
-export const pavRl = defineExperiment('pav-rl', 'PAV-RL (Q^pi + alpha A^mu per step) vs outcome-only RL: planted (exact and learned prover) and arith (Bo4 verifier): curves, steps to accuracy, final accuracy', { quick: QUICK_SETTINGS, full: FULL_SETTINGS }, runPavRl);
+export const pavRl = defineExperiment('pav-rl', 'PAV-RL (Q^pi + alpha A^mu per step) vs outcome-only RL: planted (exact and learned prover) and arith (Bo4 verifier): curves, steps to accuracy, final accuracy', { quick: QUICK_SETTINGS, full: FULL_SETTINGS }, withUserModel, runPavRl);

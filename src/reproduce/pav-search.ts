@@ -16,7 +16,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { mean, passAtK } from '../algos/index.js';
 import { createEngine } from '../engine/kernels/index.js';
 import { loadModel } from '../engine/io.js';
@@ -26,13 +26,14 @@ import { loadVerifier } from '../pav/verifier.js';
 import { logXLineChart } from '../report/charts.js';
 import { renderReportPage, type ClaimRow, type Trace } from '../report/html.js';
 import { writeExperimentReport, type ResultsHeader } from '../report/results.js';
-import { getTask } from '../tasks/index.js';
-import { createCodec, type CodedProblem, type TaskCodec } from '../tasks/codec.js';
+import type { CodedProblem, TaskCodec } from '../tasks/codec.js';
 import { readJsonFile, writeJsonAtomic } from '../util/fs.js';
 import { formatDuration, type Progress } from '../util/progress.js';
 import { Rng } from '../util/rng.js';
 import { ARITH_PAV_FULL, ARITH_PAV_QUICK, prepareArithPav, type ArithPavSettings, type LabelStats, type VerifierStats } from './arith-pav.js';
+import { modelCodec } from './runs.js';
 import { defineExperiment } from './types.js';
+import { describeUserModel, type UserModel } from './user-model.js';
 import { r4, sig, signed } from './numbers.js';
 
 /** Everything that decides the experiment's numbers. */
@@ -55,6 +56,15 @@ export interface PavSearchSettings {
   seed: number;
   /** Bootstrap resamples of the problems for intervals. */
   resamples: number;
+}
+
+/**
+ * The settings on a user's model: it is the policy and the verifier's trunk, labelled and searched on its task;
+ * label, verifier and search budgets stay as they are. No RL here, so `--lora-rank` changes nothing.
+ */
+export function withUserModel(settings: PavSearchSettings, user: UserModel): PavSearchSettings {
+  const { start: _trunk, ...verifier } = settings.pav.verifier;
+  return { ...settings, pav: { ...settings.pav, task: user.task, taskOptions: user.taskOptions, start: { model: user.startModel }, verifier, userModel: user.identity } };
 }
 
 /** The smoke run: the quick verifier, 100 problems, best-of-32 against beams up to 8, alpha 0.5 only. */
@@ -160,13 +170,13 @@ export async function runPavSearch(settings: PavSearchSettings, options: { out: 
   const engine = await createEngine({ threads });
   try {
     const { model, tokenizer } = loadModel(pav.policy, engine, { trainable: false });
-    const codec = createCodec(getTask('arith', settings.pav.taskOptions), tokenizer);
+    const codec = modelCodec(settings.pav.task ?? 'arith', settings.pav.taskOptions, model, tokenizer);
     const scorer = verifierScorer(loadVerifier(pav.verifier, engine).verifier);
     const problems = codec.problems('eval').slice(0, settings.problems);
     const searchDir = join(out, 'search');
     mkdirSync(searchDir, { recursive: true });
     // Cached outcomes are valid for this verifier, these problems and this search seed only.
-    const cacheKey = { verifier: readJsonFile(join(pav.verifier, 'prepare.json')), problems: settings.problems, temperature: settings.temperature, seed: settings.seed };
+    const cacheKey = { verifier: readJsonFile(join(pav.verifier, 'prepare.json')), problems: settings.problems, temperature: settings.temperature, seed: settings.seed, userModel: settings.pav.userModel };
     const cached = <T>(name: string, spec: unknown, compute: () => T): T => {
       const path = join(searchDir, `${name}.json`);
       const key = createHash('sha256').update(JSON.stringify({ cacheKey, spec })).digest('hex').slice(0, 16);
@@ -411,12 +421,13 @@ export function summarise(
   const primaryBest = ratios.find((r) => r.alpha === settings.primaryAlpha && r.against === 'best-n')!;
   const fallsWithN = bestBon.n !== maxN && reference.accuracy < bestBon.accuracy;
   const peak = primaryBest.ratio === null ? 'beam search never matched it' : `beam search matched it with ${tokenRatioText(primaryBest.ratio)}`;
+  const user = settings.pav.userModel;
   const headline =
-    `${quick ? 'Quick run: ' : ''}${matchText(primary, `best-of-${maxN}`)} (paper: 1.5-5x)` +
+    `${quick ? 'Quick run: ' : ''}${user ? `On ${describeUserModel(user)}: ` : ''}${matchText(primary, `best-of-${maxN}`)} (paper: 1.5-5x)` +
     `${fallsWithN ? `; best-of-N itself peaked at N = ${bestBon.n} (accuracy ${bestBon.accuracy}), and ${peak}` : ''}.`;
   return {
     experiment: 'pav-search',
-    title: 'PAV beam search vs best-of-N on synthetic arithmetic',
+    title: user ? `PAV beam search vs best-of-N on the ${settings.pav.task} task, from ${basename(user.model)}` : 'PAV beam search vs best-of-N on synthetic arithmetic',
     headline,
     finishedAt: new Date().toISOString(),
     quick,
@@ -451,7 +462,8 @@ function matchText(r: RatioResult, name: string): string {
 
 function claimRows(settings: PavSearchSettings, ratio: RatioResult, best: RatioResult, equal: PavSearchResults['equalCompute'], quick: boolean): ClaimRow[] {
   const maxN = Math.max(...settings.bestOfN);
-  const scale = `2-operation arithmetic, ${settings.problems} held-out problems, 1 search seed${quick ? ', quick budget' : ''}`;
+  const setting = settings.pav.userModel ? `${settings.pav.task} task from the user's model` : '2-operation arithmetic';
+  const scale = `${setting}, ${settings.problems} held-out problems, 1 search seed${quick ? ', quick budget' : ''}`;
   const heldBy = (r: RatioResult): 'yes' | 'partly' | 'no' => (r.ratio === null ? 'no' : r.lo !== null && r.lo >= 1.5 ? 'yes' : r.ratio >= 1.5 ? 'partly' : 'no');
   // A ratio against a best-of-N that gets worse with N measures the ORM's overoptimisation, not the PAV: the claim holds only as far as it holds against best-of-N's best point too.
   const ratioHeld = best.reference.n === ratio.reference.n ? heldBy(ratio) : heldBy(best) === 'yes' && heldBy(ratio) === 'yes' ? 'yes' : heldBy(best) === 'no' ? (heldBy(ratio) === 'no' ? 'no' : 'partly') : 'partly';
@@ -491,8 +503,9 @@ async function buildReport(results: PavSearchResults, codec: TaskCodec, problems
   const tokenChart = await logXLineChart({ series: series((p) => p.tokensPerProblem), xTitle: 'generated tokens per problem', yTitle: 'accuracy', logBase: 10, yDomain: [0, 1] });
   const sampleChart = await logXLineChart({ series: series((p) => p.samplesPerProblem), xTitle: 'samples per problem (responses; steps for beam search)', yTitle: 'accuracy', logBase: 2, yDomain: [0, 1] });
   const maxN = Math.max(...settings.bestOfN);
+  const modelNote = settings.pav.userModel ? `The policy (and the verifier's trunk) is the user's checkpoint: ${describeUserModel(settings.pav.userModel)}.` : null;
   const quickNote = results.quick
-    ? 'This is a quick smoke run: a tiny policy, a small label set and a briefly trained verifier, on few problems. It shows the pipeline works end to end; its numbers are not evidence for or against the paper.'
+    ? 'This is a quick smoke run: a tiny policy unless --model gave one, a small label set and a briefly trained verifier, on few problems. It shows the pipeline works end to end; its numbers are not evidence for or against the paper.'
     : null;
   const pointRows = results.curves.flatMap((c) => c.points.map((p) => [c.label, p.n, `${p.accuracy} [${p.lo}, ${p.hi}]`, p.tokensPerProblem, p.samplesPerProblem]));
   const ratioRows = results.ratios.map((r) => [
@@ -514,6 +527,7 @@ async function buildReport(results: PavSearchResults, codec: TaskCodec, problems
       {
         title: `Does beam search with the PAV reach best-of-${maxN} with fewer tokens?`,
         blocks: [
+          ...(modelNote ? [{ kind: 'text' as const, text: modelNote }] : []),
           ...(quickNote ? [{ kind: 'text' as const, text: quickNote }] : []),
           {
             kind: 'text',
@@ -589,4 +603,4 @@ function r3(x: number): number {
 }
 
 /** The registry entry. */
-export const pavSearch = defineExperiment('pav-search', 'PAV beam search (Q + alpha A) vs best-of-N with an outcome verifier on arithmetic: accuracy against tokens, compute ratio', { quick: QUICK_SETTINGS, full: FULL_SETTINGS }, runPavSearch);
+export const pavSearch = defineExperiment('pav-search', 'PAV beam search (Q + alpha A) vs best-of-N with an outcome verifier on arithmetic: accuracy against tokens, compute ratio', { quick: QUICK_SETTINGS, full: FULL_SETTINGS }, withUserModel, runPavSearch);

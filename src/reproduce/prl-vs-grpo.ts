@@ -17,7 +17,7 @@
  * adds eta = 10 between GRPO and 1. The report prints the measured S_0 / eta so this can be checked.
  */
 import { rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { mean, passAtK, passKs } from '../algos/index.js';
 import { barChartWithErrors, smallMultiplesChart } from '../report/charts.js';
 import { renderReportPage, type ClaimRow, type Trace } from '../report/html.js';
@@ -32,7 +32,8 @@ import { Rng } from '../util/rng.js';
 import { differenceVerdict, pairedBootstrap, seedInterval, type MeanInterval } from './stats.js';
 import { defineExperiment } from './types.js';
 import { r4, roundInterval, sig, signed } from './numbers.js';
-import { finalEvaluation, isSameRun, readRunRows, type FinalEvaluation } from './runs.js';
+import { checkpointWeights, finalEvaluation, isSameRun, readRunRows, type FinalEvaluation } from './runs.js';
+import { describeUserModel, type UserModel, type UserModelIdentity } from './user-model.js';
 
 /** The arith task of this experiment: two operations per problem, 1800 training and 300 held-out problems. */
 export const TASK_OPTIONS = { operations: 2, trainSize: 1800, evalSize: 300 };
@@ -46,7 +47,11 @@ export const WARM_START_QUICK: Partial<SftConfig> = { preset: 'tiny', steps: 800
 /** Everything that decides the experiment's numbers. */
 export interface PrlVsGrpoSettings {
   seeds: number;
+  /** The task every method trains and is evaluated on: arith, or the user's (`--task`, with `--model`). */
+  task: string;
   taskOptions: Record<string, unknown>;
+  /** The user's checkpoint the run starts from (`--model`): who it is, for the run identity and the report. */
+  userModel?: UserModelIdentity;
   /** A model folder to start every method from, or the SFT recipe of the cached warm start. */
   start: { model: string } | { recipe: Partial<SftConfig> };
   /** RL options shared by every method (rlConfigSchema fields). */
@@ -63,6 +68,7 @@ const RL_SHARED = { lr: 1e-4, promptsPerStep: 8, groupSize: 5, samplesPerStep: 5
 /** The smoke run: ~2 minutes on 2 cores with the warm start, one seed, six methods. */
 export const QUICK_SETTINGS: PrlVsGrpoSettings = {
   seeds: 1,
+  task: 'arith',
   taskOptions: TASK_OPTIONS,
   start: { recipe: WARM_START_QUICK },
   rl: { ...RL_SHARED, steps: 40, evalEvery: 10, evalProblems: 128, evalSamples: 4 },
@@ -74,6 +80,7 @@ export const QUICK_SETTINGS: PrlVsGrpoSettings = {
 /** The full run: three seeds, the eta grid {0.1, 1, 10} on both splits, n = 64 on all 300 held-out problems. */
 export const FULL_SETTINGS: PrlVsGrpoSettings = {
   seeds: 3,
+  task: 'arith',
   taskOptions: TASK_OPTIONS,
   start: { recipe: WARM_START_FULL },
   rl: { ...RL_SHARED, steps: 60, evalEvery: 10, evalProblems: 128, evalSamples: 4 },
@@ -81,6 +88,22 @@ export const FULL_SETTINGS: PrlVsGrpoSettings = {
   etas: [0.1, 1, 10],
   finalEval: { problems: 300, samples: 64 },
 };
+
+/**
+ * The settings on a user's model: every method starts from it, on its task, with its LoRA rank; the
+ * methods, seeds, RL budget and final evaluation stay as they are (the final evaluation takes the first
+ * `problems` held-out problems the task has).
+ */
+export function withUserModel(settings: PrlVsGrpoSettings, user: UserModel): PrlVsGrpoSettings {
+  return {
+    ...settings,
+    task: user.task,
+    taskOptions: user.taskOptions,
+    start: { model: user.startModel },
+    rl: { ...settings.rl, loraRank: user.loraRank },
+    userModel: user.identity,
+  };
+}
 
 export interface MethodSpec {
   id: string;
@@ -167,9 +190,9 @@ export async function runPrlVsGrpo(settings: PrlVsGrpoSettings, options: { out: 
   const startModel =
     'model' in settings.start
       ? settings.start.model
-      : await warmStartModel('arith', settings.taskOptions, { recipe: { ...settings.start.recipe, threads: options.threads }, log: (line) => progress.log(line) });
+      : await warmStartModel(settings.task, settings.taskOptions, { recipe: { ...settings.start.recipe, threads: options.threads }, log: (line) => progress.log(line) });
   const methods = methodsOf(settings);
-  const warmStart = await finalEvaluation(startModel, 'arith', settings.taskOptions, settings.finalEval, 0, options.threads);
+  const warmStart = await finalEvaluation(startModel, settings.task, settings.taskOptions, settings.finalEval, 0, options.threads);
   const outcomes: RunOutcome[] = [];
   const started = performance.now();
   const total = methods.length * settings.seeds;
@@ -197,7 +220,7 @@ export async function runPrlVsGrpo(settings: PrlVsGrpoSettings, options: { out: 
 async function runMethod(method: MethodSpec, seed: number, startModel: string, settings: PrlVsGrpoSettings, out: string, threads?: number): Promise<RunOutcome> {
   const dir = join(out, 'runs', method.id, `seed-${seed}`);
   const raw: Record<string, unknown> = {
-    task: 'arith',
+    task: settings.task,
     taskOptions: settings.taskOptions,
     model: startModel,
     estimator: method.estimator,
@@ -212,12 +235,18 @@ async function runMethod(method: MethodSpec, seed: number, startModel: string, s
   const config = resolveConfig(rlConfigSchema, raw, `prl-vs-grpo ${method.id}`);
   const started = performance.now();
   const finalPath = join(dir, 'final-eval.json');
-  if (!isSameRun(dir, config, [{ path: join(dir, 'final-eval.json'), field: 'finalEval', value: settings.finalEval }])) {
+  // The user model's hashes join the identity: the same folder path with other weights in it trains anew.
+  const records = [
+    { path: finalPath, field: 'finalEval', value: settings.finalEval },
+    { path: finalPath, field: 'userModel', value: settings.userModel },
+  ];
+  if (!isSameRun(dir, config, records)) {
     rmSync(dir, { recursive: true, force: true });
     await runRl(config, dir, { quiet: true });
     const checkpoint = new RunFolder(dir).latestCheckpoint();
     if (!checkpoint) throw new Error(`${dir}: the run left no checkpoint`);
-    writeJsonAtomic(finalPath, { finalEval: settings.finalEval, ...(await finalEvaluation(checkpoint.dir, 'arith', settings.taskOptions, settings.finalEval, seed, threads)) });
+    const final = await finalEvaluation(checkpointWeights(checkpoint.dir, startModel), settings.task, settings.taskOptions, settings.finalEval, seed, threads);
+    writeJsonAtomic(finalPath, { finalEval: settings.finalEval, ...(settings.userModel ? { userModel: settings.userModel } : {}), ...final });
   }
   const final = readJsonFile(finalPath) as FinalEvaluation;
   return { method, seed, rows: readRunRows<RlMetricsRow>(join(dir, 'metrics.jsonl')), final, traces: readRunRows(join(dir, 'samples.jsonl')), seconds: (performance.now() - started) / 1000 };
@@ -274,19 +303,21 @@ export function summarise(settings: PrlVsGrpoSettings, methods: MethodSpec[], ou
     };
   }
   const comparisons = compareToGrpo(methods, byMethod, n);
-  const claims = claimRows(methods, comparisons, methodResults, n, settings.seeds);
+  const scale = settings.userModel ? `${settings.task} task from the user's model` : '2-operation arithmetic';
+  const claims = claimRows(methods, comparisons, methodResults, n, settings.seeds, scale);
   const prl = methods.filter((m) => m.estimator === 'prl');
   const better = (metric: string) => comparisons.filter((c) => c.metric === metric && c.verdict === 'better' && c.method.startsWith('prl')).length;
   const worse = (metric: string) => comparisons.filter((c) => c.metric === metric && c.verdict === 'worse' && c.method.startsWith('prl')).length;
   const best = prl.reduce((a, b) => (methodResults[b.id].final[`avg@${n}`].mean > methodResults[a.id].final[`avg@${n}`].mean ? b : a), prl[0]);
   const grpoAvg = methodResults.grpo.final[`avg@${n}`].mean;
+  const on = settings.userModel ? `On ${describeUserModel(settings.userModel)}: ` : '';
   const headline =
-    `${quick ? 'Quick run: ' : ''}PRL beat GRPO's avg@${n} in ${better(`avg@${n}`)} of ${prl.length} settings (worse in ${worse(`avg@${n}`)}) ` +
+    `${quick ? 'Quick run: ' : ''}${on}PRL beat GRPO's avg@${n} in ${better(`avg@${n}`)} of ${prl.length} settings (worse in ${worse(`avg@${n}`)}) ` +
     `and its pass@${n} in ${better(`pass@${n}`)} (worse in ${worse(`pass@${n}`)}); the best setting, ${best.label.replace(/^PRL \(|\)$/g, '')}, ` +
     `scored ${methodResults[best.id].final[`avg@${n}`].mean} against GRPO's ${grpoAvg}.`;
   return {
     experiment: 'prl-vs-grpo',
-    title: 'PRL vs GRPO and RAFT on synthetic arithmetic',
+    title: settings.userModel ? `PRL vs GRPO and RAFT on the ${settings.task} task, from ${basename(settings.userModel.model)}` : 'PRL vs GRPO and RAFT on synthetic arithmetic',
     headline,
     finishedAt: new Date().toISOString(),
     quick,
@@ -325,11 +356,11 @@ function compareToGrpo(methods: MethodSpec[], byMethod: Map<string, RunOutcome[]
   return comparisons;
 }
 
-function claimRows(methods: MethodSpec[], comparisons: Comparison[], results: Record<string, MethodResults>, n: number, seeds: number): ClaimRow[] {
+function claimRows(methods: MethodSpec[], comparisons: Comparison[], results: Record<string, MethodResults>, n: number, seeds: number, setting: string): ClaimRow[] {
   // The paper's claims are about PRL at its own eta (1, 100, 200); eta < 1 is our probe of a dominant process term.
   const inRange = methods.filter((m) => m.estimator === 'prl' && m.eta! >= 1);
   const prl = inRange.length > 0 ? inRange : methods.filter((m) => m.estimator === 'prl');
-  const scale = `2-operation arithmetic, ${seeds} seed${seeds === 1 ? '' : 's'}`;
+  const scale = `${setting}, ${seeds} seed${seeds === 1 ? '' : 's'}`;
   const row = (metric: string, claim: string, paper: string): ClaimRow => {
     const rows = comparisons.filter((c) => c.metric === metric && prl.some((m) => m.id === c.method));
     const better = rows.filter((c) => c.verdict === 'better').length;
@@ -396,8 +427,10 @@ async function buildReport(results: PrlVsGrpoResults, outcomes: RunOutcome[], me
     results.seeds >= 2
       ? `Intervals are 95% Student-t intervals over ${results.seeds} seeds (each run's bootstrap interval over problems is in results.json).`
       : 'With one seed the intervals are bootstraps over held-out problems within the run: they ignore training noise, so they are too narrow for a method comparison.';
+  const user = (results.config as { userModel?: UserModelIdentity }).userModel;
+  const modelNote = user ? `Every method starts from the user's checkpoint: ${describeUserModel(user)}.` : null;
   const quickNote = results.quick
-    ? 'This is a quick smoke run: a tiny model, one seed and a few RL steps. It shows the pipeline works end to end; its numbers are not evidence for or against the paper. Run without --quick for the real comparison.'
+    ? 'This is a quick smoke run: one seed and a few RL steps (on a tiny model unless --model gave one). It shows the pipeline works end to end; its numbers are not evidence for or against the paper. Run without --quick for the real comparison.'
     : null;
   const finalRows = methods.map((m, i) => {
     const f = results.methods[m.id].final;
@@ -425,6 +458,7 @@ async function buildReport(results: PrlVsGrpoResults, outcomes: RunOutcome[], me
       {
         title: 'Did PRL beat GRPO here?',
         blocks: [
+          ...(modelNote ? [{ kind: 'text' as const, text: modelNote }] : []),
           ...(quickNote ? [{ kind: 'text' as const, text: quickNote }] : []),
           {
             kind: 'text',
@@ -512,4 +546,4 @@ function fmt(x: unknown): string {
 }
 
 /** The registry entry. */
-export const prlVsGrpo = defineExperiment('prl-vs-grpo', 'PRL (length and newline steps, several eta) vs GRPO and RAFT on arithmetic: avg@n, pass@n, training curves', { quick: QUICK_SETTINGS, full: FULL_SETTINGS }, runPrlVsGrpo);
+export const prlVsGrpo = defineExperiment('prl-vs-grpo', 'PRL (length and newline steps, several eta) vs GRPO and RAFT on arithmetic: avg@n, pass@n, training curves', { quick: QUICK_SETTINGS, full: FULL_SETTINGS }, withUserModel, runPrlVsGrpo);

@@ -6,9 +6,12 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createEngine } from '../engine/kernels/index.js';
-import { loadModel } from '../engine/io.js';
+import { endOfSequenceIds, loadModel } from '../engine/io.js';
+import type { LlamaModel } from '../engine/model.js';
+import type { Tokenizer } from '../engine/tokenizer.js';
+import { chatRenderer } from '../tasks/chat.js';
 import { getTask } from '../tasks/index.js';
-import { createCodec } from '../tasks/codec.js';
+import { createCodec, type TaskCodec } from '../tasks/codec.js';
 import { evaluatePolicy, evaluationSeed } from '../train/evaluate.js';
 import { RESULT_NEUTRAL_OPTIONS, type RlConfig } from '../train/config.js';
 import { readJsonFile, readJsonl } from '../util/fs.js';
@@ -23,9 +26,36 @@ export interface FinalEvaluation {
   n: number;
 }
 
-/** n samples at temperature 1 on each of the first `problems` held-out problems of `task`, from `modelDir`. */
+/** What a run's final checkpoint holds: a model folder, or (LoRA runs) the start model and the checkpoint's adapter. */
+export interface RunWeights {
+  model: string;
+  adapter?: string;
+}
+
+/** The weights of a finished run's checkpoint folder: its `adapter/` on `startModel` when it trained one. */
+export function checkpointWeights(checkpointDir: string, startModel: string): RunWeights {
+  const adapter = join(checkpointDir, 'adapter');
+  return existsSync(adapter) ? { model: startModel, adapter } : { model: checkpointDir };
+}
+
+/**
+ * The task seen through a model folder's tokenizer as `prl rl` sees it: text prompts rendered with its chat
+ * template when it has one, and a response ended by any of its end ids (generation_config.json may list several).
+ */
+export function modelCodec(task: string, taskOptions: Record<string, unknown>, model: LlamaModel, tokenizer: Tokenizer): TaskCodec {
+  const specials = {
+    bosToken: tokenizer.bosId === undefined ? undefined : tokenizer.tokenText(tokenizer.bosId),
+    eosToken: tokenizer.eosId === undefined ? undefined : tokenizer.tokenText(tokenizer.eosId),
+  };
+  return createCodec(getTask(task, taskOptions), tokenizer, {
+    chatPrompt: tokenizer.chatTemplate === undefined ? undefined : chatRenderer(tokenizer.chatTemplate, specials),
+    endIds: endOfSequenceIds(model.config, tokenizer),
+  });
+}
+
+/** n samples at temperature 1 on each of the first `problems` held-out problems of `task`, from `weights`. */
 export async function finalEvaluation(
-  modelDir: string,
+  weights: string | RunWeights,
   task: string,
   taskOptions: Record<string, unknown>,
   finalEval: { problems: number; samples: number },
@@ -34,8 +64,9 @@ export async function finalEvaluation(
 ): Promise<FinalEvaluation> {
   const engine = await createEngine({ threads });
   try {
-    const { model, tokenizer } = loadModel(modelDir, engine, { trainable: false });
-    const codec = createCodec(getTask(task, taskOptions), tokenizer);
+    const { model: dir, adapter } = typeof weights === 'string' ? { model: weights, adapter: undefined } : weights;
+    const { model, tokenizer } = loadModel(dir, engine, { trainable: false, adapter });
+    const codec = modelCodec(task, taskOptions, model, tokenizer);
     const problems = codec.problems('eval').slice(0, finalEval.problems);
     const { metrics, problems: samples } = evaluatePolicy(model, codec, problems, {
       samples: finalEval.samples,

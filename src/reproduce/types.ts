@@ -7,6 +7,7 @@
 import { join } from 'node:path';
 import { inputError } from '../util/errors.js';
 import type { Progress } from '../util/progress.js';
+import { describeUserModel, resolveUserModel, type UserModel, type UserModelOptions } from './user-model.js';
 
 export interface ExperimentOptions {
   /** A smoke run that fits in a few minutes on 2 cores; its numbers say little and its report says so. */
@@ -19,6 +20,8 @@ export interface ExperimentOptions {
   threads?: number;
   /** Where the experiment reports what it is doing. */
   progress: Progress;
+  /** The user's checkpoint to run on instead of the experiment's own warm-started model (`--model`). */
+  userModel?: UserModelOptions;
 }
 
 export interface ExperimentOutcome {
@@ -33,6 +36,11 @@ export interface Experiment {
   name: string;
   /** One line saying what it reproduces. */
   description: string;
+  /**
+   * Whether `--model DIR` can replace the experiment's own model: `true`, or why not (e.g. a didactic task
+   * whose answer is known exactly only for its own planted vocabulary).
+   */
+  takesModel: true | { reason: string };
   run(options: ExperimentOptions): Promise<ExperimentOutcome>;
 }
 
@@ -45,21 +53,36 @@ export interface RunnerOptions {
 }
 
 /**
+ * How an experiment runs on a user's model: its settings with the start model, task and LoRA rank of
+ * `user` in place of its own; or why it cannot.
+ */
+export type WithUserModel<S> = ((settings: S, user: UserModel) => S) | { reason: string };
+
+/**
  * An `Experiment` from its quick and full settings and its runner, which writes the report into `out`.
  * `--seeds K` replaces the settings' `seeds` where they have one; an experiment without seeds refuses it.
+ * `--model DIR` goes through `withModel`, and the resolved model's description reaches the runner.
  */
 export function defineExperiment<S extends object>(
   name: string,
   description: string,
   settings: { quick: S; full: S },
+  withModel: WithUserModel<S>,
   runner: (settings: S, options: RunnerOptions) => Promise<{ headline: string }>,
 ): Experiment {
   return {
     name,
     description,
+    takesModel: typeof withModel === 'function' ? true : withModel,
     async run(options) {
-      const base = options.quick ? settings.quick : settings.full;
+      let base = options.quick ? settings.quick : settings.full;
       if (options.seeds !== undefined && !('seeds' in base)) throw inputError('--seeds', `${name} has no training seeds to vary`);
+      if (options.userModel !== undefined) {
+        if (typeof withModel !== 'function') throw inputError('--model', `${name} cannot run on a user model: ${withModel.reason}`);
+        const user = await resolveUserModel(options.userModel, options.out);
+        options.progress.log(`on the user model: ${describeUserModel(user.identity)}`);
+        base = withModel(base, user);
+      }
       const chosen = options.seeds === undefined ? base : { ...base, seeds: options.seeds };
       const results = await runner(chosen, { out: options.out, quick: options.quick, threads: options.threads, progress: options.progress });
       return { headline: results.headline, report: join(options.out, 'report.html') };

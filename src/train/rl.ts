@@ -127,7 +127,7 @@ export interface RlOptions {
 export async function runRl(config: RlConfig, outDir: string, options: RlOptions = {}): Promise<RlSummary> {
   const progress = createProgress(process.stderr, 1, options.quiet === true);
   const started = performance.now();
-  const engine = await createEngine({ threads: config.threads });
+  const engine = await createEngine({ threads: config.threads, provider: config.provider });
   let rollouts: RolloutEngine | null = null;
   try {
     const run = new RunFolder(outDir);
@@ -368,7 +368,7 @@ function pavStepAdvantages(ctx: RlContext, pav: Prover, reads: ReadResponse[], r
   const G = ctx.config.groupSize;
   const ends = reads.map((r, i) => stepEnds(ctx.codec.stepSplit, { mask: r.mask, text: r.text, tokenOffsets: r.offsets, tokenIds: responses[i] }));
   const rewards = reads.map((r) => r.reward);
-  const values = withTerminalOutcomes(pav.values(reads.map((_, i) => problems[Math.floor(i / G)]), responses, ends), responses, ends, rewards, ctx.codec.eosId, ctx.maxNewTokens);
+  const values = withTerminalOutcomes(pav.values(reads.map((_, i) => problems[Math.floor(i / G)]), responses, ends), responses, ends, rewards, ctx.codec.stopIds, ctx.maxNewTokens);
   return pavAdvantages(rewards, reads.map((_, i) => Math.floor(i / G)), reads.map((r) => r.mask), ends, values, ctx.config.alpha);
 }
 

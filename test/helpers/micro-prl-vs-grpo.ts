@@ -8,6 +8,7 @@ const TASK_OPTIONS = { operations: 2, trainSize: 40, evalSize: 8 };
 export function microPrlVsGrpo(root: string): PrlVsGrpoSettings {
   return {
     seeds: 1,
+    task: 'arith',
     taskOptions: TASK_OPTIONS,
     start: { model: makeTaskModel(join(root, 'model'), 'arith', TASK_OPTIONS) },
     rl: { steps: 2, promptsPerStep: 2, groupSize: 3, lr: 1e-3, evalEvery: 1, evalProblems: 4, evalSamples: 2, maxNewTokens: 16, samplesPerStep: 2 },

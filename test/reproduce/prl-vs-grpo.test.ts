@@ -17,6 +17,7 @@ test('prl-vs-grpo on a micro budget writes results.json and a report with its ch
     const micro: Experiment = {
       name: 'prl-vs-grpo',
       description: 'micro',
+      takesModel: true,
       run: async (o) => ({ headline: (await runPrlVsGrpo(settings, { ...o, threads: 1 })).headline, report: join(o.out, 'report.html') }),
     };
     const { rows, index } = await reproduce('all', { quick: true, out: root, progress: quiet }, [micro]);

@@ -11,7 +11,7 @@ const progress = createProgress(process.stderr, 1, true);
 
 test('defineExperiment: quick or full settings, --seeds applied, the report path under out', async () => {
   const seen: Array<{ settings: { seeds: number; steps: number }; options: RunnerOptions }> = [];
-  const experiment = defineExperiment('toy', 'a toy', { quick: { seeds: 1, steps: 5 }, full: { seeds: 3, steps: 50 } }, async (settings, options) => {
+  const experiment = defineExperiment('toy', 'a toy', { quick: { seeds: 1, steps: 5 }, full: { seeds: 3, steps: 50 } }, { reason: 'a toy' }, async (settings, options) => {
     seen.push({ settings, options });
     return { headline: `${settings.seeds} x ${settings.steps}` };
   });
@@ -24,7 +24,7 @@ test('defineExperiment: quick or full settings, --seeds applied, the report path
 });
 
 test('defineExperiment: --seeds on an experiment without seeds is an error naming the flag', async () => {
-  const experiment = defineExperiment('seedless', 'no seeds', { quick: { problems: 4 }, full: { problems: 300 } }, async () => ({ headline: 'ran' }));
+  const experiment = defineExperiment('seedless', 'no seeds', { quick: { problems: 4 }, full: { problems: 300 } }, { reason: 'a toy' }, async () => ({ headline: 'ran' }));
   await assert.rejects(experiment.run({ quick: true, seeds: 3, out: '/runs/x', progress }), /--seeds.*seedless has no training seeds/);
   assert.equal((await experiment.run({ quick: true, out: '/runs/x', progress })).headline, 'ran');
 });

@@ -320,4 +320,4 @@ function pickTraces(responses: readonly number[][], correct: readonly boolean[],
 }
 
 /** The registry entry. */
-export const pavDidactic = defineExperiment('pav-didactic', "PAV's didactic planted task (Fig. 3): effective reward vs outcome-only RL, prover gamma sweep, pass@N", { quick: QUICK_SETTINGS, full: FULL_SETTINGS }, runPavDidactic);
+export const pavDidactic = defineExperiment('pav-didactic', "PAV's didactic planted task (Fig. 3): effective reward vs outcome-only RL, prover gamma sweep, pass@N", { quick: QUICK_SETTINGS, full: FULL_SETTINGS }, { reason: 'the planted task is didactic: its exact prover and values exist only for its own 15-token vocabulary and a model trained on it, not for a real checkpoint' }, runPavDidactic);
