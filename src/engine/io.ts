@@ -38,7 +38,7 @@ export function loadModelWeights(dir: string, engine: Engine, options: LoadModel
   const folder = loadModelFolder(dir);
   try {
     const trainable = options.trainable ?? options.adapter === undefined;
-    const model = new LlamaModel(folder.config, engine.arena, engine.kernels, { trainable });
+    const model = new LlamaModel(folder.config, engine.arena, engine.kernels, { trainable, recompute: options.recompute });
     folder.fillTensors(model.parameters());
     if (options.adapter !== undefined) model.attachAdapter(loadPeftAdapter(options.adapter, folder.config, engine.arena));
     return { model, tokenizer: folder.tokenizer };

@@ -41,6 +41,13 @@ export interface LlamaModelOptions {
    * only the adapter's gradients, and refuses without one. Default true.
    */
   trainable?: boolean;
+  /**
+   * true: per-layer activation checkpointing. The training forward keeps only each layer's input (the
+   * residual stream) and one layer's activations; backward recomputes each layer's activations from its
+   * input just before differentiating it. Same gradients bit for bit (the kernels are deterministic),
+   * about L-1 layers' activations less memory, one more layer forward per layer in time. Default false.
+   */
+  recompute?: boolean;
 }
 
 
@@ -136,6 +143,8 @@ export class LlamaModel {
   /** Gradients, same layout as `weights`; empty when the model is frozen. */
   readonly grads: Float32Array;
   readonly trainable: boolean;
+  /** Per-layer activation checkpointing (LlamaModelOptions.recompute). */
+  readonly recompute: boolean;
 
   /** Where the model's tensors live (a server allocates adapters here too). */
   readonly arena: Arena;
@@ -159,6 +168,8 @@ export class LlamaModel {
   /** Buffers' LoRA scratch covers every target at this rank at least (`reserveAdapterScratch`). */
   private reservedAdapterRank = 0;
   private lastShape: { B: number; T: number } | null = null;
+  /** True while backward recomputes a layer: linear layers then use `forwardAdapter`. */
+  private recomputing = false;
   private logitsValid = false;
   private hiddenValid = false;
 
@@ -166,6 +177,7 @@ export class LlamaModel {
     validateConfig(config);
     this.config = config;
     this.trainable = options.trainable ?? true;
+    this.recompute = options.recompute ?? false;
     this.arena = arena;
     this.kernels = kernels;
 
@@ -261,7 +273,24 @@ export class LlamaModel {
   }
 
   private activeAdapter(): LoraAdapter | null {
+    if (this.recomputing) return this.forwardAdapter;
     return this.adapterEnabled ? this.adapterValue : null;
+  }
+
+  /**
+   * Before layerBackward(l) under `recompute`: layer l's activations again, from its saved input, with
+   * the adapter the forward ran with (all layers share one activation set, last written by layer l+1).
+   * Also rewrites residual[l+1] with the same bits it already holds.
+   */
+  private recomputeLayer(l: number, a: Activations, dims: AttentionDims): void {
+    // The forward's last layer left its activations in the shared set: nothing to redo there.
+    if (!this.recompute || l === this.config.numHiddenLayers - 1) return;
+    this.recomputing = true;
+    try {
+      this.layerForward(l, a, dims);
+    } finally {
+      this.recomputing = false;
+    }
   }
 
   /**
@@ -393,7 +422,10 @@ export class LlamaModel {
     k.rmsnormBackward(a.dres, grads?.norm ?? a.dNormDiscard, a.dln, a.residual[L], this.w.norm, a.rstdf, N, C);
 
     const dims: AttentionDims = { B, T, nHead: this.config.numAttentionHeads, nKvHead: this.config.numKeyValueHeads, headDim: this.config.headDim };
-    for (let l = L - 1; l >= 0; l--) this.layerBackward(l, a, dims, grads?.layers[l] ?? null);
+    for (let l = L - 1; l >= 0; l--) {
+      this.recomputeLayer(l, a, dims);
+      this.layerBackward(l, a, dims, grads?.layers[l] ?? null);
+    }
     if (grads) this.embeddingBackward(grads.embed, a, N);
   }
 
@@ -486,7 +518,10 @@ export class LlamaModel {
     a.dres.fill(0, 0, N * C);
     this.kernels.rmsnormBackward(a.dres, grads?.norm ?? a.dNormDiscard, a.dln, a.residual[L], this.w.norm, a.rstdf, N, C);
     const dims: AttentionDims = { B, T, nHead: this.config.numAttentionHeads, nKvHead: this.config.numKeyValueHeads, headDim: this.config.headDim };
-    for (let l = L - 1; l >= 0; l--) this.layerBackward(l, a, dims, grads?.layers[l] ?? null);
+    for (let l = L - 1; l >= 0; l--) {
+      this.recomputeLayer(l, a, dims);
+      this.layerBackward(l, a, dims, grads?.layers[l] ?? null);
+    }
     if (grads) this.embeddingBackward(grads.embed, a, N);
   }
 
@@ -682,6 +717,13 @@ export class LlamaModel {
     return scratch;
   }
 
+  /** L layers' activation sets: L distinct ones, or under `recompute` one shared by every layer. */
+  private layerActivations(L: number, make: () => LayerActivations): LayerActivations[] {
+    if (!this.recompute) return Array.from({ length: L }, make);
+    const shared = make();
+    return Array.from({ length: L }, () => shared);
+  }
+
   private ensureActivations(N: number): Activations {
     if (this.acts && this.acts.rows >= N) return this.acts;
     const { hiddenSize: C, intermediateSize: I, numAttentionHeads: nH, numKeyValueHeads: nKv, headDim: hd, numHiddenLayers: L, vocabSize: V } = this.config;
@@ -694,7 +736,7 @@ export class LlamaModel {
       targets: arena.allocI32(N),
       positions: arena.allocI32(N),
       residual: Array.from({ length: L + 1 }, () => f32(N * C)),
-      layers: Array.from({ length: L }, () => ({
+      layers: this.layerActivations(L, () => ({
         ln1: f32(N * C),
         rstd1: f32(N),
         q: f32(N * nH * hd),
