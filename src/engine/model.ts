@@ -19,6 +19,7 @@ import { inputError } from '../util/errors.js';
 import type { Rng } from '../util/rng.js';
 import type { ModelConfig } from './config.js';
 import type { AttentionDims, Kernels } from './kernels/types.js';
+import { allocHeadScratch, headBackward, headForward, type HeadScratch } from './head.js';
 import type { Arena } from './memory.js';
 import { LORA_TARGETS, loraBackward, loraForward, targetShape, type LoraAdapter, type LoraScratch, type LoraTarget } from './lora.js';
 import { parameterSpecs, ropeTables, structure, validateConfig, type LayerTensors, type ModelTensors } from './model-layout.js';
@@ -80,7 +81,7 @@ interface Activations {
   layers: LayerActivations[];
   lnf: Float32Array; // (N, C)
   rstdf: Float32Array; // (N)
-  logits: Float32Array; // (N, V); overwritten by dlogits in backward
+  head: HeadScratch; // (N, chunk) logits of one vocabulary chunk at a time (./head.ts)
   lse: Float32Array; // (N)
   logp: Float32Array; // (N)
   entropy: Float32Array; // (N)
@@ -320,7 +321,8 @@ export class LlamaModel {
   /**
    * Teacher-forced forward over tokens (B, T); returns logp (B*T) with logp[n] = log p(targets[n] | tokens
    * of the same sequence up to n), 0 where targets[n] < 0. The result is a view into the model's buffers,
-   * valid until the next forward. Keeps the activations for `backward` and the logits for `entropy`.
+   * valid until the next forward. Keeps the activations for `backward` and the entropies for `entropy`;
+   * the (B*T, V) logits are never held (the head runs over the vocabulary in chunks, ./head.ts).
    */
   forward(tokens: Int32Array, targets: Int32Array, B: number, T: number): Float32Array {
     const { hiddenSize: C, vocabSize: V, numHiddenLayers: L } = this.config;
@@ -339,8 +341,7 @@ export class LlamaModel {
 
     const k = this.kernels;
     k.rmsnormForward(a.lnf, a.rstdf, a.residual[L], this.w.norm, N, C, this.config.rmsNormEps);
-    k.matmul(a.logits, a.lnf, this.w.lmHead, N, V, C, 'nt', false); // (N, V)
-    k.logSoftmaxGather(a.logp, a.lse, a.logits, a.targets, N, V);
+    headForward(k, a.head, a, a.lnf, this.w.lmHead, a.targets, N, V, C); // logp, lse, entropy (N)
     this.lastShape = { B, T };
     this.forwardAdapter = this.activeAdapter();
     this.logitsValid = true;
@@ -399,7 +400,7 @@ export class LlamaModel {
   /**
    * Backward of the last `forward`: given dlogp (B*T) = d loss / d logp per position, ACCUMULATES
    * d loss / d parameter into `grads` and the adapter's (call `zeroGrad` once per optimiser step).
-   * Overwrites the saved logits, so call `entropy()` before this.
+   * Call `entropy()` before this.
    */
   backward(dlogp: Float32Array): void {
     const grads = this.baseGradients('LlamaModel.backward');
@@ -412,12 +413,9 @@ export class LlamaModel {
     const k = this.kernels;
     a.dlogp.set(dlogp.subarray(0, N));
 
-    // Head: logits = lnf · lm_headᵀ. dlogits overwrites logits in place.
-    const dlogits = a.logits;
-    k.logSoftmaxGatherBackward(dlogits, a.dlogp, a.logits, a.lse, a.targets, N, V);
+    // Head: logits = lnf · lm_headᵀ, recomputed and differentiated one vocabulary chunk at a time.
     this.logitsValid = false;
-    k.matmul(a.dln, dlogits, this.w.lmHead, N, C, V, 'nn', false); // dlnf (N, C)
-    if (grads) k.matmul(grads.lmHead, dlogits, a.lnf, V, C, N, 'tn', true); // dW (V, C)
+    headBackward(k, a.head, a.dln, grads?.lmHead ?? null, a.dlogp, a.lnf, this.w.lmHead, a.lse, a.targets, N, V, C); // dlnf (N, C)
     a.dres.fill(0, 0, N * C);
     k.rmsnormBackward(a.dres, grads?.norm ?? a.dNormDiscard, a.dln, a.residual[L], this.w.norm, a.rstdf, N, C);
 
@@ -525,29 +523,31 @@ export class LlamaModel {
     if (grads) this.embeddingBackward(grads.embed, a, N);
   }
 
-  /** The logits (B*T, V) of the last `forward`: a view, valid until the next forward or backward. */
+  /**
+   * The logits (B*T, V) of the last `forward`, recomputed into a new array (B*T*V floats: for tests and
+   * diagnostics, not training; the forward itself never holds them). Call before `backward`.
+   */
   logits(): Float32Array {
     if (!this.lastShape || !this.acts || !this.logitsValid) throw new Error('LlamaModel.logits: needs a forward not yet consumed by backward');
-    return this.acts.logits.subarray(0, this.lastShape.B * this.lastShape.T * this.config.vocabSize);
+    const N = this.lastShape.B * this.lastShape.T;
+    const { vocabSize: V, hiddenSize: C } = this.config;
+    const mark = this.arena.mark();
+    try {
+      const logits = this.arena.allocF32(N * V); // kernels address arena memory; given back below
+      this.kernels.matmul(logits, this.acts.lnf, this.w.lmHead, N, V, C, 'nt', false);
+      return logits.slice();
+    } finally {
+      this.arena.release(mark);
+    }
   }
 
   /**
-   * Entropy (nats) of the next-token distribution at every position of the last `forward`, from its
-   * logits: H = lse - Σ_j p_j z_j. A view valid until the next forward; call before `backward`.
+   * Entropy (nats) of the next-token distribution at every position of the last `forward` (computed by
+   * its chunked head). A view valid until the next forward; call before `backward`.
    */
   entropy(): Float32Array {
-    if (!this.lastShape || !this.acts || !this.logitsValid) throw new Error('LlamaModel.entropy: needs the logits of a forward not yet consumed by backward');
-    const N = this.lastShape.B * this.lastShape.T;
-    const V = this.config.vocabSize;
-    const a = this.acts;
-    for (let n = 0; n < N; n++) {
-      const row = n * V;
-      const lse = a.lse[n];
-      let expectedLogit = 0;
-      for (let j = 0; j < V; j++) expectedLogit += Math.exp(a.logits[row + j] - lse) * a.logits[row + j];
-      a.entropy[n] = lse - expectedLogit;
-    }
-    return a.entropy.subarray(0, N);
+    if (!this.lastShape || !this.acts || !this.logitsValid) throw new Error('LlamaModel.entropy: needs a forward not yet consumed by backward');
+    return this.acts.entropy.subarray(0, this.lastShape.B * this.lastShape.T);
   }
 
   /**
@@ -754,7 +754,7 @@ export class LlamaModel {
       })),
       lnf: f32(N * C),
       rstdf: f32(N),
-      logits: f32(N * V),
+      head: allocHeadScratch(arena, N, V),
       lse: f32(N),
       logp: f32(N),
       entropy: f32(N),
