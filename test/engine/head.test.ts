@@ -151,3 +151,26 @@ test('softmaxEntropy and softmaxWeights kernels: float64 and the fallback provid
   wasm.kernels.softmaxWeights(zz, zz, got.lse, scale, rows, cols);
   assert.deepEqual(zz, got.w);
 });
+
+test('softmaxEntropy and softmaxWeights: bit-identical on 1 and 3 threads (rows split over threads)', async () => {
+  const rows = 7, cols = 1030;
+  const engines = [await createEngine({ threads: 1 }), await createEngine({ threads: 3 })];
+  try {
+    const results = engines.map((e) => {
+      const rng = new Rng(14);
+      const z = filled(e.arena, rows * cols, rng, 3);
+      const H = e.arena.allocF32(rows), lse = e.arena.allocF32(rows), w = e.arena.allocF32(rows * cols), scale = filled(e.arena, rows, rng, 1);
+      const before = (e.kernels as { parallelCalls?: number }).parallelCalls ?? 0;
+      e.kernels.softmaxEntropy(H, lse, z, rows, cols);
+      e.kernels.softmaxWeights(w, z, lse, scale, rows, cols);
+      const parallel = ((e.kernels as { parallelCalls?: number }).parallelCalls ?? 0) - before;
+      return { H: Array.from(H), lse: Array.from(lse), w: Array.from(w), parallel };
+    });
+    assert.equal(results[1].parallel, 2, 'both calls ran on the thread pool');
+    assert.deepEqual(results[1].H, results[0].H);
+    assert.deepEqual(results[1].lse, results[0].lse);
+    assert.deepEqual(results[1].w, results[0].w);
+  } finally {
+    for (const e of engines) await e.kernels.dispose();
+  }
+});
