@@ -7,15 +7,15 @@
 // 2. A training step (forward + backward) of an L-layer model with `recompute` false and true: time and
 //    the arena bytes of its activation buffers.
 // Prints JSON lines. Run alone (it loads every core): node dist/bench/vocab.js [--layers 2] [--batch 4]
-// [--seq 256] [--threads N] [--reps 3]
+// [--seq 256] [--threads N] [--reps 3] [--chunk 1024: vocabulary rows per head chunk] [--head-only]
 import { parseArgs } from 'node:util';
 import type { ModelConfig } from '../src/engine/config.js';
-import { allocHeadScratch, headBackward, headForward } from '../src/engine/head.js';
+import { allocHeadScratch, HEAD_CHUNK, headBackward, headForward } from '../src/engine/head.js';
 import { createEngine, type Engine } from '../src/engine/kernels/index.js';
 import { LlamaModel } from '../src/engine/model.js';
 import { Rng } from '../src/util/rng.js';
 
-const { values } = parseArgs({ options: { layers: { type: 'string', default: '2' }, batch: { type: 'string', default: '4' }, seq: { type: 'string', default: '256' }, threads: { type: 'string' }, reps: { type: 'string', default: '3' } } });
+const { values } = parseArgs({ options: { layers: { type: 'string', default: '2' }, batch: { type: 'string', default: '4' }, seq: { type: 'string', default: '256' }, threads: { type: 'string' }, reps: { type: 'string', default: '3' }, chunk: { type: 'string', default: String(HEAD_CHUNK) }, 'head-only': { type: 'boolean', default: false } } });
 const L = Number(values.layers), B = Number(values.batch), T = Number(values.seq), REPS = Number(values.reps);
 const N = B * T;
 const QWEN_05B: ModelConfig = {
@@ -61,12 +61,12 @@ function benchHead(e: Engine): void {
   for (let n = 0; n < N; n++) targets[n] = rng.int(V);
   const dlogp = arena.allocF32(N).fill(-1 / N), logp = arena.allocF32(N), lse = arena.allocF32(N), entropy = arena.allocF32(N);
 
-  const s = allocHeadScratch(arena, N, V);
+  const s = allocHeadScratch(arena, N, V, Number(values.chunk));
   const chunked = medianMs(() => {
     headForward(k, s, { logp, lse, entropy }, hidden, W, targets, N, V, C);
     headBackward(k, s, dh, dW, dlogp, hidden, W, lse, targets, N, V, C);
   });
-  console.log(JSON.stringify({ name: 'head-chunked', N, V, ms: chunked, scratchBytes: s.logits.byteLength, threads: k.threads }));
+  console.log(JSON.stringify({ name: 'head-chunked', N, V, chunk: s.chunk, ms: chunked, scratchBytes: s.logits.byteLength, threads: k.threads }));
 
   const logits = arena.allocF32(N * V);
   const full = medianMs(() => {
@@ -103,8 +103,10 @@ function benchStep(e: Engine, recompute: boolean): void {
 const engine = await createEngine(values.threads ? { threads: Number(values.threads) } : {});
 try {
   benchHead(engine);
-  benchStep(engine, false);
-  benchStep(engine, true);
+  if (!values['head-only']) {
+    benchStep(engine, false);
+    benchStep(engine, true);
+  }
 } finally {
   await engine.kernels.dispose();
 }
