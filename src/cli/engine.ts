@@ -9,11 +9,13 @@ import { EnginePolicy } from '../policy/engine.js';
 import { formatPolicySpec } from '../policy/spec.js';
 import { intFlag } from './options.js';
 
-export type ProviderName = 'wasm' | 'ts';
+export type ProviderName = 'wasm' | 'ts' | 'native';
 
 /** `threads` undefined = the engine's default (env PRL_THREADS, else the core count). */
 export async function openEngine(provider: string, threads?: number): Promise<Engine> {
-  if (provider !== 'wasm' && provider !== 'ts') throw inputError('--provider', `must be "wasm" or "ts", got ${JSON.stringify(provider)}`);
+  if (provider !== 'wasm' && provider !== 'ts' && provider !== 'native') {
+    throw inputError('--provider', `must be "wasm", "native" or "ts", got ${JSON.stringify(provider)}`);
+  }
   if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1)) throw inputError('--threads', `must be a positive integer, got ${threads}`);
   return createEngine({ provider, threads });
 }

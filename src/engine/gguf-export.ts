@@ -1,11 +1,14 @@
 /**
- * Hugging Face Llama / Qwen2 model -> GGUF, as llama.cpp's convert_hf_to_gguf.py does it for F32:
+ * Hugging Face Llama / Qwen2 model -> GGUF, as llama.cpp's convert_hf_to_gguf.py does it (`--outtype
+ * f32|f16|q8_0`; 1-D tensors such as norms and biases stay F32, a matrix whose rows are not a multiple of
+ * 32 falls back from Q8_0 to F16, as the converter's QuantError fallback does):
  * the same tensor names, the same metadata keys and, for the `llama` architecture, the same q/k row
  * permutation (see `permuteForLlamaRope`). The result loads in llama.cpp (and node-llama-cpp) and gives
  * the same log-probs as the HF model (test/engine/gguf.test.ts checks this against a float64 forward).
  */
 import type { ModelConfig } from './config.js';
-import { GGUF_DEFAULT_ALIGNMENT, writeGguf, type GgufTensorInput, type GgufValue } from './gguf.js';
+import { GGUF_DEFAULT_ALIGNMENT, Q8_0_BLOCK, writeGguf, type GgufTensorInput, type GgufTensorType, type GgufValue } from './gguf.js';
+import type { LlamaModel } from './model.js';
 import { inputError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 
@@ -14,6 +17,32 @@ export interface HfModel {
   config: ModelConfig;
   tensors: Array<{ name: string; shape: number[]; data: Float32Array }>;
   tokenizerJson: unknown; // the parsed tokenizer.json
+}
+
+/**
+ * The export of a model in memory (weights trained in this process, e.g. full fine-tuning): its
+ * parameters (copied, so later training steps do not change the export) under their HF names.
+ */
+export function hfModelFromLlamaModel(model: LlamaModel, tokenizerJson: unknown): HfModel {
+  return {
+    config: model.config,
+    tensors: model.parameters().map((p) => ({ name: p.name, shape: [...p.shape], data: Float32Array.from(p.data) })),
+    tokenizerJson,
+  };
+}
+
+/** GGUF tensor types an export can use for its matrices. */
+export type GgufQuant = GgufTensorType;
+export const GGUF_QUANTS: readonly GgufQuant[] = ['f32', 'f16', 'q8_0'];
+
+/** llama.cpp's `general.file_type` (llama_ftype) of each export type. */
+const FILE_TYPE: Record<GgufQuant, number> = { f32: 0, f16: 1, q8_0: 7 }; // ALL_F32, MOSTLY_F16, MOSTLY_Q8_0
+
+/** The type a tensor is stored as under `quant`: 1-D stays F32; Q8_0 needs rows of a multiple of 32, else F16. */
+export function ggufTensorType(shape: number[], quant: GgufQuant): GgufTensorType {
+  if (shape.length <= 1 || quant === 'f32') return 'f32';
+  if (quant === 'q8_0' && shape[shape.length - 1] % Q8_0_BLOCK !== 0) return 'f16';
+  return quant;
 }
 
 /** llama.cpp token types (llama_token_type / gguf.TokenType). */
@@ -83,13 +112,13 @@ function str(value: string): GgufValue {
 }
 
 /** Architecture metadata (`<arch>.*`) as convert_hf_to_gguf.py writes it for Llama / Qwen2. */
-export function ggufModelMetadata(config: ModelConfig, name = 'prl'): Map<string, GgufValue> {
+export function ggufModelMetadata(config: ModelConfig, name = 'prl', quant: GgufQuant = 'f32'): Map<string, GgufValue> {
   const arch = config.modelType;
   const md = new Map<string, GgufValue>();
   md.set('general.architecture', str(arch));
   md.set('general.name', str(name));
   md.set('general.alignment', u32(GGUF_DEFAULT_ALIGNMENT));
-  md.set('general.file_type', u32(0)); // LLAMA_FTYPE_ALL_F32
+  md.set('general.file_type', u32(FILE_TYPE[quant]));
   md.set(`${arch}.vocab_size`, u32(config.vocabSize));
   md.set(`${arch}.context_length`, u32(config.maxPositionEmbeddings));
   md.set(`${arch}.embedding_length`, u32(config.hiddenSize));
@@ -215,11 +244,41 @@ export function ggufTokenizerMetadata(tokenizerJson: unknown, config: ModelConfi
 }
 
 /**
+ * Text node-llama-cpp tokenizes while it loads any model (LlamaModel.getWarnings: "some test text here",
+ * after a "\n" or BOS prefix). llama.cpp's SPM tokenizer turns a character missing from the vocab into
+ * byte tokens, and where the vocab has neither `<0xXX>` nor the raw byte, `byte_to_token` throws
+ * std::out_of_range, which nothing catches: the process aborts. So a character-level vocab that lacks one
+ * of these characters cannot be loaded by node-llama-cpp at all.
+ */
+const NODE_LLAMA_CPP_PROBE_TEXT = 'some test text here\n';
+
+/**
+ * Why node-llama-cpp would abort loading a GGUF with this tokenizer (`tokenizer.ggml.model` and its
+ * tokens), or undefined when it loads. Only SPM (`llama`) vocabularies without byte tokens are at risk.
+ */
+export function llamaCppVocabProblem(tokenizerModel: string, tokens: readonly string[]): string | undefined {
+  if (tokenizerModel !== 'llama') return undefined;
+  const vocab = new Set(tokens);
+  const missing = [...new Set(NODE_LLAMA_CPP_PROBE_TEXT)].filter((ch) => {
+    const hex = `<0x${ch.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}>`;
+    return !vocab.has(ch === ' ' ? SPM_SPACE : ch) && !vocab.has(hex);
+  });
+  if (missing.length === 0) return undefined;
+  return `its character vocabulary lacks ${missing.map((c) => JSON.stringify(c)).join(', ')}, which node-llama-cpp tokenizes while loading; llama.cpp aborts the process (std::out_of_range) on such a vocabulary`;
+}
+
+/** `llamaCppVocabProblem` for an HF tokenizer.json, as `ggufTokenizerMetadata` would export it. */
+export function llamaCppTokenizerProblem(tokenizerJson: unknown, config: ModelConfig): string | undefined {
+  const md = ggufTokenizerMetadata(tokenizerJson, config);
+  return llamaCppVocabProblem(String(md.get('tokenizer.ggml.model')?.value), md.get('tokenizer.ggml.tokens')?.value as string[]);
+}
+
+/**
  * The GGUF metadata and tensors of an HF model: names mapped, q/k permuted for `llama`, `output.weight`
  * omitted when the embeddings are tied (llama.cpp then reuses token_embd). Shapes are checked against
  * the config so that a wrong tensor fails here, naming it, rather than inside llama.cpp.
  */
-export function hfToGguf(model: HfModel): { metadata: Map<string, GgufValue>; tensors: GgufTensorInput[] } {
+export function hfToGguf(model: HfModel, quant: GgufQuant = 'f32'): { metadata: Map<string, GgufValue>; tensors: GgufTensorInput[] } {
   const c = model.config;
   const qRows = c.numAttentionHeads * c.headDim;
   const kvRows = c.numKeyValueHeads * c.headDim;
@@ -263,7 +322,7 @@ export function hfToGguf(model: HfModel): { metadata: Map<string, GgufValue>; te
       if (/self_attn\.q_proj\.(weight|bias)$/.test(t.name)) data = permuteForLlamaRope(data, qRows, c.numAttentionHeads);
       if (/self_attn\.k_proj\.(weight|bias)$/.test(t.name)) data = permuteForLlamaRope(data, kvRows, c.numKeyValueHeads);
     }
-    tensors.push({ name, shape: t.shape, data });
+    tensors.push({ name, shape: t.shape, data, type: ggufTensorType(t.shape, quant) });
   }
   const required = ['token_embd.weight', 'output_norm.weight'];
   if (!c.tieWordEmbeddings) required.push('output.weight');
@@ -278,14 +337,14 @@ export function hfToGguf(model: HfModel): { metadata: Map<string, GgufValue>; te
   const missing = required.filter((n) => !present.has(n));
   if (missing.length > 0) throw inputError('model tensors', `missing for GGUF export: ${missing.slice(0, 5).join(', ')}`);
 
-  const metadata = ggufModelMetadata(c);
+  const metadata = ggufModelMetadata(c, 'prl', quant);
   for (const [k, v] of ggufTokenizerMetadata(model.tokenizerJson, c)) metadata.set(k, v);
   return { metadata, tensors };
 }
 
-/** Writes `model` as an F32 GGUF file at `outPath` (atomically). Returns the file size in bytes. */
-export function exportGguf(model: HfModel, outPath: string): number {
-  const { metadata, tensors } = hfToGguf(model);
+/** Writes `model` as a GGUF file (matrices as `quant`) at `outPath`, atomically. Returns the file size in bytes. */
+export function exportGguf(model: HfModel, outPath: string, quant: GgufQuant = 'f32'): number {
+  const { metadata, tensors } = hfToGguf(model, quant);
   const bytes = writeGguf(metadata, tensors);
   writeFileAtomic(outPath, bytes);
   return bytes.length;

@@ -7,16 +7,18 @@
  *   padding to general.alignment | tensor data, each tensor starting at a multiple of the alignment
  *
  * `ne` lists dimensions fastest-first (ggml order), the reverse of a row-major shape: an HF Linear weight of
- * shape (out, in) is stored with ne = [in, out]. Only F32 tensor data is written; the reader also reports the
- * other ggml types by number so that `prl` can inspect any file.
+ * shape (out, in) is stored with ne = [in, out]. Tensor data is written as F32, F16 or Q8_0 (ggml's block
+ * formats, see `ggml-common.h` / `quantize_row_q8_0_ref`); the reader reports the other ggml types by number
+ * so that `prl` can inspect any file, and dequantizes the three it writes.
  */
 import { inputError } from '../util/errors.js';
+import { GGML_TYPE_F16, GGML_TYPE_F32, GGML_TYPE_ID, GGML_TYPE_Q8_0, readTensorData, tensorBytes, writeTensorData, type GgufTensorType } from './ggml-types.js';
+
+export { GGML_TYPE_F16, GGML_TYPE_F32, GGML_TYPE_Q8_0, Q8_0_BLOCK, f16BitsToF32, f32ToF16Bits, quantizeQ8_0Block, type GgufTensorType } from './ggml-types.js';
 
 export const GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
 export const GGUF_VERSION = 3;
 export const GGUF_DEFAULT_ALIGNMENT = 32;
-export const GGML_TYPE_F32 = 0;
-
 /** GGUF metadata value types, by the number the format stores. */
 export const GGUF_VALUE_TYPES = {
   uint8: 0,
@@ -46,6 +48,8 @@ export interface GgufTensorInput {
   name: string;
   shape: number[]; // row-major, outermost first (as in safetensors / PyTorch)
   data: Float32Array;
+  /** Storage type, default f32. q8_0 needs the innermost dimension to be a multiple of 32. */
+  type?: GgufTensorType;
 }
 
 export interface GgufTensorInfo {
@@ -242,20 +246,18 @@ export function writeGguf(metadata: Map<string, GgufValue>, tensors: GgufTensorI
     w.string(t.name);
     w.u32(t.shape.length);
     for (let d = t.shape.length - 1; d >= 0; d--) w.u64(t.shape[d]);
-    w.u32(GGML_TYPE_F32);
+    const type = t.type ?? 'f32';
+    w.u32(GGML_TYPE_ID[type]);
     w.u64(offset);
     offsets.push(offset);
-    offset = alignUp(offset + numel * 4, alignment);
+    offset = alignUp(offset + tensorBytes(type, t.shape, t.name), alignment);
   }
   w.padTo(alignment);
   const dataStart = w.length;
   const out = new Uint8Array(dataStart + offset);
   out.set(w.result());
   const view = new DataView(out.buffer);
-  tensors.forEach((t, i) => {
-    let p = dataStart + offsets[i];
-    for (let j = 0; j < t.data.length; j++, p += 4) view.setFloat32(p, t.data[j], true);
-  });
+  tensors.forEach((t, i) => writeTensorData(view, dataStart + offsets[i], t.type ?? 'f32', t.data));
   return out;
 }
 
@@ -449,4 +451,17 @@ export function readGgufTensorF32(bytes: Uint8Array, header: GgufHeader, name: s
   const out = new Float32Array(numel);
   for (let i = 0; i < numel; i++) out[i] = view.getFloat32(i * 4, true);
   return out;
+}
+
+/** The values of an F32, F16 or Q8_0 tensor, dequantized (d * q for Q8_0) out of a GGUF file's bytes. */
+export function readGgufTensor(bytes: Uint8Array, header: GgufHeader, name: string, source = 'gguf'): Float32Array {
+  const info = header.tensors.find((t) => t.name === name);
+  if (info === undefined) throw inputError(source, `no tensor ${name}`);
+  if (info.ggmlType === GGML_TYPE_F32) return readGgufTensorF32(bytes, header, name, source);
+  const type = info.ggmlType === GGML_TYPE_F16 ? 'f16' : info.ggmlType === GGML_TYPE_Q8_0 ? 'q8_0' : undefined;
+  if (type === undefined) throw inputError(source, `tensor ${name} has ggml type ${info.ggmlType}; prl reads F32, F16 and Q8_0`);
+  const size = tensorBytes(type, info.shape, name);
+  const start = header.dataOffset + info.offset;
+  if (start + size > bytes.length) throw inputError(source, `tensor ${name} runs past the end of the file`);
+  return readTensorData(new DataView(bytes.buffer, bytes.byteOffset + start, size), type, info.shape.reduce((a, b) => a * b, 1));
 }

@@ -11,6 +11,7 @@ import { Rng } from '../util/rng.js';
 import type { ModelConfig } from './config.js';
 import { PrlError } from '../util/errors.js';
 import { mergeAdapter } from './lora.js';
+import { assertFits } from './memory-estimate.js';
 import { loadPeftAdapter } from './peft.js';
 
 export interface LoadedModel {
@@ -38,6 +39,9 @@ export function loadModelWeights(dir: string, engine: Engine, options: LoadModel
   const folder = loadModelFolder(dir);
   try {
     const trainable = options.trainable ?? options.adapter === undefined;
+    // Refuse before allocating: a model past the arena would otherwise fail half-loaded.
+    const hints = trainable ? ['load it frozen (no gradients: inference, scoring, or the base under a LoRA adapter)'] : [];
+    assertFits({ config: folder.config, trainable, optimizer: false, baseBytes: engine.arena.usedBytes }, `${dir}: the ${trainable ? 'trainable' : 'frozen'} model`, hints);
     const model = new LlamaModel(folder.config, engine.arena, engine.kernels, { trainable, recompute: options.recompute });
     folder.fillTensors(model.parameters());
     if (options.adapter !== undefined) model.attachAdapter(loadPeftAdapter(options.adapter, folder.config, engine.arena));

@@ -14,6 +14,8 @@
 const PAGE = 65536;
 const MAX_PAGES = 65536; // 4 GiB
 const ALIGN = 64;
+/** The most bytes one arena can hold (wasm32: 2^16 pages of 64 KiB). */
+export const ARENA_MAX_BYTES = MAX_PAGES * PAGE;
 
 export class Arena {
   readonly memory: WebAssembly.Memory;

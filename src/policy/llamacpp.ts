@@ -10,6 +10,7 @@
 import type { ControlledEvaluateInputItem, LlamaContext, LlamaContextSequence, LlamaModel, Llama, Token } from 'node-llama-cpp';
 import { PrlError, PromptError, inputError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
+import { llamaCppVocabProblem } from '../engine/gguf-export.js';
 import { prefixDecodeOffsets } from '../engine/tokenizer.js';
 import { continuationStart } from './offsets.js';
 import type { Completion, Policy, PolicyCapabilities, Prompt, SampleRequest as PolicySampleRequest, ScoreRequest as PolicyScoreRequest, ScoredContinuation } from './types.js';
@@ -18,7 +19,7 @@ export interface LlamaCppOptions {
   modelPath: string; // a .gguf file
   contextSize?: number; // tokens of KV cache; default min(model's context_length, 4096)
   threads?: number; // CPU threads; default: node-llama-cpp's choice (all cores)
-  gpu?: boolean; // offload to a GPU if node-llama-cpp finds one; default false (CPU, reproducible)
+  gpu?: boolean; // offload to a GPU if node-llama-cpp finds one (node-llama-cpp's gpu: 'auto'); default false (CPU, reproducible)
   lora?: string; // a llama.cpp LoRA adapter GGUF (prl export-gguf --adapter) applied at scale 1
 }
 
@@ -40,6 +41,23 @@ export interface Sample {
   logprobs: number[];
   offsets: number[]; // offsets[i] = index in `text` where token i's text starts
   finishReason: 'stop' | 'length';
+}
+
+/** Sampling on token ids for RL rollouts: generation ends at the first stop id (kept) or after `maxTokens`. */
+export interface TokenSampleRequest {
+  prompts: readonly (readonly number[])[];
+  n: number; // samples per prompt
+  temperature: number; // 0 = greedy
+  topP?: number;
+  maxTokens: number;
+  stopIds: readonly number[];
+  seed: number;
+}
+
+export interface TokenSample {
+  tokens: number[];
+  /** log p(token) under softmax(logits) at temperature 1 with no truncation, whatever the sampling temperature. */
+  logprobs: number[];
 }
 
 export interface ScoreRequest {
@@ -119,21 +137,33 @@ export function sampleFromLogits(
   return { token, logprob: scaled[token] - lse };
 }
 
+/** What `LlamaCppPolicy.swap` changes: a new adapter and/or model, on a fresh context. */
+export interface LlamaCppSwap {
+  /** The LoRA adapter GGUF of the new context; undefined: none. Use a new path per version: node-llama-cpp caches adapters by path. */
+  lora?: string;
+  /** A new GGUF to serve (implies a reload), e.g. re-exported fully fine-tuned weights. */
+  modelPath?: string;
+  /** Reload the model even if the path is unchanged: llama.cpp frees adapters only with their model. */
+  reloadModel?: boolean;
+}
+
 export class LlamaCppPolicy {
   /** Serialises calls: the backend has one KV-cache sequence. */
   private queue: Promise<unknown> = Promise.resolve();
 
   private constructor(
     private readonly llama: Llama,
-    private readonly model: LlamaModel,
-    private readonly context: LlamaContext,
-    private readonly sequence: LlamaContextSequence,
+    private model: LlamaModel,
+    private context: LlamaContext,
+    private sequence: LlamaContextSequence,
     readonly vocabSize: number,
+    private options: LlamaCppOptions,
   ) {}
 
-  /** Loads a GGUF model on the CPU (prebuilt llama.cpp binaries; never builds or downloads). */
+  /** Loads a GGUF model (prebuilt llama.cpp binaries; never builds or downloads); on a GPU only with `gpu: true`. */
   static async load(options: LlamaCppOptions): Promise<LlamaCppPolicy> {
     const nlc = await importNodeLlamaCpp();
+    await LlamaCppPolicy.refuseAbortingVocab(nlc, options.modelPath);
     const llama = await nlc.getLlama({
       gpu: options.gpu === true ? 'auto' : false,
       build: 'never',
@@ -144,32 +174,82 @@ export class LlamaCppPolicy {
     });
     let model: LlamaModel;
     try {
-      model = await llama.loadModel({ modelPath: options.modelPath, gpuLayers: options.gpu === true ? 'auto' : 0 });
+      model = await LlamaCppPolicy.loadModel(llama, options);
     } catch (err) {
       await llama.dispose();
-      throw inputError(options.modelPath, `llama.cpp could not load the model (${(err as Error).message})`);
+      throw err;
     }
-    const trainContext = model.trainContextSize;
-    const contextSize = options.contextSize ?? Math.min(trainContext, 4096);
-    const context = await model.createContext({
-      contextSize,
-      sequences: 1,
-      batchSize: Math.min(contextSize, 512),
-      threads: options.threads,
-      flashAttention: false,
-      // llama.cpp keeps K and V in F16 by default, which costs ~1e-2 in log-probs; F32 matches the engine.
-      experimentalKvCacheKeyType: 'F32',
-      experimentalKvCacheValueType: 'F32',
-      lora: options.lora,
-    });
     const vocabSize = model.fileInfo.metadata.tokenizer?.ggml?.tokens?.length;
     if (vocabSize === undefined) {
-      await context.dispose();
       await model.dispose();
       await llama.dispose();
       throw inputError(options.modelPath, 'has no tokenizer.ggml.tokens');
     }
-    return new LlamaCppPolicy(llama, model, context, context.getSequence(), vocabSize);
+    const context = await LlamaCppPolicy.createContext(model, options);
+    return new LlamaCppPolicy(llama, model, context, context.getSequence(), vocabSize, options);
+  }
+
+  /** A clear error instead of the process abort llama.cpp gives on some character-level vocabularies (see llamaCppVocabProblem). */
+  private static async refuseAbortingVocab(nlc: NodeLlamaCpp, modelPath: string): Promise<void> {
+    let model: string | undefined, tokens: readonly string[] | undefined;
+    try {
+      const info = await nlc.readGgufFileInfo(modelPath, { readTensorInfo: false });
+      model = info.metadata.tokenizer?.ggml?.model;
+      tokens = info.metadata.tokenizer?.ggml?.tokens;
+    } catch (err) {
+      throw inputError(modelPath, `is not a readable GGUF file (${(err as Error).message})`);
+    }
+    const problem = model === undefined || tokens === undefined ? undefined : llamaCppVocabProblem(model, tokens);
+    if (problem !== undefined) throw inputError(modelPath, `llama.cpp cannot load this model: ${problem}`);
+  }
+
+  private static async loadModel(llama: Llama, options: LlamaCppOptions): Promise<LlamaModel> {
+    try {
+      return await llama.loadModel({ modelPath: options.modelPath, gpuLayers: options.gpu === true ? 'auto' : 0 });
+    } catch (err) {
+      throw inputError(options.modelPath, `llama.cpp could not load the model (${(err as Error).message})`);
+    }
+  }
+
+  private static async createContext(model: LlamaModel, options: LlamaCppOptions): Promise<LlamaContext> {
+    const contextSize = options.contextSize ?? Math.min(model.trainContextSize, 4096);
+    try {
+      return await model.createContext({
+        contextSize,
+        sequences: 1,
+        batchSize: Math.min(contextSize, 512),
+        threads: options.threads,
+        flashAttention: false,
+        // llama.cpp keeps K and V in F16 by default, which costs ~1e-2 in log-probs; F32 matches the engine.
+        experimentalKvCacheKeyType: 'F32',
+        experimentalKvCacheValueType: 'F32',
+        lora: options.lora,
+      });
+    } catch (err) {
+      throw inputError(options.lora ?? options.modelPath, `llama.cpp could not create a context (${(err as Error).message})`);
+    }
+  }
+
+  /**
+   * Serves a new adapter and/or model: the context is disposed and a fresh one created with `lora`
+   * (node-llama-cpp applies adapters per context); the model is reloaded first when `modelPath` or
+   * `reloadModel` asks, which also frees every adapter the old model loaded. Waits for calls in flight.
+   */
+  swap(change: LlamaCppSwap): Promise<void> {
+    return this.serialised(async () => {
+      const next: LlamaCppOptions = { ...this.options, lora: change.lora, modelPath: change.modelPath ?? this.options.modelPath };
+      if (change.modelPath !== undefined) await LlamaCppPolicy.refuseAbortingVocab(await importNodeLlamaCpp(), change.modelPath);
+      await this.context.dispose();
+      if (change.modelPath !== undefined || change.reloadModel === true) {
+        await this.model.dispose();
+        this.model = await LlamaCppPolicy.loadModel(this.llama, next);
+        const vocabSize = this.model.fileInfo.metadata.tokenizer?.ggml?.tokens?.length;
+        if (vocabSize !== this.vocabSize) throw inputError(next.modelPath, `has ${vocabSize} tokens, the model it replaces ${this.vocabSize}`);
+      }
+      this.context = await LlamaCppPolicy.createContext(this.model, next);
+      this.sequence = this.context.getSequence();
+      this.options = next;
+    });
   }
 
   get contextSize(): number {
@@ -273,6 +353,41 @@ export class LlamaCppPolicy {
         if (prompt.length === 0) throw inputError(`sample prompt ${p}`, 'is empty');
         const group: Sample[] = [];
         for (let i = 0; i < request.n; i++) group.push(await this.sampleOne(prompt, request, stops, rng.fork()));
+        results.push(group);
+      }
+      return results;
+    });
+  }
+
+  /**
+   * `n` samples per prompt on token ids (RL rollouts): the distribution is the same as `sample`'s, the
+   * reported log-prob is the behaviour policy's at temperature 1 (the number a PPO ratio compares with).
+   * Same seed, same model: same samples.
+   */
+  sampleTokens(request: TokenSampleRequest): Promise<TokenSample[][]> {
+    return this.serialised(async () => {
+      const rng = new Rng(request.seed);
+      const stops = new Set(request.stopIds);
+      const results: TokenSample[][] = [];
+      for (let p = 0; p < request.prompts.length; p++) {
+        const prompt = this.toTokens([...request.prompts[p]], `rollout prompt ${p}`);
+        if (prompt.length === 0) throw inputError(`rollout prompt ${p}`, 'is empty');
+        const group: TokenSample[] = [];
+        for (let i = 0; i < request.n; i++) {
+          const sampleRng = rng.fork();
+          const tokens: number[] = [];
+          const logprobs: number[] = [];
+          const budget = Math.min(request.maxTokens, this.contextSize - prompt.length);
+          while (tokens.length < budget) {
+            const context = [...prompt, ...tokens];
+            const [logits] = await this.evaluate(context, [context.length - 1]);
+            const { token } = sampleFromLogits(logits, request.temperature, undefined, request.topP, sampleRng);
+            tokens.push(token);
+            logprobs.push(logits[token] - logSumExp(logits));
+            if (stops.has(token)) break;
+          }
+          group.push({ tokens, logprobs });
+        }
         results.push(group);
       }
       return results;

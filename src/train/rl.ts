@@ -115,7 +115,7 @@ export interface RlOptions {
 export async function runRl(config: RlConfig, outDir: string, options: RlOptions = {}): Promise<RlSummary> {
   const progress = createProgress(process.stderr, 1, options.quiet === true);
   const started = performance.now();
-  const engine = await createEngine({ threads: config.threads });
+  const engine = await createEngine({ threads: config.threads, provider: config.provider });
   try {
     const run = new RunFolder(outDir);
     const checkpoint = options.resume ? run.latestCheckpoint() : null;

@@ -73,7 +73,7 @@ export interface SftSummary {
  * and DIR/config.json.
  */
 export async function runSft(config: SftConfig, outDir: string, options: { quiet?: boolean } = {}): Promise<SftSummary> {
-  const engine = await createEngine({ threads: config.threads });
+  const engine = await createEngine({ threads: config.threads, provider: config.provider });
   try {
     const task = getTask(config.task, config.taskOptions);
     const run = new RunFolder(outDir);

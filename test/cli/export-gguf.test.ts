@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readGgufHeader, readGgufTensorF32 } from '../../src/engine/gguf.js';
+import { readGgufHeader, readGgufTensorF32, writeGguf } from '../../src/engine/gguf.js';
 import { hfToGguf, type HfModel } from '../../src/engine/gguf-export.js';
 import { tinyConfig, tinyModel } from '../helpers/tiny-llama.js';
 
@@ -101,6 +101,30 @@ test('prl export-gguf reads BF16 weights through the checkpoint loader, widening
     const bytes = new Uint8Array(readFileSync(out));
     const header = readGgufHeader(bytes, out);
     for (const t of expected.tensors) assert.deepEqual(readGgufTensorF32(bytes, header, t.name), t.data, t.name);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('prl export-gguf --quant f16|q8_0 writes the file hfToGguf + writeGguf give; an unknown type is refused naming --quant', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'prl-export-'));
+  try {
+    const model = tinyModel(tinyConfig('qwen2'), 33);
+    writeFileSync(join(dir, 'config.json'), JSON.stringify(hfConfigJson(model)));
+    writeFileSync(join(dir, 'model.safetensors'), safetensors(model.tensors, 'F32'));
+    writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(model.tokenizerJson));
+    for (const quant of ['f16', 'q8_0'] as const) {
+      const out = join(dir, `${quant}.gguf`);
+      const run = spawnSync(process.execPath, [MAIN, 'export-gguf', '--model', dir, '--out', out, '--quant', quant], { encoding: 'utf8' });
+      assert.equal(run.status, 0, run.stderr);
+      assert.match(run.stdout, new RegExp(`\\(qwen2, ${quant}, `));
+      const expected = hfToGguf(model, quant);
+      assert.ok(expected.tensors.some((t) => t.type === quant) && expected.tensors.some((t) => t.type === 'f32'));
+      assert.deepEqual(new Uint8Array(readFileSync(out)), writeGguf(expected.metadata, expected.tensors));
+    }
+    const bad = spawnSync(process.execPath, [MAIN, 'export-gguf', '--model', dir, '--out', join(dir, 'x.gguf'), '--quant', 'q4_0'], { encoding: 'utf8' });
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /--quant: "q4_0" is not one of f32, f16, q8_0/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

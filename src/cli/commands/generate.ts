@@ -39,7 +39,7 @@ export function register(program: Command): void {
     .option('--stop <string>', 'stop string (repeatable; \\n for newline)', collect)
     .option('--json', 'one JSON line per completion with tokens and log-probs')
     .option('--adapter <dir>', 'a PEFT LoRA adapter folder to apply on top of the model')
-    .option('--provider <name>', 'kernel provider: wasm or ts', 'wasm')
+    .option('--provider <name>', 'kernel provider: wasm, native (matmuls on onnxruntime-node MLAS) or ts', 'wasm')
     .option('--threads <n>', 'kernel threads (default PRL_THREADS or the core count)')
     .action(async (opts: GenerateOptions) => {
       const request = {

@@ -58,7 +58,7 @@ export function register(program: Command): void {
     .option('--output <file>', 'JSONL of {"logprobs": [...]}, written atomically (default stdout)')
     .option('--batch-size <n>', 'sequences per forward pass', '8')
     .option('--adapter <dir>', 'a PEFT LoRA adapter folder to apply on top of the model')
-    .option('--provider <name>', 'kernel provider: wasm or ts', 'wasm')
+    .option('--provider <name>', 'kernel provider: wasm, native (matmuls on onnxruntime-node MLAS) or ts', 'wasm')
     .option('--threads <n>', 'kernel threads (default PRL_THREADS or the core count)')
     .action(async (opts: LogprobsOptions) => {
       const batchSize = intFlag(opts.batchSize, '--batch-size');

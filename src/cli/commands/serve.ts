@@ -37,7 +37,7 @@ export function register(program: Command): void {
     .option('--batch-window-ms <ms>', 'how long a request waits for others to batch with', '5')
     .option('--max-batch <n>', 'most sequences per generate call', '64')
     .option('--adapter <dir>', 'a PEFT LoRA adapter folder to apply on top of the model')
-    .option('--provider <name>', 'kernel provider: wasm or ts', 'wasm')
+    .option('--provider <name>', 'kernel provider: wasm, native (matmuls on onnxruntime-node MLAS) or ts', 'wasm')
     .option('--threads <n>', 'kernel threads (default PRL_THREADS or the core count)')
     .option('--enable-lora', "vLLM's runtime LoRA API: POST /v1/load_lora_adapter {lora_name, lora_path} loads a PEFT folder, a request's \"model\" picks it")
     .option('--max-loras <n>', 'with --enable-lora: most adapters loaded at once (each holds one slot of engine memory, reused after an unload)', '4')

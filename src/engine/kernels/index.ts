@@ -14,12 +14,18 @@ import type { Kernels } from './types.js';
 import { FallbackKernels } from './fallback.js';
 import { KernelPool } from './pool.js';
 import { WasmKernels } from './wasm.js';
+import { loadOrtBackend, nativeKernels } from './native.js';
 
 export type { Kernels, MatmulLayout, AttentionDims } from './types.js';
 
 export interface EngineOptions {
-  /** 'wasm' (default): WebAssembly SIMD + worker threads. 'ts': the plain TypeScript reference. */
-  provider?: 'wasm' | 'ts';
+  /**
+   * 'wasm' (default): WebAssembly SIMD + worker threads. 'ts': the plain TypeScript reference.
+   * 'native': matmuls on onnxruntime-node's MLAS (the optional dependency), all else wasm; when the
+   * package cannot load it falls back to 'wasm' with one line on stderr. Results differ across
+   * providers in the last bits, never across thread counts within one.
+   */
+  provider?: 'wasm' | 'ts' | 'native';
   /** Threads for the wasm provider; default env PRL_THREADS, else the core count capped at 8. */
   threads?: number;
   /**
@@ -28,6 +34,8 @@ export interface EngineOptions {
    * (one rounding instead of two) but are bit-identical across thread counts within either build.
    */
   fma?: boolean;
+  /** The package the native provider loads; default onnxruntime-node (tests point it at a missing one). */
+  nativePackage?: string;
 }
 
 export interface Engine {
@@ -59,7 +67,9 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   if (provider === 'ts') {
     return { arena: new Arena(0), kernels: new FallbackKernels() };
   }
-  if (provider !== 'wasm') throw inputError('createEngine: provider', `unknown provider '${String(provider)}' (use 'wasm' or 'ts')`);
+  if (provider !== 'wasm' && provider !== 'native') {
+    throw inputError('createEngine: provider', `unknown provider '${String(provider)}' (use 'wasm', 'native' or 'ts')`);
+  }
 
   const wasmPath = fileURLToPath(WASM_URL);
   if (!existsSync(wasmPath)) throw new PrlError(`createEngine: ${wasmPath} is missing; run \`npm run build\` to compile the WebAssembly kernels`);
@@ -84,7 +94,19 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     sumSquaresMaxChunks: call('sumSquaresMaxChunks'),
     sumSquaresTable: scratchBase + call('scratchBytes') - call('sumSquaresMaxChunks') * 8,
   });
+  if (provider === 'native') return { arena, kernels: withNativeMatmul(kernels, options.nativePackage) };
   return { arena, kernels };
+}
+
+/** The native provider over `wasm`, or `wasm` itself with one line on stderr when it cannot load. */
+function withNativeMatmul(wasm: Kernels, packageName = 'onnxruntime-node'): Kernels {
+  try {
+    return nativeKernels(wasm, loadOrtBackend(packageName));
+  } catch (err) {
+    const reason = (err instanceof Error ? err.message : String(err)).split('\n')[0];
+    process.stderr.write(`prl: native provider unavailable (${packageName}: ${reason}); using ${wasm.name}\n`);
+    return wasm;
+  }
 }
 
 function resolveThreads(requested: number | undefined, maxThreads: number): number {
