@@ -964,6 +964,58 @@ export function logSoftmaxGatherBackward(dlogits: usize, dlogp: usize, logits: u
   }
 }
 
+/**
+ * lse and entropy per row: H = log s - Σ e_j (z_j - m) / s with e_j = exp(z_j - m), s = Σ e_j, so the
+ * entropy is not a difference of two numbers near lse. Rows split over threads.
+ */
+export function softmaxEntropy(entropy: usize, lse: usize, logits: usize, N: i32, V: i32, tid: i32, nt: i32): void {
+  const r0 = part(N, 1, tid, nt), r1 = part(N, 1, tid + 1, nt);
+  const v4 = V & ~3;
+  for (let r = r0; r < r1; r++) {
+    const row = logits + ((<usize>r * <usize>V) << 2);
+    const m = rowMax(row, V);
+    const mv = f32x4.splat(m);
+    let sv = f32x4.splat(0), wv = f32x4.splat(0);
+    for (let j = 0; j < v4; j += 4) {
+      const shifted = f32x4.sub(v128.load(row + (<usize>j << 2)), mv);
+      const e = expv(shifted);
+      sv = f32x4.add(sv, e);
+      wv = f32x4.add(wv, f32x4.mul(e, shifted));
+    }
+    let s = hsum(sv), w = hsum(wv);
+    for (let j = v4; j < V; j++) {
+      const shifted = load<f32>(row + (<usize>j << 2)) - m;
+      const e = exps(shifted);
+      s += e;
+      w += e * shifted;
+    }
+    const logS = Mathf.log(s);
+    store<f32>(lse + (<usize>r << 2), m + logS);
+    store<f32>(entropy + (<usize>r << 2), logS - w / s);
+  }
+}
+
+/** weights = scale[n] * exp(logits - lse[n]) per row, overwriting; weights may alias logits. */
+export function softmaxWeights(weights: usize, logits: usize, lse: usize, scale: usize, N: i32, V: i32, tid: i32, nt: i32): void {
+  const r0 = part(N, 1, tid, nt), r1 = part(N, 1, tid + 1, nt);
+  const v4 = V & ~3;
+  for (let r = r0; r < r1; r++) {
+    const ro = (<usize>r * <usize>V) << 2;
+    const src = logits + ro, dst = weights + ro;
+    const l = load<f32>(lse + (<usize>r << 2));
+    const c = load<f32>(scale + (<usize>r << 2));
+    const lv = f32x4.splat(l), cv = f32x4.splat(c);
+    for (let j = 0; j < v4; j += 4) {
+      const o = <usize>j << 2;
+      v128.store(dst + o, f32x4.mul(cv, expv(f32x4.sub(v128.load(src + o), lv))));
+    }
+    for (let j = v4; j < V; j++) {
+      const o = <usize>j << 2;
+      store<f32>(dst + o, c * exps(load<f32>(src + o) - l));
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Reductions and elementwise updates
 

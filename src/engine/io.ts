@@ -42,7 +42,7 @@ export function loadModelWeights(dir: string, engine: Engine, options: LoadModel
     // Refuse before allocating: a model past the arena would otherwise fail half-loaded.
     const hints = trainable ? ['load it frozen (no gradients: inference, scoring, or the base under a LoRA adapter)'] : [];
     assertFits({ config: folder.config, trainable, optimizer: false, baseBytes: engine.arena.usedBytes }, `${dir}: the ${trainable ? 'trainable' : 'frozen'} model`, hints);
-    const model = new LlamaModel(folder.config, engine.arena, engine.kernels, { trainable });
+    const model = new LlamaModel(folder.config, engine.arena, engine.kernels, { trainable, recompute: options.recompute });
     folder.fillTensors(model.parameters());
     if (options.adapter !== undefined) model.attachAdapter(loadPeftAdapter(options.adapter, folder.config, engine.arena));
     return { model, tokenizer: folder.tokenizer };

@@ -11,6 +11,7 @@
 import { PrlError } from '../util/errors.js';
 import type { ModelConfig } from './config.js';
 import { LORA_TARGETS, loraBlockFloats, type LoraTarget } from './lora.js';
+import { HEAD_CHUNK } from './head.js';
 import { ARENA_MAX_BYTES } from './memory.js';
 import { parameterSpecs } from './model-layout.js';
 import { PREFILL_CHUNK } from './model.js';
@@ -27,6 +28,8 @@ export interface MemoryPlan {
   optimizer: boolean;
   /** Rows B*T of the largest training/scoring forward; 0 or absent: no training activations. */
   trainRows?: number;
+  /** Per-layer activation checkpointing (`LlamaModelOptions.recompute`): one layer's activations kept, not L. */
+  recompute?: boolean;
   /** KV caches for `batch` sequences of `maxT` positions (prompt + new tokens - 1); absent: no sampling. */
   sample?: { batch: number; maxT: number };
   /** Bytes already used before the model (the kernel module's data and stack: `arena.usedBytes`). */
@@ -73,14 +76,14 @@ export function estimateArenaBytes(plan: MemoryPlan): MemoryEstimate {
   const gradients = plan.trainable ? buffer(modelFloats) : 0;
   const adapter = r > 0 ? 2 * buffer(adapterFloats) : 0;
   const optimizer = plan.optimizer ? 2 * buffer(trainedFloats) : 0;
-  const activations = plan.trainRows ? activationBytes(c, plan.trainRows, r, targets.length) : 0;
+  const activations = plan.trainRows ? activationBytes(c, plan.trainRows, r, targets.length, plan.recompute ?? false) : 0;
   const sampling = plan.sample ? samplingBytes(c, plan.sample.batch, plan.sample.maxT, r, targets.length) : 0;
   const total = base + weights + gradients + adapter + optimizer + activations + sampling;
   return { base, weights, gradients, adapter, optimizer, activations, sampling, total };
 }
 
 /** `LlamaModel.ensureActivations(N)`: what one training forward + backward over N rows keeps. */
-function activationBytes(c: ModelConfig, N: number, r: number, adaptedTargets: number): number {
+function activationBytes(c: ModelConfig, N: number, r: number, adaptedTargets: number, recompute: boolean): number {
   const { hiddenSize: C, intermediateSize: I, numAttentionHeads: nH, numKeyValueHeads: nKv, headDim: hd, numHiddenLayers: L, vocabSize: V } = c;
   const perLayer =
     buffer(N * C) * 3 + // ln1, resMid, ln2
@@ -92,7 +95,8 @@ function activationBytes(c: ModelConfig, N: number, r: number, adaptedTargets: n
     buffer(N * r) * adaptedTargets; // LoRA scale · x Aᵀ per target
   const ids = buffer(N) * 3; // tokens, targets, positions
   const residual = buffer(N * C) * (L + 1);
-  const head = buffer(N * C) + buffer(N) + buffer(N * V) + buffer(N) * 3; // lnf, rstdf, logits, lse, logp, entropy
+  // lnf, rstdf; the chunked head's scratch (./head.ts: one chunk of logits, chunk lse, chunk entropy, scale); lse, logp, entropy
+  const head = buffer(N * C) + buffer(N) + buffer(N * Math.min(V, HEAD_CHUNK)) + buffer(N) * 3 + buffer(N) * 3;
   const backward =
     buffer(N) + // dlogp
     buffer(N * C) * 2 + // dres, dln
@@ -101,7 +105,7 @@ function activationBytes(c: ModelConfig, N: number, r: number, adaptedTargets: n
     buffer(N * I) * 3 + // dgate, dup, dh
     buffer(N * r) + // dLora
     buffer(C); // dNormDiscard
-  return ids + residual + L * perLayer + head + backward;
+  return ids + residual + (recompute ? 1 : L) * perLayer + head + backward;
 }
 
 /** `LlamaModel.prepareInference(batch, maxT)`: KV caches and the decode/prefill row buffers. */

@@ -19,6 +19,7 @@ import { inputError } from '../util/errors.js';
 import type { Rng } from '../util/rng.js';
 import type { ModelConfig } from './config.js';
 import type { AttentionDims, Kernels } from './kernels/types.js';
+import { allocHeadScratch, headBackward, headForward, type HeadScratch } from './head.js';
 import type { Arena } from './memory.js';
 import { LORA_TARGETS, loraBackward, loraForward, targetShape, type LoraAdapter, type LoraScratch, type LoraTarget } from './lora.js';
 import { parameterSpecs, ropeTables, structure, validateConfig, type LayerTensors, type ModelTensors } from './model-layout.js';
@@ -41,6 +42,13 @@ export interface LlamaModelOptions {
    * only the adapter's gradients, and refuses without one. Default true.
    */
   trainable?: boolean;
+  /**
+   * true: per-layer activation checkpointing. The training forward keeps only each layer's input (the
+   * residual stream) and one layer's activations; backward recomputes each layer's activations from its
+   * input just before differentiating it. Same gradients bit for bit (the kernels are deterministic),
+   * about L-1 layers' activations less memory, one more layer forward per layer in time. Default false.
+   */
+  recompute?: boolean;
 }
 
 
@@ -73,7 +81,7 @@ interface Activations {
   layers: LayerActivations[];
   lnf: Float32Array; // (N, C)
   rstdf: Float32Array; // (N)
-  logits: Float32Array; // (N, V); overwritten by dlogits in backward
+  head: HeadScratch; // (N, chunk) logits of one vocabulary chunk at a time (./head.ts)
   lse: Float32Array; // (N)
   logp: Float32Array; // (N)
   entropy: Float32Array; // (N)
@@ -136,6 +144,8 @@ export class LlamaModel {
   /** Gradients, same layout as `weights`; empty when the model is frozen. */
   readonly grads: Float32Array;
   readonly trainable: boolean;
+  /** Per-layer activation checkpointing (LlamaModelOptions.recompute). */
+  readonly recompute: boolean;
 
   /** Where the model's tensors live (a server allocates adapters here too). */
   readonly arena: Arena;
@@ -159,6 +169,8 @@ export class LlamaModel {
   /** Buffers' LoRA scratch covers every target at this rank at least (`reserveAdapterScratch`). */
   private reservedAdapterRank = 0;
   private lastShape: { B: number; T: number } | null = null;
+  /** True while backward recomputes a layer: linear layers then use `forwardAdapter`. */
+  private recomputing = false;
   private logitsValid = false;
   private hiddenValid = false;
 
@@ -166,6 +178,7 @@ export class LlamaModel {
     validateConfig(config);
     this.config = config;
     this.trainable = options.trainable ?? true;
+    this.recompute = options.recompute ?? false;
     this.arena = arena;
     this.kernels = kernels;
 
@@ -261,7 +274,24 @@ export class LlamaModel {
   }
 
   private activeAdapter(): LoraAdapter | null {
+    if (this.recomputing) return this.forwardAdapter;
     return this.adapterEnabled ? this.adapterValue : null;
+  }
+
+  /**
+   * Before layerBackward(l) under `recompute`: layer l's activations again, from its saved input, with
+   * the adapter the forward ran with (all layers share one activation set, last written by layer l+1).
+   * Also rewrites residual[l+1] with the same bits it already holds.
+   */
+  private recomputeLayer(l: number, a: Activations, dims: AttentionDims): void {
+    // The forward's last layer left its activations in the shared set: nothing to redo there.
+    if (!this.recompute || l === this.config.numHiddenLayers - 1) return;
+    this.recomputing = true;
+    try {
+      this.layerForward(l, a, dims);
+    } finally {
+      this.recomputing = false;
+    }
   }
 
   /**
@@ -291,7 +321,8 @@ export class LlamaModel {
   /**
    * Teacher-forced forward over tokens (B, T); returns logp (B*T) with logp[n] = log p(targets[n] | tokens
    * of the same sequence up to n), 0 where targets[n] < 0. The result is a view into the model's buffers,
-   * valid until the next forward. Keeps the activations for `backward` and the logits for `entropy`.
+   * valid until the next forward. Keeps the activations for `backward` and the entropies for `entropy`;
+   * the (B*T, V) logits are never held (the head runs over the vocabulary in chunks, ./head.ts).
    */
   forward(tokens: Int32Array, targets: Int32Array, B: number, T: number): Float32Array {
     const { hiddenSize: C, vocabSize: V, numHiddenLayers: L } = this.config;
@@ -310,8 +341,7 @@ export class LlamaModel {
 
     const k = this.kernels;
     k.rmsnormForward(a.lnf, a.rstdf, a.residual[L], this.w.norm, N, C, this.config.rmsNormEps);
-    k.matmul(a.logits, a.lnf, this.w.lmHead, N, V, C, 'nt', false); // (N, V)
-    k.logSoftmaxGather(a.logp, a.lse, a.logits, a.targets, N, V);
+    headForward(k, a.head, a, a.lnf, this.w.lmHead, a.targets, N, V, C); // logp, lse, entropy (N)
     this.lastShape = { B, T };
     this.forwardAdapter = this.activeAdapter();
     this.logitsValid = true;
@@ -370,7 +400,7 @@ export class LlamaModel {
   /**
    * Backward of the last `forward`: given dlogp (B*T) = d loss / d logp per position, ACCUMULATES
    * d loss / d parameter into `grads` and the adapter's (call `zeroGrad` once per optimiser step).
-   * Overwrites the saved logits, so call `entropy()` before this.
+   * Call `entropy()` before this.
    */
   backward(dlogp: Float32Array): void {
     const grads = this.baseGradients('LlamaModel.backward');
@@ -383,17 +413,17 @@ export class LlamaModel {
     const k = this.kernels;
     a.dlogp.set(dlogp.subarray(0, N));
 
-    // Head: logits = lnf · lm_headᵀ. dlogits overwrites logits in place.
-    const dlogits = a.logits;
-    k.logSoftmaxGatherBackward(dlogits, a.dlogp, a.logits, a.lse, a.targets, N, V);
+    // Head: logits = lnf · lm_headᵀ, recomputed and differentiated one vocabulary chunk at a time.
     this.logitsValid = false;
-    k.matmul(a.dln, dlogits, this.w.lmHead, N, C, V, 'nn', false); // dlnf (N, C)
-    if (grads) k.matmul(grads.lmHead, dlogits, a.lnf, V, C, N, 'tn', true); // dW (V, C)
+    headBackward(k, a.head, a.dln, grads?.lmHead ?? null, a.dlogp, a.lnf, this.w.lmHead, a.lse, a.targets, N, V, C); // dlnf (N, C)
     a.dres.fill(0, 0, N * C);
     k.rmsnormBackward(a.dres, grads?.norm ?? a.dNormDiscard, a.dln, a.residual[L], this.w.norm, a.rstdf, N, C);
 
     const dims: AttentionDims = { B, T, nHead: this.config.numAttentionHeads, nKvHead: this.config.numKeyValueHeads, headDim: this.config.headDim };
-    for (let l = L - 1; l >= 0; l--) this.layerBackward(l, a, dims, grads?.layers[l] ?? null);
+    for (let l = L - 1; l >= 0; l--) {
+      this.recomputeLayer(l, a, dims);
+      this.layerBackward(l, a, dims, grads?.layers[l] ?? null);
+    }
     if (grads) this.embeddingBackward(grads.embed, a, N);
   }
 
@@ -486,33 +516,38 @@ export class LlamaModel {
     a.dres.fill(0, 0, N * C);
     this.kernels.rmsnormBackward(a.dres, grads?.norm ?? a.dNormDiscard, a.dln, a.residual[L], this.w.norm, a.rstdf, N, C);
     const dims: AttentionDims = { B, T, nHead: this.config.numAttentionHeads, nKvHead: this.config.numKeyValueHeads, headDim: this.config.headDim };
-    for (let l = L - 1; l >= 0; l--) this.layerBackward(l, a, dims, grads?.layers[l] ?? null);
+    for (let l = L - 1; l >= 0; l--) {
+      this.recomputeLayer(l, a, dims);
+      this.layerBackward(l, a, dims, grads?.layers[l] ?? null);
+    }
     if (grads) this.embeddingBackward(grads.embed, a, N);
   }
 
-  /** The logits (B*T, V) of the last `forward`: a view, valid until the next forward or backward. */
+  /**
+   * The logits (B*T, V) of the last `forward`, recomputed into a new array (B*T*V floats: for tests and
+   * diagnostics, not training; the forward itself never holds them). Call before `backward`.
+   */
   logits(): Float32Array {
     if (!this.lastShape || !this.acts || !this.logitsValid) throw new Error('LlamaModel.logits: needs a forward not yet consumed by backward');
-    return this.acts.logits.subarray(0, this.lastShape.B * this.lastShape.T * this.config.vocabSize);
+    const N = this.lastShape.B * this.lastShape.T;
+    const { vocabSize: V, hiddenSize: C } = this.config;
+    const mark = this.arena.mark();
+    try {
+      const logits = this.arena.allocF32(N * V); // kernels address arena memory; given back below
+      this.kernels.matmul(logits, this.acts.lnf, this.w.lmHead, N, V, C, 'nt', false);
+      return logits.slice();
+    } finally {
+      this.arena.release(mark);
+    }
   }
 
   /**
-   * Entropy (nats) of the next-token distribution at every position of the last `forward`, from its
-   * logits: H = lse - Σ_j p_j z_j. A view valid until the next forward; call before `backward`.
+   * Entropy (nats) of the next-token distribution at every position of the last `forward` (computed by
+   * its chunked head). A view valid until the next forward; call before `backward`.
    */
   entropy(): Float32Array {
-    if (!this.lastShape || !this.acts || !this.logitsValid) throw new Error('LlamaModel.entropy: needs the logits of a forward not yet consumed by backward');
-    const N = this.lastShape.B * this.lastShape.T;
-    const V = this.config.vocabSize;
-    const a = this.acts;
-    for (let n = 0; n < N; n++) {
-      const row = n * V;
-      const lse = a.lse[n];
-      let expectedLogit = 0;
-      for (let j = 0; j < V; j++) expectedLogit += Math.exp(a.logits[row + j] - lse) * a.logits[row + j];
-      a.entropy[n] = lse - expectedLogit;
-    }
-    return a.entropy.subarray(0, N);
+    if (!this.lastShape || !this.acts || !this.logitsValid) throw new Error('LlamaModel.entropy: needs a forward not yet consumed by backward');
+    return this.acts.entropy.subarray(0, this.lastShape.B * this.lastShape.T);
   }
 
   /**
@@ -682,6 +717,13 @@ export class LlamaModel {
     return scratch;
   }
 
+  /** L layers' activation sets: L distinct ones, or under `recompute` one shared by every layer. */
+  private layerActivations(L: number, make: () => LayerActivations): LayerActivations[] {
+    if (!this.recompute) return Array.from({ length: L }, make);
+    const shared = make();
+    return Array.from({ length: L }, () => shared);
+  }
+
   private ensureActivations(N: number): Activations {
     if (this.acts && this.acts.rows >= N) return this.acts;
     const { hiddenSize: C, intermediateSize: I, numAttentionHeads: nH, numKeyValueHeads: nKv, headDim: hd, numHiddenLayers: L, vocabSize: V } = this.config;
@@ -694,7 +736,7 @@ export class LlamaModel {
       targets: arena.allocI32(N),
       positions: arena.allocI32(N),
       residual: Array.from({ length: L + 1 }, () => f32(N * C)),
-      layers: Array.from({ length: L }, () => ({
+      layers: this.layerActivations(L, () => ({
         ln1: f32(N * C),
         rstd1: f32(N),
         q: f32(N * nH * hd),
@@ -712,7 +754,7 @@ export class LlamaModel {
       })),
       lnf: f32(N * C),
       rstdf: f32(N),
-      logits: f32(N * V),
+      head: allocHeadScratch(arena, N, V),
       lse: f32(N),
       logp: f32(N),
       entropy: f32(N),

@@ -49,7 +49,7 @@ const lora = {
 };
 
 /** Options that never change a run's numbers, so a resumed run may change them. */
-export const RESULT_NEUTRAL_OPTIONS: readonly string[] = ['threads', 'requestTimeout', 'serverWait', 'apiKeyEnv', 'syncDir'];
+export const RESULT_NEUTRAL_OPTIONS: readonly string[] = ['threads', 'recompute', 'requestTimeout', 'serverWait', 'apiKeyEnv', 'syncDir'];
 
 /** Options of a run folder, shared by both trainers. */
 const runFolder = {
@@ -58,6 +58,8 @@ const runFolder = {
   keepCheckpoints: positiveInt().default(2).describe('Checkpoints kept on disk (oldest removed first).'),
   threads: positiveInt().optional().describe('Kernel worker threads (default: env PRL_THREADS, else the core count). Results do not depend on it.'),
   provider: oneOf(['wasm', 'native']).optional().describe('Kernel provider (default wasm): `native` runs matmuls on onnxruntime-node\'s MLAS (about 3x faster), falling back to wasm with one line when it cannot load. Results differ between providers in the last bits.'),
+  // Memory of the trained model.
+  recompute: z.boolean({ error: 'expected true or false' }).default(false).describe('Per-layer activation checkpointing: backward recomputes each layer from its input, keeping one layer of activations instead of all (less memory, about a quarter more step time; gradients identical).'),
 };
 
 /** Where `prl rl` samples its rollouts (issue 17, docs/rollouts.md). */

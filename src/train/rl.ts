@@ -475,7 +475,7 @@ function formatEval(metrics: Record<string, unknown>): string {
  * through the policy's tokenizer, chat template and end ids.
  */
 async function openRunModels(config: RlConfig, startModel: string, engine: Engine, task: ReturnType<typeof getTask>) {
-  const { model: policy, tokenizer } = loadModel(startModel, engine, { trainable: config.loraRank === 0 });
+  const { model: policy, tokenizer } = loadModel(startModel, engine, { trainable: config.loraRank === 0, recompute: config.recompute });
   // The adapter's initialisation has a stream of its own, so full fine-tuning draws what it always drew.
   const trained = trainedParameters(policy, engine, config, new Rng(config.seed).fork());
   const base = trained.adapter ? { path: startModel, sha256: await baseModelHash(startModel) } : null;

@@ -83,10 +83,10 @@ export async function runSft(config: SftConfig, outDir: string, options: { quiet
     let tokenizer;
     const trainable = config.loraRank === 0;
     if (config.model) {
-      ({ model, tokenizer } = loadModel(config.model, engine, { trainable }));
+      ({ model, tokenizer } = loadModel(config.model, engine, { trainable, recompute: config.recompute }));
     } else {
       tokenizer = taskTokenizer(task);
-      model = new LlamaModel({ ...PRESETS[config.preset], vocabSize: tokenizer.vocabSize }, engine.arena, engine.kernels, { trainable });
+      model = new LlamaModel({ ...PRESETS[config.preset], vocabSize: tokenizer.vocabSize }, engine.arena, engine.kernels, { trainable, recompute: config.recompute });
       model.initRandom(rng.fork());
     }
     // The adapter's initialisation has a stream of its own, so full fine-tuning draws what it always drew.

@@ -24,7 +24,8 @@ test('the arena estimate of the tiny preset matches a hand count', () => {
   // tiny: V 32, C 64, I 192, 2 layers, 4 heads / 2 KV of 16, 256 positions, untied, no bias.
   // Per layer q 64x64 + k 32x64 + v 32x64 + o 64x64 + gate/up/down 3 x 192x64 + two norms of 64 = 49,280;
   // embed 32x64 + 2 layers + norm 64 + lm_head 32x64 = 102,720 floats (all multiples of 16: no padding).
-  const e = estimateArenaBytes({ config: PRESETS.tiny, trainable: true, optimizer: true, trainRows: 2 * 16 });
+  const plan: MemoryPlan = { config: PRESETS.tiny, trainable: true, optimizer: true, trainRows: 2 * 16 };
+  const e = estimateArenaBytes(plan);
   const modelBytes = 102720 * 4;
   assert.equal(e.weights, modelBytes + 2 * 256 * 8 * 4); // + RoPE cos and sin, (256 positions, 8)
   assert.equal(e.gradients, modelBytes);
@@ -32,14 +33,17 @@ test('the arena estimate of the tiny preset matches a hand count', () => {
   assert.equal(e.adapter, 0);
   assert.equal(e.sampling, 0);
   // N = 32 rows. Buffers round up to 64 bytes: an (N) vector is 128 bytes, (N, C) 8,192, (N, kv) 4,096,
-  // (N, nHead) 512, (N, I) 24,576, (N, V) 4,096, (C) 256.
+  // (N, nHead) 512, (N, I) 24,576, (N, V) 4,096 (the head's one chunk: V 32 < HEAD_CHUNK), (C) 256.
   const ids = 3 * 128; // tokens, targets, positions
   const residual = 3 * 8192; // L + 1 residual streams
   const layer = 3 * 8192 + 2 * 128 + 2 * 8192 + 2 * 4096 + 512 + 3 * 24576; // ln1 resMid ln2, rstd x2, q att, k v, attLse, gate up h
-  const head = 8192 + 128 + 4096 + 3 * 128; // lnf, rstdf, logits, lse logp entropy
+  const head = 8192 + 128 + 4096 + 3 * 128 + 3 * 128; // lnf, rstdf, chunk logits, chunk lse entropy scale, lse logp entropy
   const backward = 128 + 2 * 8192 + 2 * 8192 + 2 * 4096 + 3 * 24576 + 256; // dlogp, dres dln, dq datt, dk dv, dgate dup dh, dNormDiscard
   assert.equal(e.activations, ids + residual + 2 * layer + head + backward);
-  assert.equal(e.activations, 400128);
+  assert.equal(e.activations, 400512);
+  // Under recompute the layers share one activation set.
+  const recomputed = estimateArenaBytes({ ...plan, recompute: true });
+  assert.equal(recomputed.activations, ids + residual + layer + head + backward);
   assert.equal(e.total, e.weights + e.gradients + e.optimizer + e.activations);
 });
 
@@ -50,7 +54,7 @@ const qwenTiny: ModelConfig = { ...PRESETS.tiny, modelType: 'qwen2', attentionBi
 function measureArena(plan: MemoryPlan, B: number, T: number, prompt: number, newTokens: number): number {
   const arena = new Arena(0);
   const kernels = new FallbackKernels();
-  const model = new LlamaModel(plan.config, arena, kernels, { trainable: plan.trainable });
+  const model = new LlamaModel(plan.config, arena, kernels, { trainable: plan.trainable, recompute: plan.recompute });
   model.initRandom(new Rng(0));
   let trained: { weights: Float32Array; grads: Float32Array; parameters(): Array<{ name: string; shape: number[]; data: Float32Array }> } = model;
   if (plan.loraRank) {
@@ -72,6 +76,7 @@ test('the arena estimate equals what the model, adapter, AdamW, a training step 
   const cases: Array<[string, MemoryPlan]> = [
     ['full fine-tuning and sampling', { config: qwenTiny, trainable: true, optimizer: true, trainRows: 3 * 10, sample: { batch: 2, maxT: 5 + 4 - 1 } }],
     ['LoRA r4 over a frozen base and sampling', { config: qwenTiny, trainable: false, loraRank: 4, optimizer: true, trainRows: 3 * 10, sample: { batch: 2, maxT: 5 + 4 - 1 } }],
+    ['full fine-tuning with per-layer recompute', { config: qwenTiny, trainable: true, optimizer: true, trainRows: 3 * 10, recompute: true }],
     ['a frozen model sampling only', { config: PRESETS.tiny, trainable: false, optimizer: false, sample: { batch: 3, maxT: 5 + 4 - 1 } }],
   ];
   for (const [name, plan] of cases) {

@@ -300,6 +300,34 @@ export class FallbackKernels implements Kernels {
     }
   }
 
+  softmaxEntropy(entropy: Float32Array, lse: Float32Array, logits: Float32Array, N: number, V: number): void {
+    for (let n = 0; n < N; n++) {
+      const row = n * V;
+      let max = -Infinity;
+      for (let j = 0; j < V; j++) if (logits[row + j] > max) max = logits[row + j];
+      // H = log s - Σ e_j (z_j - max) / s with e_j = exp(z_j - max), s = Σ e_j: no cancellation against max.
+      let sum = 0;
+      let weighted = 0;
+      for (let j = 0; j < V; j++) {
+        const shifted = logits[row + j] - max;
+        const e = Math.exp(shifted);
+        sum += e;
+        weighted += e * shifted;
+      }
+      lse[n] = max + Math.log(sum);
+      entropy[n] = Math.log(sum) - weighted / sum;
+    }
+  }
+
+  softmaxWeights(weights: Float32Array, logits: Float32Array, lse: Float32Array, scale: Float32Array, N: number, V: number): void {
+    for (let n = 0; n < N; n++) {
+      const row = n * V;
+      const rowLse = lse[n];
+      const s = scale[n];
+      for (let j = 0; j < V; j++) weights[row + j] = s * Math.exp(logits[row + j] - rowLse);
+    }
+  }
+
   sumSquares(x: Float32Array, n: number): number {
     let total = 0;
     for (let start = 0; start < n; start += REDUCE_CHUNK) {

@@ -19,6 +19,8 @@ export const OPS = [
   'swigluBackward',
   'logSoftmaxGather',
   'logSoftmaxGatherBackward',
+  'softmaxEntropy',
+  'softmaxWeights',
   'sumSquares',
   'scale',
   'add',

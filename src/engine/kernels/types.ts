@@ -87,6 +87,17 @@ export interface Kernels {
    */
   logSoftmaxGatherBackward(dlogits: Float32Array, dlogp: Float32Array, logits: Float32Array, lse: Float32Array, targets: Int32Array, N: number, V: number): void;
 
+  /**
+   * Per row n of logits (N, V): lse[n] = logsumexp(logits[n, :]) and entropy[n] = -Σ_j p_j log p_j (nats)
+   * of p = softmax(logits[n, :]), from one exponential per element (no target, no logits written).
+   */
+  softmaxEntropy(entropy: Float32Array, lse: Float32Array, logits: Float32Array, N: number, V: number): void;
+  /**
+   * weights[n, j] = scale[n] * exp(logits[n, j] - lse[n]), OVERWRITING weights (which may alias logits):
+   * softmax probabilities given the row's lse, scaled per row (e.g. by -dlogp for a log-prob gradient).
+   */
+  softmaxWeights(weights: Float32Array, logits: Float32Array, lse: Float32Array, scale: Float32Array, N: number, V: number): void;
+
   /** Sum of squares of x in float64 with fixed chunking (for the global gradient norm). */
   sumSquares(x: Float32Array, n: number): number;
   /** x *= s in place. */

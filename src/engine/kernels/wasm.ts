@@ -274,6 +274,27 @@ export class WasmKernels implements Kernels {
     this.run(OP.logSoftmaxGatherBackward, 7, N * V);
   }
 
+  softmaxEntropy(entropy: Float32Array, lse: Float32Array, logits: Float32Array, N: number, V: number): void {
+    const g = this.args;
+    g[0] = this.ptr('softmaxEntropy', 'entropy', entropy, N);
+    g[1] = this.ptr('softmaxEntropy', 'lse', lse, N);
+    g[2] = this.ptr('softmaxEntropy', 'logits', logits, N * V);
+    g[3] = N;
+    g[4] = V;
+    this.run(OP.softmaxEntropy, 5, N * V);
+  }
+
+  softmaxWeights(weights: Float32Array, logits: Float32Array, lse: Float32Array, scale: Float32Array, N: number, V: number): void {
+    const g = this.args;
+    g[0] = this.ptr('softmaxWeights', 'weights', weights, N * V);
+    g[1] = this.ptr('softmaxWeights', 'logits', logits, N * V);
+    g[2] = this.ptr('softmaxWeights', 'lse', lse, N);
+    g[3] = this.ptr('softmaxWeights', 'scale', scale, N);
+    g[4] = N;
+    g[5] = V;
+    this.run(OP.softmaxWeights, 6, N * V);
+  }
+
   private checkTargets(call: string, targets: Int32Array, N: number, V: number): void {
     for (let i = 0; i < N; i++) {
       if (targets[i] >= V) throw new Error(`${call}: targets[${i}] = ${targets[i]} is outside the vocabulary of ${V}`);
