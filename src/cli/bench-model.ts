@@ -54,6 +54,8 @@ export interface ModelBenchSettings {
   newTokens: number;
   /** 0: full fine-tuning; > 0: a LoRA adapter of this rank on all seven targets over a frozen base. */
   loraRank: number;
+  /** Per-layer activation checkpointing in the training step (`--recompute`). */
+  recompute: boolean;
   train: boolean;
   sample: boolean;
   iters: number;
@@ -76,6 +78,7 @@ export function benchPlan(config: ModelConfig, s: ModelBenchSettings, baseBytes:
     config,
     trainable: s.train && s.loraRank === 0,
     loraRank: s.loraRank,
+    recompute: s.recompute,
     optimizer: s.train,
     trainRows: s.train ? s.batch * s.seq : 0,
     sample: s.sample ? { batch: s.sampleBatch, maxT: s.prompt + s.newTokens - 1 } : undefined,
@@ -95,7 +98,7 @@ export function runModelBench(engine: Engine, s: ModelBenchSettings, onLine: (li
       throw inputError('--seq/--prompt/--new-tokens', `need ${Math.max(s.seq, s.prompt + s.newTokens)} positions, the model has max_position_embeddings = ${config.maxPositionEmbeddings}`);
     }
 
-    const model = new LlamaModel(config, engine.arena, engine.kernels, { trainable: plan.trainable });
+    const model = new LlamaModel(config, engine.arena, engine.kernels, { trainable: plan.trainable, recompute: s.recompute });
     if (folder) folder.fillTensors(model.parameters());
     else model.initRandom(new Rng(0));
     let trained: Trainable & { zeroGrad(): void } = model;
@@ -112,6 +115,7 @@ export function runModelBench(engine: Engine, s: ModelBenchSettings, onLine: (li
       hidden: config.hiddenSize,
       vocab: config.vocabSize,
       lora_rank: s.loraRank,
+      recompute: s.recompute ? 1 : 0,
       threads: engine.kernels.threads,
       provider: engine.kernels.name,
     };

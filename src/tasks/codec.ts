@@ -65,6 +65,15 @@ export function taskTokenizer(task: Task): Tokenizer {
 }
 
 /** How a real checkpoint wants its prompts and ends: a chat template, and the model's own end ids. */
+/**
+ * Each token's text for traces. Hugging Face checkpoints pad the embedding past the tokenizer (Qwen2.5: 151,936
+ * rows, 151,665 tokens), and an untrained policy may sample a padding row: it shows as `<unused ID>` instead
+ * of stopping the run.
+ */
+export function traceTokenTexts(tokenizer: Tokenizer, ids: readonly number[]): string[] {
+  return ids.map((id) => (id < tokenizer.vocabSize ? tokenizer.tokenText(id) : `<unused ${id}>`));
+}
+
 export interface CodecOptions {
   /** Renders a text task's prompt as the user's turn (`tasks/chat.ts`); its text carries any BOS itself. */
   chatPrompt?: (prompt: string) => string;

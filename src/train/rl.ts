@@ -24,7 +24,7 @@ import { createProgress, formatDuration, type Progress } from '../util/progress.
 import { Rng } from '../util/rng.js';
 import { packBatch, packResponses, responseLogprobs, selectRows, unpackResponses, type PackedBatch } from './batch.js';
 import { chatRenderer } from '../tasks/chat.js';
-import { createCodec, type CodedProblem, type ReadResponse, type TaskCodec } from '../tasks/codec.js';
+import { createCodec, traceTokenTexts, type CodedProblem, type ReadResponse, type TaskCodec } from '../tasks/codec.js';
 import type { RlConfig } from './config.js';
 import { DataOrder, type DataOrderState } from './data-order.js';
 import { evaluatePolicy, evaluationSeed } from './evaluate.js';
@@ -443,7 +443,7 @@ function traceRow(ctx: RlContext, step: number, problem: CodedProblem, read: Rea
     prompt: ctx.codec.tokenizer.decode(problem.promptTokens.filter((id) => id !== ctx.codec.tokenizer.bosId)),
     response: read.text,
     reward: read.reward,
-    tokens: response.map((id) => ctx.codec.tokenizer.tokenText(id)),
+    tokens: traceTokenTexts(ctx.codec.tokenizer, response),
     advantages: Array.from(advantages, (a) => Number(a.toFixed(6))),
     steps,
   };

@@ -35,6 +35,7 @@ interface BenchOptions {
   prompt: string;
   newTokens: string;
   loraRank: string;
+  recompute?: boolean;
   trainOnly?: boolean;
   sampleOnly?: boolean;
 }
@@ -60,6 +61,7 @@ export function register(program: Command): void {
     .option('--prompt <n>', 'with --model/--shape: prompt tokens per sampled sequence', '32')
     .option('--new-tokens <n>', 'with --model/--shape: new tokens per sampled sequence', '32')
     .option('--lora-rank <r>', 'with --model/--shape: train a LoRA adapter of rank r on all seven modules over a frozen base (0: full fine-tuning)', '0')
+    .option('--recompute', 'with --model/--shape: per-layer activation checkpointing in the training step')
     .option('--train-only', 'with --model/--shape: time the training step only')
     .option('--sample-only', 'with --model/--shape: time sampling only (the model is then frozen)')
     .action(async (opts: BenchOptions) => {
@@ -100,6 +102,7 @@ async function benchModel(opts: BenchOptions): Promise<void> {
     prompt: intFlag(opts.prompt, '--prompt'),
     newTokens: intFlag(opts.newTokens, '--new-tokens'),
     loraRank: intFlag(opts.loraRank, '--lora-rank', 0),
+    recompute: opts.recompute === true,
     train: !opts.sampleOnly,
     sample: !opts.trainOnly,
     iters: intFlag(opts.iters ?? MODEL_ITERS, '--iters'),
