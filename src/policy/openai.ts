@@ -659,7 +659,7 @@ function parseRetryAfter(header: string | null, maxMs: number): number | undefin
 }
 
 /** The server's error message (JSON `error.message`, `message` or `detail`), clipped. */
-function serverMessage(body: string): string {
+export function serverMessage(body: string): string {
   let message = body;
   try {
     const json = JSON.parse(body) as { error?: { message?: unknown } | string; message?: unknown; detail?: unknown };

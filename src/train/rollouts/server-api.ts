@@ -5,6 +5,7 @@
  * (the request itself is wrong: retrying would not help). The API key goes only into the header.
  */
 import { PrlError } from '../../util/errors.js';
+import { serverMessage } from '../../policy/openai.js';
 
 export type ServerKind = 'vllm' | 'sglang';
 
@@ -166,19 +167,4 @@ function parseChoices(url: string, text: string, n: number, stopIds: ReadonlySet
     }
     return out;
   });
-}
-
-/** The server's error message (JSON `error.message`, `message` or `detail`), clipped. */
-export function serverMessage(body: string): string {
-  let message = body;
-  try {
-    const json = JSON.parse(body) as { error?: { message?: unknown } | string; message?: unknown; detail?: unknown };
-    const candidate = typeof json.error === 'object' ? json.error?.message : (json.error ?? json.message ?? json.detail);
-    if (typeof candidate === 'string') message = candidate;
-  } catch {
-    // Not JSON: the text itself.
-  }
-  message = message.trim().replace(/\s+/g, ' ');
-  if (message === '') return '(empty body)';
-  return message.length > 300 ? message.slice(0, 297) + '...' : message;
 }
