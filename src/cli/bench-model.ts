@@ -194,8 +194,8 @@ function largestFittingBatch(plan: MemoryPlan, s: ModelBenchSettings): number {
   return 0;
 }
 
-/** Milliseconds of each timed training step, after one warmup step. */
-function timeTrainSteps(model: LlamaModel, trained: Trainable & { zeroGrad(): void }, opt: AdamW, s: ModelBenchSettings): number[] {
+/** Milliseconds of each timed training step (mean NLL on random ids), after `warmup` untimed steps (default 1). */
+export function timeTrainSteps(model: LlamaModel, trained: { zeroGrad(): void }, opt: AdamW, s: { batch: number; seq: number; iters: number; warmup?: number }): number[] {
   const rng = new Rng(1);
   const { batch: B, seq: T } = s;
   const V = model.config.vocabSize;
@@ -203,19 +203,20 @@ function timeTrainSteps(model: LlamaModel, trained: Trainable & { zeroGrad(): vo
   const targets = Int32Array.from({ length: B * T }, (_, n) => ((n + 1) % T === 0 ? -1 : tokens[n + 1]));
   const dlogp = Float32Array.from(targets, (t) => (t >= 0 ? -1 / (B * (T - 1)) : 0)); // mean NLL
   const times: number[] = [];
-  for (let i = 0; i < s.iters + 1; i++) {
+  const warmup = s.warmup ?? 1;
+  for (let i = 0; i < s.iters + warmup; i++) {
     const start = performance.now();
     trained.zeroGrad();
     model.forward(tokens, targets, B, T);
     model.backward(dlogp);
     opt.update();
-    if (i >= 1) times.push(performance.now() - start);
+    if (i >= warmup) times.push(performance.now() - start);
   }
   return times;
 }
 
-/** Seconds of each timed sampling run, after one warmup run. */
-function timeSampling(model: LlamaModel, s: ModelBenchSettings): number[] {
+/** Seconds of each timed sampling run (random prompts, temperature 1), after one warmup run. */
+export function timeSampling(model: LlamaModel, s: { sampleBatch: number; prompt: number; newTokens: number; iters: number }): number[] {
   const rng = new Rng(2);
   const V = model.config.vocabSize;
   const prompts = Array.from({ length: s.sampleBatch }, () => Array.from({ length: s.prompt }, () => rng.int(V)));

@@ -5,13 +5,12 @@
  * With `--model DIR` or `--shape NAME` the same two figures on a model of real size (../bench-model.ts).
  */
 import type { Command } from 'commander';
-import { BENCH_SHAPES, runModelBench, type ModelBenchSettings } from '../bench-model.js';
+import { BENCH_SHAPES, median, round, runModelBench, timeSampling, timeTrainSteps, type ModelBenchSettings } from '../bench-model.js';
 import { inputError } from '../../util/errors.js';
 import { intFlag } from '../options.js';
 import { PRESETS } from '../../engine/config.js';
 import { LlamaModel } from '../../engine/model.js';
 import { AdamW } from '../../engine/optim.js';
-import { generate } from '../../engine/sampler.js';
 import { Rng } from '../../util/rng.js';
 import { openEngine } from '../engine.js';
 
@@ -71,8 +70,8 @@ export function register(program: Command): void {
       try {
         const model = new LlamaModel(PRESETS.bench, arena, kernels);
         model.initRandom(new Rng(0));
-        const trainMs = median(timeTrainSteps(model, new AdamW(model, arena, kernels, { lr: 1e-3 }), iters));
-        const sampleSeconds = timeSampling(model, iters);
+        const trainMs = median(timeTrainSteps(model, model, new AdamW(model, arena, kernels, { lr: 1e-3 }), { batch: TRAIN_BATCH, seq: TRAIN_T, iters, warmup: 2 }));
+        const sampleSeconds = timeSampling(model, { sampleBatch: SAMPLE_BATCH, prompt: PROMPT_LEN, newTokens: NEW_TOKENS, iters });
         const tokensPerS = median(sampleSeconds.map((s) => (SAMPLE_BATCH * NEW_TOKENS) / s));
         const meta = { provider: kernels.name, threads: kernels.threads };
         if (opts.json) {
@@ -120,47 +119,4 @@ function describeLine(line: Record<string, string | number>): string {
   const what = `${line.model}, ${line.layers} layers, ${Number(line.lora_rank) > 0 ? `LoRA r${line.lora_rank}` : 'full'}, ${line.provider}`;
   if (line.name === 'train-step') return `train-step (${line.batch}x${line.seq} tokens, forward+backward+AdamW, ${what}): ${line.ms} ms, peak RSS ${line.peak_rss_gib} GiB`;
   return `sample (${line.sample_batch} x ${line.prompt}-token prompts, ${line.new_tokens} new tokens, ${what}): ${line.tokens_per_s} tokens/s, peak RSS ${line.peak_rss_gib} GiB`;
-}
-
-/** Milliseconds of each timed SFT step, after two warmup steps. */
-function timeTrainSteps(model: LlamaModel, opt: AdamW, iters: number): number[] {
-  const rng = new Rng(1);
-  const N = TRAIN_BATCH * TRAIN_T;
-  const V = model.config.vocabSize;
-  const tokens = Int32Array.from({ length: N }, () => rng.int(V));
-  const targets = Int32Array.from({ length: N }, (_, n) => ((n + 1) % TRAIN_T === 0 ? -1 : tokens[n + 1]));
-  const dlogp = Float32Array.from(targets, (t) => (t >= 0 ? -1 / (TRAIN_BATCH * (TRAIN_T - 1)) : 0));
-  const times: number[] = [];
-  for (let i = 0; i < iters + 2; i++) {
-    const start = performance.now();
-    model.zeroGrad();
-    model.forward(tokens, targets, TRAIN_BATCH, TRAIN_T);
-    model.backward(dlogp);
-    opt.update();
-    if (i >= 2) times.push(performance.now() - start);
-  }
-  return times;
-}
-
-/** Seconds of each timed sampling run, after one warmup run. */
-function timeSampling(model: LlamaModel, iters: number): number[] {
-  const rng = new Rng(2);
-  const prompts = Array.from({ length: SAMPLE_BATCH }, () => Array.from({ length: PROMPT_LEN }, () => rng.int(model.config.vocabSize)));
-  const times: number[] = [];
-  for (let i = 0; i < iters + 1; i++) {
-    const start = performance.now();
-    generate(model, prompts, { maxNewTokens: NEW_TOKENS, temperature: 1, rng: new Rng(i) });
-    if (i >= 1) times.push((performance.now() - start) / 1000);
-  }
-  return times;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-}
-
-function round(x: number): number {
-  return Math.round(x * 100) / 100;
 }
