@@ -3,10 +3,11 @@
  * anything is allocated, so that a model that cannot fit is refused up front with the numbers instead
  * of failing half-loaded with "out of engine memory".
  *
- * The count mirrors the allocations of `LlamaModel` (./model.ts: weights, gradients, RoPE tables,
- * training activations, the sampling state), `LoraAdapter` (./lora.ts) and `AdamW` (./optim.ts) one
- * buffer at a time, with the arena's 64-byte rounding, so it equals `arena.usedBytes` after the same
- * work (test/cli/bench-model.test.ts checks this; a change to those allocations must change this file).
+ * The count mirrors the allocations of `LlamaModel` (./model.ts: weights, gradients, RoPE tables;
+ * ./model-buffers.ts: training activations, the sampling state), `LoraAdapter` (./lora.ts) and `AdamW`
+ * (./optim.ts) one buffer at a time, with the arena's 64-byte rounding, so it equals `arena.usedBytes`
+ * after the same work (test/cli/bench-model.test.ts checks this; a change to those allocations must
+ * change this file).
  */
 import { PrlError } from '../util/errors.js';
 import type { ModelConfig } from './config.js';
@@ -14,7 +15,7 @@ import { LORA_TARGETS, loraBlockFloats, type LoraTarget } from './lora.js';
 import { HEAD_CHUNK } from './head.js';
 import { ARENA_MAX_BYTES } from './memory.js';
 import { parameterSpecs } from './model-layout.js';
-import { PREFILL_CHUNK } from './model.js';
+import { PREFILL_CHUNK } from './model-buffers.js';
 
 /** What will live in the arena: the model, how it is trained, and the largest batches it runs. */
 export interface MemoryPlan {

@@ -14,15 +14,23 @@
  *
  * A LoRA adapter (./lora.ts) can be attached: every adapted linear layer then adds scale · B A x, and
  * `adapterEnabled = false` gives back the base model (e.g. the RL reference) without a second copy.
+ *
+ * This class owns the weights, gradients and state; the layer math (forward and backward side by side)
+ * is in ./model-layers.ts, the KV-cache path in ./model-inference.ts, the buffers in ./model-buffers.ts.
  */
 import { inputError } from '../util/errors.js';
 import type { Rng } from '../util/rng.js';
 import type { ModelConfig } from './config.js';
 import type { AttentionDims, Kernels } from './kernels/types.js';
-import { allocHeadScratch, headBackward, headForward, type HeadScratch } from './head.js';
+import { headBackward, headForward } from './head.js';
 import type { Arena } from './memory.js';
-import { LORA_TARGETS, loraBackward, loraForward, targetShape, type LoraAdapter, type LoraScratch, type LoraTarget } from './lora.js';
-import { parameterSpecs, ropeTables, structure, validateConfig, type LayerTensors, type ModelTensors } from './model-layout.js';
+import { LORA_TARGETS, targetShape, type LoraAdapter } from './lora.js';
+import { allocActivations, allocInferenceState, beginBlock, type Activations, type ArenaBlock, type InferenceState, type LoraScratchPlan } from './model-buffers.js';
+import * as kvCache from './model-inference.js';
+import { embeddingBackward, layerBackward, layerForward, type LayerContext } from './model-layers.js';
+import { parameterSpecs, ropeTables, structure, validateConfig, type ModelTensors } from './model-layout.js';
+
+export { PREFILL_CHUNK } from './model-buffers.js';
 
 /**
  * One named parameter: HF name and shape, a view of the flat weights and the matching view of the flat
@@ -51,91 +59,8 @@ export interface LlamaModelOptions {
   recompute?: boolean;
 }
 
-
-
-/** Activations of one layer saved by the training forward for backward; rows N = B*T. */
-interface LayerActivations {
-  ln1: Float32Array; // (N, C) input_layernorm output
-  rstd1: Float32Array; // (N)
-  q: Float32Array; // (N, nHead*headDim) after RoPE
-  k: Float32Array; // (N, nKvHead*headDim) after RoPE
-  v: Float32Array; // (N, nKvHead*headDim)
-  att: Float32Array; // (N, nHead*headDim) attention output before o_proj
-  attLse: Float32Array; // (B, nHead, T)
-  resMid: Float32Array; // (N, C) residual after the attention block
-  ln2: Float32Array; // (N, C) post_attention_layernorm output
-  rstd2: Float32Array; // (N)
-  gate: Float32Array; // (N, I)
-  up: Float32Array; // (N, I)
-  h: Float32Array; // (N, I) silu(gate) * up
-  lora: LoraScratch; // per adapted target (N, r): scale · x Aᵀ
-}
-
-/** All training buffers for up to `rows` = B*T positions; allocated once, reused every step. */
-interface Activations {
-  rows: number;
-  tokens: Int32Array; // (N)
-  targets: Int32Array; // (N)
-  positions: Int32Array; // (N) t within its sequence
-  residual: Float32Array[]; // L+1 of (N, C): residual[l] is the input of layer l, residual[L] the final one
-  layers: LayerActivations[];
-  lnf: Float32Array; // (N, C)
-  rstdf: Float32Array; // (N)
-  head: HeadScratch; // (N, chunk) logits of one vocabulary chunk at a time (./head.ts)
-  lse: Float32Array; // (N)
-  logp: Float32Array; // (N)
-  entropy: Float32Array; // (N)
-  // Backward scratch shared by all layers.
-  dlogp: Float32Array; // (N)
-  dres: Float32Array; // (N, C) gradient of the residual stream
-  dln: Float32Array; // (N, C)
-  dq: Float32Array; // (N, nHead*headDim)
-  dk: Float32Array; // (N, nKvHead*headDim)
-  dv: Float32Array; // (N, nKvHead*headDim)
-  datt: Float32Array; // (N, nHead*headDim)
-  dgate: Float32Array; // (N, I)
-  dup: Float32Array; // (N, I)
-  dh: Float32Array; // (N, I)
-  dLora: Float32Array; // (N, r) adapter scratch
-  dNormDiscard: Float32Array; // (C) where a frozen model's RMSNorm weight gradients go
-}
-
-/** Sampling state: KV caches for `batch` sequences of up to `maxT` positions, and row buffers. */
-interface InferenceState {
-  batch: number;
-  maxT: number;
-  rows: number; // rows one forwardCached call may process (B*Tq)
-  kCache: Float32Array[]; // L of (batch, maxT, nKvHead*headDim)
-  vCache: Float32Array[]; // L of (batch, maxT, nKvHead*headDim)
-  tokens: Int32Array; // (rows)
-  positions: Int32Array; // (rows)
-  pos: Int32Array; // (batch)
-  x: Float32Array; // (rows, C) residual stream
-  ln: Float32Array; // (rows, C)
-  rstd: Float32Array; // (rows)
-  q: Float32Array; // (rows, nHead*headDim)
-  k: Float32Array; // (rows, nKvHead*headDim)
-  v: Float32Array; // (rows, nKvHead*headDim)
-  att: Float32Array; // (rows, nHead*headDim)
-  gate: Float32Array; // (rows, I)
-  up: Float32Array; // (rows, I)
-  h: Float32Array; // (rows, I)
-  lora: LoraScratch; // every adapted target shares one (rows, r) buffer
-  lastX: Float32Array; // (batch, C)
-  logits: Float32Array; // (batch, V)
-}
-
-/** Rows per forwardCached call while prefilling a long prompt: bounds the row buffers' memory. */
-export const PREFILL_CHUNK = 128;
-
 /** Parameter offsets are aligned to 16 floats (64 bytes, a cache line) inside the flat block. */
 const PARAM_ALIGN = 16;
-
-/** A region at the top of the arena that can be given back when a larger one replaces it. */
-interface ArenaBlock {
-  start: number;
-  end: number;
-}
 
 export class LlamaModel {
   readonly config: ModelConfig;
@@ -156,6 +81,8 @@ export class LlamaModel {
   private readonly g: ModelTensors | null;
   private readonly ropeCos: Float32Array; // (maxPos, headDim/2)
   private readonly ropeSin: Float32Array; // (maxPos, headDim/2)
+  /** What the layer code (./model-layers.ts, ./model-inference.ts) reads: config, kernels, weights, RoPE. */
+  private readonly ctx: LayerContext;
 
   private acts: Activations | null = null;
   private actsBlock: ArenaBlock | null = null;
@@ -169,8 +96,6 @@ export class LlamaModel {
   /** Buffers' LoRA scratch covers every target at this rank at least (`reserveAdapterScratch`). */
   private reservedAdapterRank = 0;
   private lastShape: { B: number; T: number } | null = null;
-  /** True while backward recomputes a layer: linear layers then use `forwardAdapter`. */
-  private recomputing = false;
   private logitsValid = false;
   private hiddenValid = false;
 
@@ -204,6 +129,7 @@ export class LlamaModel {
     this.g = this.trainable ? structure(config, new Map(this.params.map((p) => [p.name, p.grad]))) : null;
 
     [this.ropeCos, this.ropeSin] = ropeTables(arena, config.maxPositionEmbeddings, config.headDim, config.ropeTheta);
+    this.ctx = { config, kernels, w: this.w, ropeCos: this.ropeCos, ropeSin: this.ropeSin };
   }
 
   /** Parameters in a stable order with their exact HF names; `lm_head.weight` is absent when tied. */
@@ -274,7 +200,6 @@ export class LlamaModel {
   }
 
   private activeAdapter(): LoraAdapter | null {
-    if (this.recomputing) return this.forwardAdapter;
     return this.adapterEnabled ? this.adapterValue : null;
   }
 
@@ -286,36 +211,7 @@ export class LlamaModel {
   private recomputeLayer(l: number, a: Activations, dims: AttentionDims): void {
     // The forward's last layer left its activations in the shared set: nothing to redo there.
     if (!this.recompute || l === this.config.numHiddenLayers - 1) return;
-    this.recomputing = true;
-    try {
-      this.layerForward(l, a, dims);
-    } finally {
-      this.recomputing = false;
-    }
-  }
-
-  /**
-   * y (R, out) (+)= x (R, in) · Wᵀ, plus the active adapter's scale · B A x on layer l's `target`
-   * (saving scale · x Aᵀ into lora[target] for the backward).
-   */
-  private linear(y: Float32Array, x: Float32Array, W: Float32Array, R: number, out: number, inDim: number, accumulate: boolean, l: number, target: LoraTarget, lora: LoraScratch): void {
-    this.kernels.matmul(y, x, W, R, out, inDim, 'nt', accumulate);
-    const adapter = this.activeAdapter();
-    const pair = adapter?.layers[l][target];
-    if (adapter && pair) loraForward(this.kernels, pair, adapter.scale, y, x, lora[target]!, R);
-  }
-
-  /**
-   * Backward of `linear` given dy (R, out): dx (R, in) (+)= dy · W, dW += dyᵀ · x when the base trains
-   * (dW null when frozen), and the adapter's gradients and share of dx when the forward used one.
-   */
-  private linearBackward(dx: Float32Array, dy: Float32Array, x: Float32Array, W: Float32Array, dW: Float32Array | null, R: number, out: number, inDim: number, accumulate: boolean, l: number, target: LoraTarget, a: Activations): void {
-    const k = this.kernels;
-    k.matmul(dx, dy, W, R, inDim, out, 'nn', accumulate);
-    if (dW) k.matmul(dW, dy, x, out, inDim, R, 'tn', true);
-    const adapter = this.forwardAdapter;
-    const pair = adapter?.layers[l][target];
-    if (adapter && pair) loraBackward(k, pair, adapter.scale, dx, dy, x, a.layers[l].lora[target]!, a.dLora, R);
+    layerForward(this.ctx, this.forwardAdapter, l, a, dims);
   }
 
   /**
@@ -337,7 +233,7 @@ export class LlamaModel {
     for (let n = 0; n < N; n++) x0.set(this.w.embed.subarray(a.tokens[n] * C, a.tokens[n] * C + C), n * C);
 
     const dims: AttentionDims = { B, T, nHead: this.config.numAttentionHeads, nKvHead: this.config.numKeyValueHeads, headDim: this.config.headDim };
-    for (let l = 0; l < L; l++) this.layerForward(l, a, dims);
+    for (let l = 0; l < L; l++) layerForward(this.ctx, this.activeAdapter(), l, a, dims);
 
     const k = this.kernels;
     k.rmsnormForward(a.lnf, a.rstdf, a.residual[L], this.w.norm, N, C, this.config.rmsNormEps);
@@ -346,55 +242,6 @@ export class LlamaModel {
     this.forwardAdapter = this.activeAdapter();
     this.logitsValid = true;
     return a.logp.subarray(0, N);
-  }
-
-  /**
-   * q, k, v (R, qDim / kvDim / kvDim) = projections of the normed rows ln (R, C), plus bias, with RoPE on
-   * q and k at `positions`: shared by training (all rows) and the KV-cache path (the new rows).
-   */
-  private projectQkv(l: number, ln: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, positions: Int32Array, R: number, lora: LoraScratch): void {
-    const c = this.config;
-    const C = c.hiddenSize;
-    const hd = c.headDim;
-    const qDim = c.numAttentionHeads * hd;
-    const kvDim = c.numKeyValueHeads * hd;
-    const K = this.kernels;
-    const w = this.w.layers[l];
-    this.linear(q, ln, w.wq, R, qDim, C, false, l, 'q', lora); // (R, qDim)
-    this.linear(k, ln, w.wk, R, kvDim, C, false, l, 'k', lora); // (R, kvDim)
-    this.linear(v, ln, w.wv, R, kvDim, C, false, l, 'v', lora); // (R, kvDim)
-    if (w.bq && w.bk && w.bv) {
-      K.addBias(q, w.bq, R, qDim);
-      K.addBias(k, w.bk, R, kvDim);
-      K.addBias(v, w.bv, R, kvDim);
-    }
-    K.rope(q, positions, this.ropeCos, this.ropeSin, R, c.numAttentionHeads, hd, false);
-    K.rope(k, positions, this.ropeCos, this.ropeSin, R, c.numKeyValueHeads, hd, false);
-  }
-
-  private layerForward(l: number, a: Activations, dims: AttentionDims): void {
-    const { hiddenSize: C, intermediateSize: I, numAttentionHeads: nH, headDim: hd, rmsNormEps: eps } = this.config;
-    const N = dims.B * dims.T;
-    const qDim = nH * hd;
-    const w = this.w.layers[l];
-    const s = a.layers[l];
-    const x = a.residual[l];
-    const k = this.kernels;
-
-    k.rmsnormForward(s.ln1, s.rstd1, x, w.inputNorm, N, C, eps);
-    this.projectQkv(l, s.ln1, s.q, s.k, s.v, a.positions, N, s.lora);
-    k.attentionForward(s.att, s.attLse, s.q, s.k, s.v, dims); // (N, qDim)
-    s.resMid.set(x.subarray(0, N * C));
-    this.linear(s.resMid, s.att, w.wo, N, C, qDim, true, l, 'o', s.lora); // resMid = x + o_proj(att)
-    if (w.bo) k.addBias(s.resMid, w.bo, N, C);
-
-    k.rmsnormForward(s.ln2, s.rstd2, s.resMid, w.postNorm, N, C, eps);
-    this.linear(s.gate, s.ln2, w.wGate, N, I, C, false, l, 'gate', s.lora); // (N, I)
-    this.linear(s.up, s.ln2, w.wUp, N, I, C, false, l, 'up', s.lora); // (N, I)
-    k.swigluForward(s.h, s.gate, s.up, N * I);
-    const out = a.residual[l + 1];
-    out.set(s.resMid.subarray(0, N * C));
-    this.linear(out, s.h, w.wDown, N, C, I, true, l, 'down', s.lora); // out = resMid + down_proj(h)
   }
 
   /**
@@ -422,58 +269,9 @@ export class LlamaModel {
     const dims: AttentionDims = { B, T, nHead: this.config.numAttentionHeads, nKvHead: this.config.numKeyValueHeads, headDim: this.config.headDim };
     for (let l = L - 1; l >= 0; l--) {
       this.recomputeLayer(l, a, dims);
-      this.layerBackward(l, a, dims, grads?.layers[l] ?? null);
+      layerBackward(this.ctx, this.forwardAdapter, l, a, dims, grads?.layers[l] ?? null);
     }
-    if (grads) this.embeddingBackward(grads.embed, a, N);
-  }
-
-  /** Scatter-adds the residual gradient into the embedding rows of the looked-up tokens. */
-  private embeddingBackward(dEmbed: Float32Array, a: Activations, N: number): void {
-    const C = this.config.hiddenSize;
-    for (let n = 0; n < N; n++) {
-      const row = a.tokens[n] * C;
-      for (let c = 0; c < C; c++) dEmbed[row + c] += a.dres[n * C + c];
-    }
-  }
-
-  /** On entry a.dres holds d loss / d residual[l+1]; on exit d loss / d residual[l]. */
-  private layerBackward(l: number, a: Activations, dims: AttentionDims, g: LayerTensors | null): void {
-    const { hiddenSize: C, intermediateSize: I, numAttentionHeads: nH, numKeyValueHeads: nKv, headDim: hd } = this.config;
-    const N = dims.B * dims.T;
-    const qDim = nH * hd;
-    const kvDim = nKv * hd;
-    const w = this.w.layers[l];
-    const s = a.layers[l];
-    const k = this.kernels;
-
-    // MLP block: out = resMid + h · W_downᵀ, h = swiglu(ln2 · W_gateᵀ, ln2 · W_upᵀ).
-    this.linearBackward(a.dh, a.dres, s.h, w.wDown, g?.wDown ?? null, N, C, I, false, l, 'down', a); // dh (N, I)
-    a.dgate.fill(0, 0, N * I);
-    a.dup.fill(0, 0, N * I);
-    k.swigluBackward(a.dgate, a.dup, a.dh, s.gate, s.up, N * I);
-    this.linearBackward(a.dln, a.dgate, s.ln2, w.wGate, g?.wGate ?? null, N, I, C, false, l, 'gate', a); // dln2 (N, C)
-    this.linearBackward(a.dln, a.dup, s.ln2, w.wUp, g?.wUp ?? null, N, I, C, true, l, 'up', a);
-    k.rmsnormBackward(a.dres, g?.postNorm ?? a.dNormDiscard, a.dln, s.resMid, w.postNorm, s.rstd2, N, C); // dres = d resMid
-
-    // Attention block: resMid = x + att · W_oᵀ (+ b_o).
-    if (g?.bo) k.biasBackward(g.bo, a.dres, N, C);
-    this.linearBackward(a.datt, a.dres, s.att, w.wo, g?.wo ?? null, N, C, qDim, false, l, 'o', a); // datt (N, qDim)
-    a.dq.fill(0, 0, N * qDim);
-    a.dk.fill(0, 0, N * kvDim);
-    a.dv.fill(0, 0, N * kvDim);
-    k.attentionBackward(a.dq, a.dk, a.dv, a.datt, s.att, s.attLse, s.q, s.k, s.v, dims);
-    // RoPE is a rotation, so its backward is the inverse rotation.
-    k.rope(a.dq, a.positions, this.ropeCos, this.ropeSin, N, nH, hd, true);
-    k.rope(a.dk, a.positions, this.ropeCos, this.ropeSin, N, nKv, hd, true);
-    if (g?.bq && g.bk && g.bv) {
-      k.biasBackward(g.bq, a.dq, N, qDim);
-      k.biasBackward(g.bk, a.dk, N, kvDim);
-      k.biasBackward(g.bv, a.dv, N, kvDim);
-    }
-    this.linearBackward(a.dln, a.dq, s.ln1, w.wq, g?.wq ?? null, N, qDim, C, false, l, 'q', a); // dln1 (N, C)
-    this.linearBackward(a.dln, a.dk, s.ln1, w.wk, g?.wk ?? null, N, kvDim, C, true, l, 'k', a);
-    this.linearBackward(a.dln, a.dv, s.ln1, w.wv, g?.wv ?? null, N, kvDim, C, true, l, 'v', a);
-    k.rmsnormBackward(a.dres, g?.inputNorm ?? a.dNormDiscard, a.dln, a.residual[l], w.inputNorm, s.rstd1, N, C); // dres = d x
+    if (grads) embeddingBackward(this.ctx, grads.embed, a, N);
   }
 
   /**
@@ -490,7 +288,7 @@ export class LlamaModel {
     for (let n = 0; n < N; n++) a.positions[n] = n % T;
     for (let n = 0; n < N; n++) a.residual[0].set(this.w.embed.subarray(a.tokens[n] * C, a.tokens[n] * C + C), n * C);
     const dims: AttentionDims = { B, T, nHead: this.config.numAttentionHeads, nKvHead: this.config.numKeyValueHeads, headDim: this.config.headDim };
-    for (let l = 0; l < L; l++) this.layerForward(l, a, dims);
+    for (let l = 0; l < L; l++) layerForward(this.ctx, this.activeAdapter(), l, a, dims);
     this.kernels.rmsnormForward(a.lnf, a.rstdf, a.residual[L], this.w.norm, N, C, this.config.rmsNormEps);
     this.lastShape = { B, T };
     this.forwardAdapter = this.activeAdapter();
@@ -518,9 +316,9 @@ export class LlamaModel {
     const dims: AttentionDims = { B, T, nHead: this.config.numAttentionHeads, nKvHead: this.config.numKeyValueHeads, headDim: this.config.headDim };
     for (let l = L - 1; l >= 0; l--) {
       this.recomputeLayer(l, a, dims);
-      this.layerBackward(l, a, dims, grads?.layers[l] ?? null);
+      layerBackward(this.ctx, this.forwardAdapter, l, a, dims, grads?.layers[l] ?? null);
     }
-    if (grads) this.embeddingBackward(grads.embed, a, N);
+    if (grads) embeddingBackward(this.ctx, grads.embed, a, N);
   }
 
   /**
@@ -561,35 +359,9 @@ export class LlamaModel {
     }
     const have = this.inference;
     if (have && have.batch >= batch && have.maxT >= maxT) return;
-    const { hiddenSize: C, intermediateSize: I, numAttentionHeads: nH, numKeyValueHeads: nKv, headDim: hd, numHiddenLayers: L, vocabSize: V } = this.config;
-    const rows = Math.max(batch, PREFILL_CHUNK);
-    const arena = this.arena;
-    this.inferenceBlock = this.beginBlock(this.inferenceBlock);
-    const cache = () => Array.from({ length: L }, () => arena.allocF32(batch * maxT * nKv * hd));
-    this.inference = {
-      batch,
-      maxT,
-      rows,
-      kCache: cache(),
-      vCache: cache(),
-      tokens: arena.allocI32(rows),
-      positions: arena.allocI32(rows),
-      pos: arena.allocI32(batch),
-      x: arena.allocF32(rows * C),
-      ln: arena.allocF32(rows * C),
-      rstd: arena.allocF32(rows),
-      q: arena.allocF32(rows * nH * hd),
-      k: arena.allocF32(rows * nKv * hd),
-      v: arena.allocF32(rows * nKv * hd),
-      att: arena.allocF32(rows * nH * hd),
-      gate: arena.allocF32(rows * I),
-      up: arena.allocF32(rows * I),
-      h: arena.allocF32(rows * I),
-      lora: this.loraScratch(() => arena.allocF32(rows * this.adapterRank()), true),
-      lastX: arena.allocF32(batch * C),
-      logits: arena.allocF32(batch * V),
-    };
-    this.inferenceBlock.end = arena.mark();
+    this.inferenceBlock = beginBlock(this.arena, this.inferenceBlock);
+    this.inference = allocInferenceState(this.arena, this.config, batch, maxT, this.loraScratchPlan());
+    this.inferenceBlock.end = this.arena.mark();
   }
 
   /**
@@ -601,55 +373,7 @@ export class LlamaModel {
   forwardCached(tokens: Int32Array, B: number, Tq: number, pos: Int32Array, slot = 0): Float32Array {
     const st = this.inference;
     if (!st) throw new Error('LlamaModel.forwardCached: call prepareInference first');
-    const { hiddenSize: C, intermediateSize: I, numAttentionHeads: nH, numKeyValueHeads: nKv, headDim: hd, numHiddenLayers: L, vocabSize: V, rmsNormEps: eps } = this.config;
-    const R = B * Tq;
-    if (R > st.rows || slot + B > st.batch) throw new Error(`LlamaModel.forwardCached: ${B}x${Tq} rows at slot ${slot} exceed the prepared ${st.batch} slots / ${st.rows} rows`);
-    const qDim = nH * hd;
-    const kvDim = nKv * hd;
-    const k = this.kernels;
-    for (let b = 0; b < B; b++) {
-      if (pos[b] < 0 || pos[b] + Tq > st.maxT) throw new Error(`LlamaModel.forwardCached: positions ${pos[b]}..${pos[b] + Tq - 1} exceed the cache length ${st.maxT}`);
-      st.pos[b] = pos[b];
-      for (let t = 0; t < Tq; t++) {
-        const token = tokens[b * Tq + t];
-        if (!(token >= 0 && token < V)) throw inputError(`tokens[${b * Tq + t}]`, `token id ${token} is outside the vocabulary [0, ${V})`);
-        st.tokens[b * Tq + t] = token;
-        st.positions[b * Tq + t] = pos[b] + t;
-      }
-    }
-    for (let r = 0; r < R; r++) st.x.set(this.w.embed.subarray(st.tokens[r] * C, st.tokens[r] * C + C), r * C);
-
-    const dims: AttentionDims = { B, T: Tq, nHead: nH, nKvHead: nKv, headDim: hd };
-    const slotSize = st.maxT * kvDim;
-    for (let l = 0; l < L; l++) {
-      const w = this.w.layers[l];
-      const kCache = st.kCache[l].subarray(slot * slotSize, (slot + B) * slotSize); // (B, maxT, kvDim)
-      const vCache = st.vCache[l].subarray(slot * slotSize, (slot + B) * slotSize);
-      k.rmsnormForward(st.ln, st.rstd, st.x, w.inputNorm, R, C, eps);
-      this.projectQkv(l, st.ln, st.q, st.k, st.v, st.positions, R, st.lora);
-      for (let b = 0; b < B; b++) {
-        // The Tq new rows of sequence b are contiguous in its cache slot.
-        const src = b * Tq * kvDim;
-        const dst = (b * st.maxT + st.pos[b]) * kvDim;
-        kCache.set(st.k.subarray(src, src + Tq * kvDim), dst);
-        vCache.set(st.v.subarray(src, src + Tq * kvDim), dst);
-      }
-      k.attentionCached(st.att, st.q, kCache, vCache, st.pos, Tq, st.maxT, dims); // (R, qDim)
-      this.linear(st.x, st.att, w.wo, R, C, qDim, true, l, 'o', st.lora); // x += o_proj(att)
-      if (w.bo) k.addBias(st.x, w.bo, R, C);
-      k.rmsnormForward(st.ln, st.rstd, st.x, w.postNorm, R, C, eps);
-      this.linear(st.gate, st.ln, w.wGate, R, I, C, false, l, 'gate', st.lora); // (R, I)
-      this.linear(st.up, st.ln, w.wUp, R, I, C, false, l, 'up', st.lora); // (R, I)
-      k.swigluForward(st.h, st.gate, st.up, R * I);
-      this.linear(st.x, st.h, w.wDown, R, C, I, true, l, 'down', st.lora); // x += down_proj(h)
-    }
-    for (let b = 0; b < B; b++) {
-      const row = (b * Tq + Tq - 1) * C;
-      st.lastX.set(st.x.subarray(row, row + C), b * C);
-    }
-    k.rmsnormForward(st.ln, st.rstd, st.lastX, this.w.norm, B, C, eps);
-    k.matmul(st.logits, st.ln, this.w.lmHead, B, V, C, 'nt', false); // (B, V)
-    return st.logits.subarray(0, B * V);
+    return kvCache.forwardCached(this.ctx, this.activeAdapter(), st, tokens, B, Tq, pos, slot);
   }
 
   /**
@@ -659,18 +383,7 @@ export class LlamaModel {
   copyCacheSlot(from: number, to: readonly number[], length: number): void {
     const st = this.inference;
     if (!st) throw new Error('LlamaModel.copyCacheSlot: call prepareInference first');
-    if (length < 0 || length > st.maxT) throw new Error(`LlamaModel.copyCacheSlot: length ${length} exceeds the cache length ${st.maxT}`);
-    const kvDim = this.config.numKeyValueHeads * this.config.headDim;
-    const slotSize = st.maxT * kvDim;
-    for (const slot of [from, ...to]) {
-      if (!(Number.isInteger(slot) && slot >= 0 && slot < st.batch)) throw new Error(`LlamaModel.copyCacheSlot: slot ${slot} is outside the prepared ${st.batch} slots`);
-    }
-    for (let l = 0; l < this.config.numHiddenLayers; l++) {
-      for (const cache of [st.kCache[l], st.vCache[l]]) {
-        const source = cache.subarray(from * slotSize, from * slotSize + length * kvDim);
-        for (const slot of to) if (slot !== from) cache.set(source, slot * slotSize);
-      }
-    }
+    kvCache.copyCacheSlot(this.ctx, st, from, to, length);
   }
 
   /** The base's gradient views, null when frozen; refuses when there is nothing to train at all. */
@@ -692,86 +405,19 @@ export class LlamaModel {
     }
   }
 
-  /**
-   * Starts (re)allocating a buffer block. When the previous block is still the last thing in the arena
-   * it is given back first, so growing to a larger shape reuses its space; otherwise the old block stays
-   * allocated (other owners allocated after it) and the new one goes on top.
-   */
-  private beginBlock(previous: ArenaBlock | null): ArenaBlock {
-    if (previous && this.arena.mark() === previous.end) this.arena.release(previous.start);
-    const start = this.arena.mark();
-    return { start, end: start };
-  }
-
-  private adapterRank(): number {
-    return Math.max(this.adapterValue?.config.rank ?? 0, this.reservedAdapterRank);
-  }
-
-  /** Adapter scratch per adapted target: its own buffer each, or (`shared`) one for all. */
-  private loraScratch(alloc: () => Float32Array, shared: boolean): LoraScratch {
-    const scratch: LoraScratch = {};
-    const targets = this.reservedAdapterRank > 0 ? LORA_TARGETS : this.adapterValue?.config.targets;
-    if (!targets) return scratch;
-    const one = shared ? alloc() : null;
-    for (const t of targets) scratch[t] = one ?? alloc();
-    return scratch;
-  }
-
-  /** L layers' activation sets: L distinct ones, or under `recompute` one shared by every layer. */
-  private layerActivations(L: number, make: () => LayerActivations): LayerActivations[] {
-    if (!this.recompute) return Array.from({ length: L }, make);
-    const shared = make();
-    return Array.from({ length: L }, () => shared);
+  /** What the buffers' LoRA scratch is sized for: the attached adapter, or every target at the reserved rank. */
+  private loraScratchPlan(): LoraScratchPlan {
+    return {
+      rank: Math.max(this.adapterValue?.config.rank ?? 0, this.reservedAdapterRank),
+      targets: this.reservedAdapterRank > 0 ? LORA_TARGETS : this.adapterValue?.config.targets,
+    };
   }
 
   private ensureActivations(N: number): Activations {
     if (this.acts && this.acts.rows >= N) return this.acts;
-    const { hiddenSize: C, intermediateSize: I, numAttentionHeads: nH, numKeyValueHeads: nKv, headDim: hd, numHiddenLayers: L, vocabSize: V } = this.config;
-    const arena = this.arena;
-    const f32 = (n: number) => arena.allocF32(n);
-    this.actsBlock = this.beginBlock(this.actsBlock);
-    this.acts = {
-      rows: N,
-      tokens: arena.allocI32(N),
-      targets: arena.allocI32(N),
-      positions: arena.allocI32(N),
-      residual: Array.from({ length: L + 1 }, () => f32(N * C)),
-      layers: this.layerActivations(L, () => ({
-        ln1: f32(N * C),
-        rstd1: f32(N),
-        q: f32(N * nH * hd),
-        k: f32(N * nKv * hd),
-        v: f32(N * nKv * hd),
-        att: f32(N * nH * hd),
-        attLse: f32(N * nH),
-        resMid: f32(N * C),
-        ln2: f32(N * C),
-        rstd2: f32(N),
-        gate: f32(N * I),
-        up: f32(N * I),
-        h: f32(N * I),
-        lora: this.loraScratch(() => f32(N * this.adapterRank()), false),
-      })),
-      lnf: f32(N * C),
-      rstdf: f32(N),
-      head: allocHeadScratch(arena, N, V),
-      lse: f32(N),
-      logp: f32(N),
-      entropy: f32(N),
-      dlogp: f32(N),
-      dres: f32(N * C),
-      dln: f32(N * C),
-      dq: f32(N * nH * hd),
-      dk: f32(N * nKv * hd),
-      dv: f32(N * nKv * hd),
-      datt: f32(N * nH * hd),
-      dgate: f32(N * I),
-      dup: f32(N * I),
-      dh: f32(N * I),
-      dLora: f32(N * this.adapterRank()),
-      dNormDiscard: f32(C),
-    };
-    this.actsBlock.end = arena.mark();
+    this.actsBlock = beginBlock(this.arena, this.actsBlock);
+    this.acts = allocActivations(this.arena, this.config, N, this.recompute, this.loraScratchPlan());
+    this.actsBlock.end = this.arena.mark();
     this.logitsValid = false;
     this.hiddenValid = false;
     return this.acts;
