@@ -87,7 +87,7 @@ export class KernelPool {
     callArgs[nargs + 1] = nt;
     const fn = this.fns[mem][op];
     if (nt === 1) {
-      fn.apply(null, callArgs);
+      fn(...callArgs);
       return;
     }
     const ctrl = this.ctrl;
@@ -105,7 +105,7 @@ export class KernelPool {
     for (let share = claimShare(ctrl, gen, nt); share >= 0; share = claimShare(ctrl, gen, nt)) {
       callArgs[nargs] = share;
       try {
-        fn.apply(null, callArgs);
+        fn(...callArgs);
       } catch (err) {
         error ??= err;
       }
