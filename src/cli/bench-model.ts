@@ -6,8 +6,8 @@
  *   AdamW (with --lora-rank: a frozen base, only the adapter trained), median ms after one warmup;
  * - sample: `sample-batch` random prompts of `prompt` ids, `new-tokens` new ids each at temperature 1,
  *   median tokens/s after one warmup.
- * Each line also carries the process's peak RSS so far. A plan that cannot fit the engine arena is
- * refused before any weight is allocated (engine/memory-estimate.ts).
+ * Each line also carries the process's peak RSS so far and the arena segments (4 GiB memories) the
+ * model spans. A plan that cannot fit is refused before any weight is allocated (engine/memory-estimate.ts).
  */
 import type { ModelConfig } from '../engine/config.js';
 import { loadModelFolder, type ModelFolder } from '../engine/checkpoint.js';
@@ -119,6 +119,7 @@ export function runModelBench(engine: Engine, s: ModelBenchSettings, onLine: (li
       recompute: s.recompute ? 1 : 0,
       threads: engine.kernels.threads,
       provider: engine.kernels.name,
+      segments: estimate.segments.length,
     };
     if (s.train) {
       const opt = new AdamW(trained, engine.arena, engine.kernels, { lr: 1e-5 });
