@@ -13,13 +13,19 @@ import { PrlError } from '../util/errors.js';
 import { mergeAdapter } from './lora.js';
 import { assertFits, planPlacement, type MemoryPlan } from './memory-estimate.js';
 import { loadPeftAdapter } from './peft.js';
+import { widenBf16 } from './bf16.js';
 
 export interface LoadedModel {
   model: LlamaModel;
   tokenizer: Tokenizer;
 }
 
-export interface LoadModelOptions extends LlamaModelOptions {
+export interface LoadModelOptions extends Omit<LlamaModelOptions, 'bf16Weights'> {
+  /**
+   * Hold a frozen model's matrices in bfloat16 (LlamaModelOptions.bf16Weights). Default: yes when the model
+   * is frozen and the checkpoint stores them as BF16 (exact: the same numbers in half the memory).
+   */
+  bf16Weights?: boolean;
   /** A PEFT LoRA folder to attach; the base is then frozen unless `trainable` is true. */
   adapter?: string;
   /**
@@ -48,13 +54,14 @@ export function loadModelWeights(dir: string, engine: Engine, options: LoadModel
   const folder = loadModelFolder(dir);
   try {
     const trainable = options.trainable ?? options.adapter === undefined;
+    const bf16Weights = options.bf16Weights ?? (!trainable && folder.storesBf16Matrices());
     const work = { optimizer: trainable, ...DEFAULT_WORK, ...options.work };
-    const plan: MemoryPlan = { config: folder.config, trainable, recompute: options.recompute, ...work, baseBytes: engine.arena.usedBytes, segmentBaseBytes: engine.arena.baseBytes };
+    const plan: MemoryPlan = { config: folder.config, trainable, bf16Weights, recompute: options.recompute, ...work, baseBytes: engine.arena.usedBytes, segmentBaseBytes: engine.arena.baseBytes };
     // Refuse before allocating (a model past the machine would otherwise fail half-loaded); the weights alone decide.
     const hints = trainable ? ['load it frozen (no gradients: inference, scoring, or the base under a LoRA adapter)'] : [];
     assertFits({ ...plan, optimizer: false, trainRows: 0, sample: undefined, loraRank: 0 }, `${dir}: the ${trainable ? 'trainable' : 'frozen'} model`, hints);
     const layerSegments = options.layerSegments ?? planPlacement(plan);
-    const model = new LlamaModel(folder.config, engine.arena, engine.kernels, { trainable, recompute: options.recompute, layerSegments });
+    const model = new LlamaModel(folder.config, engine.arena, engine.kernels, { trainable, recompute: options.recompute, layerSegments, bf16Weights });
     folder.fillTensors(model.parameters());
     if (options.adapter !== undefined) model.attachAdapter(loadPeftAdapter(options.adapter, folder.config, engine.arena, layerSegments));
     return { model, tokenizer: folder.tokenizer };
@@ -66,7 +73,12 @@ export function loadModelWeights(dir: string, engine: Engine, options: LoadModel
 /** A fresh model with the same config and weights as `source` (e.g. the frozen RL reference). */
 export function cloneModel(source: LlamaModel, engine: Engine): LlamaModel {
   const copy = new LlamaModel(source.config, engine.arena, engine.kernels, { layerSegments: source.layerSegments });
-  copy.shards.forEach((shard, i) => shard.weights.set(source.shards[i].weights));
+  const from = new Map(source.parameters().map((p) => [p.name, p.data]));
+  for (const p of copy.parameters()) {
+    const data = from.get(p.name)!;
+    if (data instanceof Uint16Array) widenBf16(data, p.data as Float32Array);
+    else p.data.set(data);
+  }
   return copy;
 }
 

@@ -249,7 +249,7 @@ export function loraBackward(k: Kernels, pair: LoraPair, scale: number, dx: Floa
  * W += scale · B A for every adapted module of `base` (weights by HF name, e.g. a model's
  * `parameters()`), the product summed in float64: the merged model then computes what base + adapter do.
  */
-export function mergeAdapter(adapter: LoraAdapter, base: ReadonlyArray<{ name: string; data: Float32Array }>): void {
+export function mergeAdapter(adapter: LoraAdapter, base: ReadonlyArray<{ name: string; data: Float32Array | Uint16Array }>): void {
   const byName = new Map(base.map((p) => [p.name, p.data]));
   const r = adapter.config.rank;
   adapter.layers.forEach((layer, l) => {
@@ -258,6 +258,7 @@ export function mergeAdapter(adapter: LoraAdapter, base: ReadonlyArray<{ name: s
       const name = `model.layers.${l}.${LORA_MODULES[t]}.weight`;
       const W = byName.get(name);
       if (!W || W.length !== pair.outDim * pair.inDim) throw inputError(`merge: ${name}`, `missing or not of shape (${pair.outDim}, ${pair.inDim})`);
+      if (W instanceof Uint16Array) throw inputError(`merge: ${name}`, 'is held in bfloat16; merge into a float32 model');
       for (let o = 0; o < pair.outDim; o++) {
         for (let i = 0; i < pair.inDim; i++) {
           let sum = 0;

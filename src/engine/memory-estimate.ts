@@ -16,7 +16,7 @@ import type { ModelConfig } from './config.js';
 import { LORA_TARGETS, targetShape, type LoraTarget } from './lora.js';
 import { HEAD_CHUNK } from './head.js';
 import { ARENA_MAX_BYTES } from './memory.js';
-import { parameterSpecs } from './model-layout.js';
+import { isMatrix, parameterSpecs } from './model-layout.js';
 import { PREFILL_CHUNK, segmentsInUse } from './model-buffers.js';
 
 /** What will live in the arena: the model, how it is trained, and the largest batches it runs. */
@@ -24,6 +24,8 @@ export interface MemoryPlan {
   config: ModelConfig;
   /** false: a frozen base (inference, or under a LoRA adapter): no gradient block. */
   trainable: boolean;
+  /** A frozen model's matrices held in bfloat16 (LlamaModelOptions.bf16Weights). */
+  bf16Weights?: boolean;
   /** A LoRA adapter of this rank on `loraTargets` (default all seven); 0 or absent: none. */
   loraRank?: number;
   loraTargets?: readonly LoraTarget[];
@@ -92,7 +94,11 @@ function segmentParts(plan: MemoryPlan, layerSegments: readonly number[], segmen
   const r = plan.loraRank ?? 0;
   const targets = r > 0 ? (plan.loraTargets ?? LORA_TARGETS) : [];
   const own = layerSegments.flatMap((s, l) => (s === segment ? [l] : []));
-  const modelFloats = blockFloats(parameterSpecs(c).filter((p) => (layerOf(p.name) < 0 ? 0 : layerSegments[layerOf(p.name)]) === segment).map((p) => p.shape.reduce((a, b) => a * b, 1)));
+  const here = parameterSpecs(c).filter((p) => (layerOf(p.name) < 0 ? 0 : layerSegments[layerOf(p.name)]) === segment);
+  const size = (p: { shape: number[] }) => p.shape.reduce((a, b) => a * b, 1);
+  const narrow = plan.bf16Weights ? here.filter(isMatrix) : []; // bfloat16, 64-byte slots of 32 values
+  const modelFloats = blockFloats(here.filter((p) => !narrow.includes(p)).map(size));
+  const bf16Bytes = plan.bf16Weights ? Math.ceil((narrow.reduce((sum, p) => sum + Math.ceil(size(p) / 32) * 32, 0) * 2) / ALIGN) * ALIGN : 0;
   const pairSizes = targets.flatMap((t) => {
     const [out, inDim] = targetShape(c, t);
     return [r * inDim, out * r];
@@ -104,7 +110,7 @@ function segmentParts(plan: MemoryPlan, layerSegments: readonly number[], segmen
   const base = segment === 0 ? (plan.baseBytes === undefined ? 0 : Math.ceil(plan.baseBytes / ALIGN) * ALIGN) : Math.ceil((plan.segmentBaseBytes ?? 0) / ALIGN) * ALIGN;
   return {
     base,
-    weights: buffer(modelFloats) + 2 * buffer((c.maxPositionEmbeddings * c.headDim) / 2),
+    weights: buffer(modelFloats) + bf16Bytes + 2 * buffer((c.maxPositionEmbeddings * c.headDim) / 2),
     gradients: plan.trainable ? buffer(modelFloats) : 0,
     adapter: hasAdapterShard ? 2 * buffer(adapterFloats) : 0,
     optimizer: plan.optimizer && hasTrainedShard ? 2 * buffer(trainedFloats) : 0,

@@ -23,12 +23,17 @@ const ALIGN = 64;
 /** The most bytes one segment can hold (wasm32: 2^16 pages of 64 KiB). */
 export const ARENA_MAX_BYTES = MAX_PAGES * PAGE;
 
-type View = Float32Array | Int32Array;
+type View = Float32Array | Int32Array | Uint16Array;
 
 /** Where buffers come from: an arena's segment 0, or one given segment. */
 export interface Allocator {
   allocF32(n: number): Float32Array;
   allocI32(n: number): Int32Array;
+}
+
+/** A segment also holds 16-bit values (bfloat16 weights). */
+export interface Allocator16 extends Allocator {
+  allocU16(n: number): Uint16Array;
 }
 
 /** A new shared memory large enough for `base` reserved bytes, growable to 4 GiB. */
@@ -37,7 +42,7 @@ export function newSharedMemory(base: number): WebAssembly.Memory {
 }
 
 /** One memory with a bump allocator. */
-export class Segment implements Allocator {
+export class Segment implements Allocator16 {
   private top: number;
   /** Buffer objects of the views this segment handed out (a view's `buffer` names its memory). */
   private readonly buffers = new WeakSet<ArrayBufferLike>();
@@ -65,6 +70,13 @@ export class Segment implements Allocator {
   allocI32(n: number): Int32Array {
     const offset = this.reserve(n * 4);
     const view = new Int32Array(this.memory.buffer, offset, n).fill(0);
+    this.buffers.add(view.buffer);
+    return view;
+  }
+
+  allocU16(n: number): Uint16Array {
+    const offset = this.reserve(n * 2);
+    const view = new Uint16Array(this.memory.buffer, offset, n).fill(0);
     this.buffers.add(view.buffer);
     return view;
   }

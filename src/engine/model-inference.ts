@@ -7,7 +7,7 @@ import { inputError } from '../util/errors.js';
 import type { AttentionDims } from './kernels/types.js';
 import type { LoraAdapter } from './lora.js';
 import type { InferenceState, RowBuffers } from './model-buffers.js';
-import { linear, projectQkv, type LayerContext } from './model-layers.js';
+import { embedRows, linear, projectQkv, type LayerContext } from './model-layers.js';
 
 /**
  * Runs Tq new tokens (B*Tq, row-major) of B sequences held in cache slots slot..slot+B-1, where the new
@@ -36,7 +36,7 @@ export function forwardCached(ctx: LayerContext, adapter: LoraAdapter | null, st
   const dims: AttentionDims = { B, T: Tq, nHead: nH, nKvHead: nKv, headDim: hd };
   const slotSize = st.maxT * kvDim;
   let rows = st.layerRows[0] ?? head; // the row buffers of the segment the residual stream is in
-  for (let r = 0; r < R; r++) rows.x.set(ctx.w.embed.subarray(st.tokens[r] * C, st.tokens[r] * C + C), r * C);
+  embedRows(ctx.w.embed, st.tokens, R, C, rows.x);
   const withPositions = new Set<RowBuffers>([head]);
   for (let l = 0; l < L; l++) {
     const w = ctx.w.layers[l];

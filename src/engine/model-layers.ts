@@ -8,6 +8,7 @@
  * (./model-inference.ts) and the embedding backward. `adapter` is the adapter the forward runs (or ran)
  * with, null for the base model.
  */
+import { widenBf16, type WeightArray } from './bf16.js';
 import type { ModelConfig } from './config.js';
 import type { AttentionDims, Kernels } from './kernels/types.js';
 import { loraBackward, loraForward, type LoraAdapter, type LoraScratch, type LoraTarget } from './lora.js';
@@ -24,7 +25,7 @@ export interface RopeTables {
 export interface LayerContext {
   config: ModelConfig;
   kernels: Kernels;
-  w: ModelTensors;
+  w: ModelTensors<WeightArray>;
   /** rope[l]: the tables in layer l's segment. */
   rope: RopeTables[];
 }
@@ -33,7 +34,7 @@ export interface LayerContext {
  * y (R, out) (+)= x (R, in) · Wᵀ, plus the active adapter's scale · B A x on layer l's `target`
  * (saving scale · x Aᵀ into lora[target] for the backward).
  */
-export function linear(ctx: LayerContext, adapter: LoraAdapter | null, y: Float32Array, x: Float32Array, W: Float32Array, R: number, out: number, inDim: number, accumulate: boolean, l: number, target: LoraTarget, lora: LoraScratch): void {
+export function linear(ctx: LayerContext, adapter: LoraAdapter | null, y: Float32Array, x: Float32Array, W: WeightArray, R: number, out: number, inDim: number, accumulate: boolean, l: number, target: LoraTarget, lora: LoraScratch): void {
   ctx.kernels.matmul(y, x, W, R, out, inDim, 'nt', accumulate);
   const pair = adapter?.layers[l][target];
   if (adapter && pair) loraForward(ctx.kernels, pair, adapter.scale, y, x, lora[target]!, R);
@@ -43,7 +44,7 @@ export function linear(ctx: LayerContext, adapter: LoraAdapter | null, y: Float3
  * Backward of `linear` given dy (R, out): dx (R, in) (+)= dy · W, dW += dyᵀ · x when the base trains
  * (dW null when frozen), and the adapter's gradients and share of dx when the forward used one.
  */
-export function linearBackward(ctx: LayerContext, adapter: LoraAdapter | null, dx: Float32Array, dy: Float32Array, x: Float32Array, W: Float32Array, dW: Float32Array | null, R: number, out: number, inDim: number, accumulate: boolean, l: number, target: LoraTarget, io: LayerBuffers): void {
+export function linearBackward(ctx: LayerContext, adapter: LoraAdapter | null, dx: Float32Array, dy: Float32Array, x: Float32Array, W: WeightArray, dW: Float32Array | null, R: number, out: number, inDim: number, accumulate: boolean, l: number, target: LoraTarget, io: LayerBuffers): void {
   const k = ctx.kernels;
   k.matmul(dx, dy, W, R, inDim, out, 'nn', accumulate);
   if (dW) k.matmul(dW, dy, x, out, inDim, R, 'tn', true);
@@ -142,6 +143,15 @@ export function layerBackward(ctx: LayerContext, adapter: LoraAdapter | null, l:
   linearBackward(ctx, adapter, d.dln, d.dk, s.ln1, w.wk, g?.wk ?? null, N, kvDim, C, true, l, 'k', io);
   linearBackward(ctx, adapter, d.dln, d.dv, s.ln1, w.wv, g?.wv ?? null, N, kvDim, C, true, l, 'v', io);
   k.rmsnormBackward(d.dres, g?.inputNorm ?? d.dNormDiscard, d.dln, io.input, w.inputNorm, s.rstd1, N, C); // dres = d x
+}
+
+/** out (N, C) = rows tokens[0..N) of the embeddings (V, C), bfloat16 rows widened exactly. */
+export function embedRows(embed: WeightArray, tokens: Int32Array, N: number, C: number, out: Float32Array): void {
+  for (let n = 0; n < N; n++) {
+    const row = embed.subarray(tokens[n] * C, tokens[n] * C + C);
+    if (row instanceof Uint16Array) widenBf16(row, out.subarray(n * C, n * C + C));
+    else out.set(row, n * C);
+  }
 }
 
 /** Scatter-adds the residual gradient d (N, C) into the embedding rows of the looked-up tokens. */

@@ -27,8 +27,9 @@ import type { Arena } from './memory.js';
 import { LORA_TARGETS, targetShape, type LoraAdapter } from './lora.js';
 import { allocActivations, allocInferenceState, beginBlock, endBlock, segmentsInUse, type Activations, type ArenaBlock, type BackwardScratch, type InferenceState, type LoraScratchPlan } from './model-buffers.js';
 import * as kvCache from './model-inference.js';
-import { embeddingBackward, layerBackward, layerForward, type LayerContext, type RopeTables } from './model-layers.js';
-import { parameterSpecs, ropeTables, structure, validateConfig, type ModelTensors } from './model-layout.js';
+import { embedRows, embeddingBackward, layerBackward, layerForward, type LayerContext, type RopeTables } from './model-layers.js';
+import { isMatrix, parameterSpecs, ropeTables, structure, validateConfig, type ModelTensors } from './model-layout.js';
+import { toBf16Bits, type WeightArray } from './bf16.js';
 import type { ParamShard } from './optim.js';
 
 export { PREFILL_CHUNK } from './model-buffers.js';
@@ -40,7 +41,8 @@ export { PREFILL_CHUNK } from './model-buffers.js';
 export interface Parameter {
   name: string;
   shape: number[];
-  data: Float32Array;
+  /** float32, or bfloat16 bits for a matrix of a model held in bf16 (`bf16Weights`). */
+  data: WeightArray;
   grad: Float32Array;
 }
 
@@ -65,6 +67,13 @@ export interface LlamaModelOptions {
    * (./memory-estimate.ts) computes one from what the model will hold.
    */
   layerSegments?: readonly number[];
+  /**
+   * Hold the matrices (embeddings, projections, lm_head) as bfloat16 bits, as a bf16 checkpoint stores
+   * them: half their memory, the same results (every kernel widens bfloat16 to float32 exactly as it
+   * reads it). Frozen models only (`trainable: false`); norms and biases stay float32. Default false
+   * (`loadModel` turns it on for frozen models of bf16 checkpoints).
+   */
+  bf16Weights?: boolean;
 }
 
 /** Parameter offsets are aligned to 16 floats (64 bytes, a cache line) inside the flat block. */
@@ -87,7 +96,7 @@ export class LlamaModel {
   readonly arena: Arena;
   private readonly kernels: Kernels;
   private readonly params: Parameter[];
-  private readonly w: ModelTensors;
+  private readonly w: ModelTensors<WeightArray>;
   /** Gradient views of `grads`; null when frozen. */
   private readonly g: ModelTensors | null;
   /** What the layer code (./model-layers.ts, ./model-inference.ts) reads: config, kernels, weights, RoPE. */
@@ -116,6 +125,8 @@ export class LlamaModel {
     this.arena = arena;
     this.kernels = kernels;
     this.layerSegments = checkLayerSegments(options.layerSegments, config.numHiddenLayers);
+    const bf16 = options.bf16Weights ?? false;
+    if (bf16 && this.trainable) throw inputError('LlamaModel: bf16Weights', 'holds frozen models only (trainable: false); a trained model keeps float32 weights');
 
     const specs = parameterSpecs(config);
     const segmentOf = (name: string): number => {
@@ -123,23 +134,34 @@ export class LlamaModel {
       return layer ? this.layerSegments[Number(layer[1])] : 0;
     };
     const shards: ParamShard[] = [];
-    const views = new Map<string, { data: Float32Array; grad: Float32Array }>();
+    const views = new Map<string, { data: WeightArray; grad: Float32Array }>();
+    const size = (spec: { shape: number[] }) => spec.shape.reduce((a, b) => a * b, 1);
+    const slot = (n: number, align: number) => Math.ceil(n / align) * align;
     for (const segment of segmentsInUse(this.layerSegments)) {
       const own = specs.filter((spec) => segmentOf(spec.name) === segment);
-      const sizes = own.map((spec) => spec.shape.reduce((a, b) => a * b, 1));
-      const total = sizes.reduce((sum, n) => sum + Math.ceil(n / PARAM_ALIGN) * PARAM_ALIGN, 0);
+      const wide = own.filter((spec) => !(bf16 && isMatrix(spec))); // float32
+      const narrow = own.filter((spec) => bf16 && isMatrix(spec)); // bfloat16
+      const total = wide.reduce((sum, spec) => sum + slot(size(spec), PARAM_ALIGN), 0);
       const mem = arena.segment(segment);
       const shard: ParamShard = { segment, weights: mem.allocF32(total), grads: this.trainable ? mem.allocF32(total) : new Float32Array(0) };
+      if (bf16) shard.weights16 = mem.allocU16(narrow.reduce((sum, spec) => sum + slot(size(spec), 2 * PARAM_ALIGN), 0));
       shards.push(shard);
       let offset = 0;
-      own.forEach((spec, i) => {
-        views.set(spec.name, { data: shard.weights.subarray(offset, offset + sizes[i]), grad: this.trainable ? shard.grads.subarray(offset, offset + sizes[i]) : shard.grads });
-        offset += Math.ceil(sizes[i] / PARAM_ALIGN) * PARAM_ALIGN;
-      });
+      for (const spec of wide) {
+        const n = size(spec);
+        views.set(spec.name, { data: shard.weights.subarray(offset, offset + n), grad: this.trainable ? shard.grads.subarray(offset, offset + n) : shard.grads });
+        offset += slot(n, PARAM_ALIGN);
+      }
+      offset = 0;
+      for (const spec of narrow) {
+        const n = size(spec);
+        views.set(spec.name, { data: shard.weights16!.subarray(offset, offset + n), grad: shard.grads });
+        offset += slot(n, 2 * PARAM_ALIGN); // 64 bytes, as the float32 slots
+      }
     }
     this.shards = shards;
     this.params = specs.map((spec) => ({ name: spec.name, shape: spec.shape, ...views.get(spec.name)! }));
-    this.w = structure(config, new Map(this.params.map((p) => [p.name, p.data])));
+    this.w = structure<WeightArray>(config, new Map(this.params.map((p) => [p.name, p.data])));
     this.g = this.trainable ? structure(config, new Map(this.params.map((p) => [p.name, p.grad]))) : null;
 
     // RoPE tables in every segment (the rope kernel reads them beside each layer's activations).
@@ -151,9 +173,11 @@ export class LlamaModel {
     this.ctx = { config, kernels, w: this.w, rope: this.layerSegments.map((s) => rope[s]) };
   }
 
-  /** The flat weights of a model held in one segment (tests, tools); a model over several has `shards`. */
+  /** The flat weights of a float32 model held in one segment (tests, tools); a model over several has `shards`. */
   get weights(): Float32Array {
-    return this.singleShard('weights').weights;
+    const shard = this.singleShard('weights');
+    if (shard.weights16) throw new Error('LlamaModel.weights: the model holds its matrices in bfloat16; use parameters()');
+    return shard.weights;
   }
 
   /** The flat gradients of a model held in one segment; empty when frozen. */
@@ -179,8 +203,10 @@ export class LlamaModel {
   /** HF initialisation: weights ~ N(0, 0.02²) (`initializer_range`), norms = 1, biases = 0. */
   initRandom(rng: Rng): void {
     for (const p of this.params) {
+      const bits = p.data instanceof Uint16Array ? p.data : null; // bfloat16: rounded to nearest
       if (p.name.endsWith('norm.weight')) p.data.fill(1);
       else if (p.name.endsWith('.bias')) p.data.fill(0);
+      else if (bits) for (let i = 0; i < bits.length; i++) bits[i] = toBf16Bits(0.02 * rng.normal());
       else for (let i = 0; i < p.data.length; i++) p.data[i] = 0.02 * rng.normal();
     }
   }
@@ -254,8 +280,7 @@ export class LlamaModel {
   /** Embeddings of a.tokens into residual[0], then every layer, the residual stream copied across segments. */
   private trunkForward(a: Activations, N: number, dims: AttentionDims): void {
     const { hiddenSize: C, numHiddenLayers: L } = this.config;
-    const x0 = a.residual[0]; // (N, C)
-    for (let n = 0; n < N; n++) x0.set(this.w.embed.subarray(a.tokens[n] * C, a.tokens[n] * C + C), n * C);
+    embedRows(this.w.embed, a.tokens, N, C, a.residual[0]); // (N, C)
     for (const io of new Set(a.layers.map((io) => io.positions))) if (io !== a.positions) io.set(a.positions.subarray(0, N));
     for (let l = 0; l < L; l++) {
       const io = a.layers[l];

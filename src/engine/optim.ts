@@ -5,6 +5,7 @@
  */
 import { inputError } from '../util/errors.js';
 import type { Kernels } from './kernels/types.js';
+import type { WeightArray } from './bf16.js';
 import type { Arena } from './memory.js';
 
 export interface AdamWOptions {
@@ -21,12 +22,14 @@ export interface ParamShard {
   segment: number;
   weights: Float32Array;
   grads: Float32Array;
+  /** The matrices of a frozen model held in bfloat16 (LlamaModelOptions.bf16Weights); absent otherwise. */
+  weights16?: Uint16Array;
 }
 
 /** What the optimiser needs of a model: its flat blocks (one per segment) plus the parameter views inside them. */
 export interface Trainable {
   readonly shards: readonly ParamShard[];
-  parameters(): Array<{ name: string; shape: number[]; data: Float32Array }>;
+  parameters(): Array<{ name: string; shape: number[]; data: WeightArray }>;
 }
 
 /** Optimiser state for checkpoints: the step counter and copies of both moments. */
@@ -69,8 +72,8 @@ export class AdamW {
     ] as const) {
       if (!ok || !Number.isFinite(value)) throw inputError(`AdamW: ${key}`, `invalid value ${value}`);
     }
-    for (const { grads, weights } of model.shards) {
-      if (grads.length !== weights.length) throw inputError('AdamW', `the model has ${grads.length} gradient values for ${weights.length} weights (a frozen model cannot be trained)`);
+    for (const { grads, weights, weights16 } of model.shards) {
+      if (grads.length !== weights.length || (weights16?.length ?? 0) > 0) throw inputError('AdamW', `the model has ${grads.length} gradient values for ${weights.length} weights (a frozen model cannot be trained)`);
     }
     this.model = model;
     this.kernels = kernels;
@@ -90,6 +93,7 @@ export class AdamW {
     }
     // Per parameter, so that norms and biases are not decayed (the nanoGPT / HF Trainer convention).
     for (const p of this.model.parameters()) {
+      if (p.data instanceof Uint16Array) throw new Error(`AdamW: ${p.name} is held in bfloat16 (a frozen model cannot be trained)`);
       const { shard, start } = locate(this.model.shards, p.data);
       const end = start + p.data.length;
       const wd = p.shape.length >= 2 ? this.weightDecay : 0;
@@ -140,7 +144,7 @@ export class AdamW {
 const PARAM_ALIGN = 16;
 
 /** Which shard holds the view `data`, and its float offset there. */
-function locate(shards: readonly ParamShard[], data: Float32Array): { shard: number; start: number } {
+function locate(shards: readonly ParamShard[], data: WeightArray): { shard: number; start: number } {
   const shard = shards.findIndex((s) => s.weights.buffer === data.buffer && data.byteOffset >= s.weights.byteOffset && data.byteOffset < s.weights.byteOffset + s.weights.byteLength);
   if (shard < 0) throw new Error('AdamW: a parameter lies outside the model\'s shards');
   return { shard, start: (data.byteOffset - shards[shard].weights.byteOffset) / 4 };

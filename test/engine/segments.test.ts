@@ -103,7 +103,7 @@ test('full fine-tuning over three segments: the same log-probs, entropies, gradi
   one.opt.update();
   spread.opt.update();
   const after1 = new Map(one.model.parameters().map((p) => [p.name, p.data]));
-  for (const p of spread.model.parameters()) assertSameBits(p.data, after1.get(p.name)!, `second step ${p.name}`);
+  for (const p of spread.model.parameters()) assertSameBits(p.data as Float32Array, after1.get(p.name) as Float32Array, `second step ${p.name}`);
 });
 
 test('LoRA and recompute over segments: the same adapter gradients; the trunk path and sampling agree too', () => {

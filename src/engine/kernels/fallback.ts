@@ -3,6 +3,7 @@
  * Every other provider is tested against this one, and this one is tested against float64 finite
  * differences (test/engine/fallback.test.ts). Shapes follow the contract in ./types.ts.
  */
+import { asFloat32, type WeightArray } from '../bf16.js';
 import type { AttentionDims, Kernels, MatmulLayout } from './types.js';
 
 /** Elements per chunk of a scalar reduction; chunks are summed in order, so the result is fixed. */
@@ -19,7 +20,8 @@ export class FallbackKernels implements Kernels {
     return this.scores;
   }
 
-  matmul(out: Float32Array, a: Float32Array, b: Float32Array, M: number, N: number, K: number, layout: MatmulLayout, accumulate: boolean): void {
+  matmul(out: Float32Array, a: Float32Array, weight: WeightArray, M: number, N: number, K: number, layout: MatmulLayout, accumulate: boolean): void {
+    const b = asFloat32(weight); // bfloat16 widened exactly (a copy: this is the reference, not the fast path)
     if (layout === 'nt') {
       // out (M, N) = a (M, K) · b (N, K)ᵀ: each output is a dot product of two contiguous rows, summed
       // in four interleaved partial sums (k mod 4) so that the additions do not wait on each other.

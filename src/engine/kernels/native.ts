@@ -21,6 +21,7 @@
 import { createRequire } from 'node:module';
 import { PrlError } from '../../util/errors.js';
 import { gemmModel } from './onnx-gemm.js';
+import { widenBf16, type WeightArray } from '../bf16.js';
 import type { Kernels, MatmulLayout } from './types.js';
 
 /** Calls with fewer output rows than this run in wasm (copying in and out dominates below it). */
@@ -110,7 +111,7 @@ export class OrtMatmul {
     private readonly wasm: Kernels,
   ) {}
 
-  matmul(out: Float32Array, a: Float32Array, b: Float32Array, M: number, N: number, K: number, layout: MatmulLayout, accumulate: boolean): void {
+  matmul(out: Float32Array, a: Float32Array, b: WeightArray, M: number, N: number, K: number, layout: MatmulLayout, accumulate: boolean): void {
     if (M < MIN_NATIVE_ROWS || N === 0 || K === 0) {
       this.wasm.matmul(out, a, b, M, N, K, layout, accumulate);
       return;
@@ -126,7 +127,8 @@ export class OrtMatmul {
     const aIn = this.staging.view('A', M * K);
     aIn.set(a.subarray(0, M * K));
     const bIn = this.staging.view('B', N * K);
-    bIn.set(b.subarray(0, N * K));
+    if (b instanceof Uint16Array) widenBf16(b.subarray(0, N * K), bIn); // bfloat16 widened in the copy it needs anyway
+    else bIn.set(b.subarray(0, N * K));
     const feeds: Record<string, OrtTensor> = {
       A: new T('float32', aIn, g.transA ? [K, M] : [M, K]),
       B: new T('float32', bIn, g.transB ? [N, K] : [K, N]),

@@ -12,6 +12,8 @@
  *   over OUTPUT elements (rows or columns); every output element's reduction runs in a fixed order
  *   inside one thread. Reductions to a scalar use fixed-size chunks summed in chunk order.
  */
+import type { WeightArray } from '../bf16.js';
+
 export type MatmulLayout = 'nt' | 'nn' | 'tn';
 
 export interface AttentionDims {
@@ -33,9 +35,10 @@ export interface Kernels {
    * - 'nt': a (M, K), b (N, K): out = a · bᵀ      (Linear forward: x · Wᵀ)
    * - 'nn': a (M, K), b (K, N): out = a · b       (Linear backward to input: dy · W)
    * - 'tn': a (K, M), b (K, N): out = aᵀ · b      (Linear backward to weight: dyᵀ · x)
-   * `accumulate` adds into `out` instead of overwriting it.
+   * `accumulate` adds into `out` instead of overwriting it. `b` may hold bfloat16 bits (a Uint16Array, a
+   * frozen weight of a bf16 checkpoint): widened exactly as read, so the result is the float32 one's.
    */
-  matmul(out: Float32Array, a: Float32Array, b: Float32Array, M: number, N: number, K: number, layout: MatmulLayout, accumulate: boolean): void;
+  matmul(out: Float32Array, a: Float32Array, b: WeightArray, M: number, N: number, K: number, layout: MatmulLayout, accumulate: boolean): void;
 
   /** out (N, C) += bias (C) broadcast over rows. */
   addBias(out: Float32Array, bias: Float32Array, N: number, C: number): void;

@@ -3,6 +3,7 @@
  * threads over the engine's shared memory. Each call converts its tensor views to byte offsets,
  * checks them, and runs on all threads when it is big enough to repay the wake-up (a few µs).
  */
+import type { WeightArray } from '../bf16.js';
 import type { AttentionDims, Kernels, MatmulLayout } from './types.js';
 import type { KernelPool } from './pool.js';
 import { OP } from './ops.js';
@@ -11,7 +12,7 @@ import { OP } from './ops.js';
 const PARALLEL_MIN_NS = 4000;
 const LAYOUT_CODE: Record<MatmulLayout, number> = { nt: 0, nn: 1, tn: 2 };
 
-type View = Float32Array | Int32Array;
+type View = Float32Array | Int32Array | Uint16Array;
 
 /** Limits the module was built with (its exports). */
 export interface WasmLimits {
@@ -102,7 +103,7 @@ export class WasmKernels implements Kernels {
     this.pool.run(op, nargs, parallel, mem);
   }
 
-  matmul(out: Float32Array, a: Float32Array, b: Float32Array, M: number, N: number, K: number, layout: MatmulLayout, accumulate: boolean): void {
+  matmul(out: Float32Array, a: Float32Array, b: WeightArray, M: number, N: number, K: number, layout: MatmulLayout, accumulate: boolean): void {
     const code = LAYOUT_CODE[layout];
     if (code === undefined) throw new Error(`matmul: unknown layout '${layout}'`);
     const g = this.args;
@@ -114,8 +115,9 @@ export class WasmKernels implements Kernels {
     g[5] = K;
     g[6] = code;
     g[7] = accumulate ? 1 : 0;
+    g[8] = b instanceof Uint16Array ? 1 : 0; // bfloat16 B
     // Rows split in groups of 4: a thread needs at least one group.
-    this.run(OP.matmul, 8, M >= 8 ? (M * N * K) / 16 : 0);
+    this.run(OP.matmul, 9, M >= 8 ? (M * N * K) / 16 : 0);
   }
 
   addBias(out: Float32Array, bias: Float32Array, N: number, C: number): void {
