@@ -16,6 +16,7 @@ import { HEAD_CHUNK } from './head.js';
 import { ARENA_MAX_BYTES } from './memory.js';
 import { parameterSpecs } from './model-layout.js';
 import { PREFILL_CHUNK } from './model-buffers.js';
+import { samplingChunks } from './sampling-rows.js';
 
 /** What will live in the arena: the model, how it is trained, and the largest batches it runs. */
 export interface MemoryPlan {
@@ -124,7 +125,10 @@ function samplingBytes(c: ModelConfig, batch: number, maxT: number, r: number, a
     buffer(rows * I) * 3 + // gate, up, h
     (adaptedTargets > 0 ? buffer(rows * r) : 0) + // one LoRA scratch shared by all targets
     buffer(batch * C) + // lastX
-    buffer(batch * V); // logits
+    buffer(batch * V) + // logits
+    buffer(batch * V) * 2 + // sampling: gathered logits, weights
+    buffer(batch * samplingChunks(V)) + // sampling: chunk maxima
+    buffer(batch * samplingChunks(V) * 4); // sampling: float64 chunk sums (two per chunk)
   return caches + rowBuffers;
 }
 

@@ -9,6 +9,7 @@ import type { ModelConfig } from './config.js';
 import { allocHeadScratch, type HeadScratch } from './head.js';
 import type { Arena } from './memory.js';
 import type { LoraScratch, LoraTarget } from './lora.js';
+import { allocSamplingBuffers, type SamplingBuffers } from './sampling-rows.js';
 
 /** Activations of one layer saved by the training forward for backward; rows N = B*T. */
 export interface LayerActivations {
@@ -80,6 +81,7 @@ export interface InferenceState {
   lora: LoraScratch; // every adapted target shares one (rows, r) buffer
   lastX: Float32Array; // (batch, C)
   logits: Float32Array; // (batch, V)
+  sampling: SamplingBuffers; // the sampler's rows (./sampling-rows.ts)
 }
 
 /** Rows per forwardCached call while prefilling a long prompt: bounds the row buffers' memory. */
@@ -202,5 +204,6 @@ export function allocInferenceState(arena: Arena, config: ModelConfig, batch: nu
     lora: loraScratch(lora, () => arena.allocF32(rows * lora.rank), true),
     lastX: arena.allocF32(batch * C),
     logits: arena.allocF32(batch * V),
+    sampling: allocSamplingBuffers(arena, batch, V),
   };
 }

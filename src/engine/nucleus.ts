@@ -3,15 +3,16 @@
  * sort per sampled token dominates decoding; the kept tokens are a short prefix of the sorted order, so a
  * bounded heap selects the best m (O(V log m)) and only they are sorted. Order: weight descending, then
  * token id ascending, exactly the full sort's, so the kept set and its order are the full sort's prefix.
+ * Weights are the float32 sampling weights of ./sampling-rows.ts; sums over them are float64.
  */
 
 /** Whether token a ranks before token b: more weight, or the lower id among equals. */
-function ranksBefore(weights: Float64Array, a: number, b: number): boolean {
+function ranksBefore(weights: Float32Array, a: number, b: number): boolean {
   return weights[a] > weights[b] || (weights[a] === weights[b] && a < b);
 }
 
 /** Writes the best `m` of tokens 0..V-1 to order[0..m), best first. `heap` needs m slots. */
-export function selectBest(weights: Float64Array, V: number, m: number, order: Int32Array): void {
+export function selectBest(weights: Float32Array, V: number, m: number, order: Int32Array): void {
   // A heap whose root is the worst of the best m seen so far.
   let size = 0;
   const siftDown = (i: number): void => {
@@ -56,22 +57,24 @@ export function selectBest(weights: Float64Array, V: number, m: number, order: I
 }
 
 /**
- * How many of the best tokens surely hold mass `target`: weights binned by binary exponent, bins summed from
- * the top until they reach it, and the count through that bin returned. One pass, no sorting.
+ * How many of the best tokens surely hold mass `target`: weights binned by their float32 exponent bits
+ * (subnormals share bin 0, below every normal), bins summed from the top until they reach it, and the count
+ * through that bin returned. One pass of integer work, no sorting.
  */
-function nucleusBound(weights: Float64Array, V: number, target: number): number {
-  const mass = new Float64Array(2100);
-  const count = new Int32Array(2100);
+function nucleusBound(weights: Float32Array, V: number, target: number): number {
+  const bits = new Uint32Array(weights.buffer, weights.byteOffset, V);
+  const mass = new Float64Array(256);
+  const count = new Int32Array(256);
   for (let j = 0; j < V; j++) {
     const w = weights[j];
     if (!(w > 0)) continue;
-    const bin = Math.min(2099, Math.max(0, Math.floor(Math.log2(w)) + 1075));
+    const bin = bits[j] >>> 23; // positive: the sign bit is 0
     mass[bin] += w;
     count[bin]++;
   }
   let m = 0;
   let cumulative = 0;
-  for (let bin = 2099; bin >= 0; bin--) {
+  for (let bin = 255; bin >= 0; bin--) {
     m += count[bin];
     cumulative += mass[bin];
     if (cumulative >= target) return m;
@@ -83,18 +86,17 @@ function nucleusBound(weights: Float64Array, V: number, target: number): number 
  * The tokens sampling keeps: the topK best (0 = no limit), then the smallest prefix of them whose mass
  * before its last token is below topP of the limited mass (Holtzman et al. 2020). order[0..kept) holds
  * them best first; keptMass is their weight. The mass under a topK limit is summed best first; without
- * one, over the whole vocabulary in id order.
+ * one it is `total`, the caller's float64 sum of all V weights (the kernel's chunk sums, in chunk order).
  */
-export function keptTokens(weights: Float64Array, V: number, topK: number, topP: number, order: Int32Array): { kept: number; keptMass: number } {
+export function keptTokens(weights: Float32Array, V: number, topK: number, topP: number, order: Int32Array, total: number): { kept: number; keptMass: number } {
   const limit = topK > 0 ? Math.min(topK, V) : V;
-  let total = 0;
   let m: number;
   if (limit < V) {
     m = limit;
     selectBest(weights, V, m, order);
+    total = 0;
     for (let i = 0; i < m; i++) total += weights[order[i]];
   } else {
-    for (let j = 0; j < V; j++) total += weights[j];
     // A bound from the weights' binary exponents; the loop below grows it in the rare case rounding of the
     // two sums puts the boundary one token past it.
     m = Math.max(1, Math.min(V, nucleusBound(weights, V, topP * total)));
