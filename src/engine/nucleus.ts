@@ -1,17 +1,24 @@
 /**
  * Top-k and nucleus (top-p) filtering without sorting the whole vocabulary. At a 152k vocabulary a full
- * sort per sampled token dominates decoding; the kept tokens are a short prefix of the sorted order, so a
- * bounded heap selects the best m (O(V log m)) and only they are sorted. Order: weight descending, then
- * token id ascending, exactly the full sort's, so the kept set and its order are the full sort's prefix.
- * Weights are the float32 sampling weights of ./sampling-rows.ts; sums over them are float64.
+ * sort per sampled token dominates decoding; the kept tokens are a short prefix of the sorted order. Top-k
+ * keeps a bounded heap of the best k (O(V log k)); top-p bins the weights by their float32 bits to find a
+ * weight floor the nucleus lies above, gathers the tokens above it and sorts only them. Order: weight
+ * descending, then token id ascending, exactly the full sort's, so the kept set and its order are the full
+ * sort's prefix. Weights are the float32 sampling weights of ./sampling-rows.ts (>= 0); sums are float64.
  */
+
+/** Float32 bits >>> BIN_SHIFT: exponent and the top 3 mantissa bits, so a bin spans a factor 2^(1/8). */
+const BIN_SHIFT = 20;
+const BINS = 1 << (31 - BIN_SHIFT); // non-negative floats: the sign bit is 0
+/** Histogram scratch of `nucleusFloor`, reused across calls (sampling is single-threaded JS). */
+const binMass = new Float64Array(BINS);
 
 /** Whether token a ranks before token b: more weight, or the lower id among equals. */
 function ranksBefore(weights: Float32Array, a: number, b: number): boolean {
   return weights[a] > weights[b] || (weights[a] === weights[b] && a < b);
 }
 
-/** Writes the best `m` of tokens 0..V-1 to order[0..m), best first. `heap` needs m slots. */
+/** Writes the best `m` of tokens 0..V-1 to order[0..m), best first. */
 export function selectBest(weights: Float32Array, V: number, m: number, order: Int32Array): void {
   // A heap whose root is the worst of the best m seen so far.
   let size = 0;
@@ -57,29 +64,26 @@ export function selectBest(weights: Float32Array, V: number, m: number, order: I
 }
 
 /**
- * How many of the best tokens surely hold mass `target`: weights binned by their float32 exponent bits
- * (subnormals share bin 0, below every normal), bins summed from the top until they reach it, and the count
- * through that bin returned. One pass of integer work, no sorting.
+ * The highest bin floor (float32 bits, positive) such that the weights at or above it hold mass `target`,
+ * from a histogram of the weights' mass by bits >>> BIN_SHIFT; 1 (every positive weight) if none does.
  */
-function nucleusBound(weights: Float32Array, V: number, target: number): number {
-  const bits = new Uint32Array(weights.buffer, weights.byteOffset, V);
-  const mass = new Float64Array(256);
-  const count = new Int32Array(256);
-  for (let j = 0; j < V; j++) {
-    const w = weights[j];
-    if (!(w > 0)) continue;
-    const bin = bits[j] >>> 23; // positive: the sign bit is 0
-    mass[bin] += w;
-    count[bin]++;
-  }
-  let m = 0;
+function nucleusFloor(bits: Uint32Array, weights: Float32Array, V: number, target: number): number {
+  binMass.fill(0);
+  for (let j = 0; j < V; j++) binMass[bits[j] >>> BIN_SHIFT] += weights[j];
   let cumulative = 0;
-  for (let bin = 255; bin >= 0; bin--) {
-    m += count[bin];
-    cumulative += mass[bin];
-    if (cumulative >= target) return m;
+  for (let bin = BINS - 1; bin > 0; bin--) {
+    cumulative += binMass[bin];
+    if (cumulative >= target) return bin << BIN_SHIFT;
   }
-  return V;
+  return 1;
+}
+
+/** Writes every token with weight bits >= floorBits to order, best first; returns how many. */
+function gatherSorted(bits: Uint32Array, weights: Float32Array, V: number, floorBits: number, order: Int32Array): number {
+  let n = 0;
+  for (let j = 0; j < V; j++) if (bits[j] >= floorBits) order[n++] = j;
+  order.subarray(0, n).sort((a, b) => weights[b] - weights[a] || a - b);
+  return n;
 }
 
 /**
@@ -90,28 +94,29 @@ function nucleusBound(weights: Float32Array, V: number, target: number): number 
  */
 export function keptTokens(weights: Float32Array, V: number, topK: number, topP: number, order: Int32Array, total: number): { kept: number; keptMass: number } {
   const limit = topK > 0 ? Math.min(topK, V) : V;
-  let m: number;
   if (limit < V) {
-    m = limit;
-    selectBest(weights, V, m, order);
-    total = 0;
-    for (let i = 0; i < m; i++) total += weights[order[i]];
-  } else {
-    // A bound from the weights' binary exponents; the loop below grows it in the rare case rounding of the
-    // two sums puts the boundary one token past it.
-    m = Math.max(1, Math.min(V, nucleusBound(weights, V, topP * total)));
-    selectBest(weights, V, m, order);
+    selectBest(weights, V, limit, order);
+    let mass = 0;
+    for (let i = 0; i < limit; i++) mass += weights[order[i]];
+    return nucleusPrefix(weights, order, limit, topP * mass);
   }
+  const target = topP * total;
+  const bits = new Uint32Array(weights.buffer, weights.byteOffset, V);
+  let floor = nucleusFloor(bits, weights, V, target);
   for (;;) {
-    let kept = 0;
-    let before = 0;
-    while (kept < m && (kept === 0 || before < topP * total)) {
-      before += weights[order[kept]];
-      kept++;
-    }
-    // Done when the nucleus closed inside the selected prefix, or the prefix is all there is.
-    if (kept < m || before >= topP * total || m === limit) return { kept, keptMass: before };
-    m = Math.min(limit, m * 8);
-    selectBest(weights, V, m, order);
+    const n = gatherSorted(bits, weights, V, floor, order);
+    const nucleus = nucleusPrefix(weights, order, n, target);
+    // Done when the nucleus closed inside the gathered tokens (all others rank below them), or they are
+    // every positive weight. Otherwise rounding of the bin sums put the boundary below the floor: lower it.
+    if (nucleus.kept < n || nucleus.keptMass >= target || floor === 1) return nucleus;
+    floor = Math.max(1, ((floor >>> BIN_SHIFT) - 1) << BIN_SHIFT);
   }
+}
+
+/** The shortest prefix of order[0..n) whose mass before its last token is below target (at least one token). */
+function nucleusPrefix(weights: Float32Array, order: Int32Array, n: number, target: number): { kept: number; keptMass: number } {
+  let kept = 0;
+  let before = 0;
+  while (kept < n && (kept === 0 || before < target)) before += weights[order[kept++]];
+  return { kept, keptMass: before };
 }
