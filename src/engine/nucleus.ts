@@ -1,8 +1,8 @@
 /**
  * Top-k and nucleus (top-p) filtering without sorting the whole vocabulary. At a 152k vocabulary a full
- * sort per sampled token dominates decoding; the kept tokens are a short prefix of the sorted order. Top-k
- * keeps a bounded heap of the best k (O(V log k)); top-p bins the weights by their float32 bits to find a
- * weight floor the nucleus lies above, gathers the tokens above it and sorts only them. Order: weight
+ * sort per sampled token dominates decoding; the kept tokens are a short prefix of the sorted order. A
+ * histogram of the weights by their float32 bits gives a weight floor that the best k (top-k) or the nucleus
+ * (top-p) lies above; one pass gathers the tokens above it and only they are sorted. Order: weight
  * descending, then token id ascending, exactly the full sort's, so the kept set and its order are the full
  * sort's prefix. Weights are the float32 sampling weights of ./sampling-rows.ts (>= 0); sums are float64.
  */
@@ -10,57 +10,35 @@
 /** Float32 bits >>> BIN_SHIFT: exponent and the top 3 mantissa bits, so a bin spans a factor 2^(1/8). */
 const BIN_SHIFT = 20;
 const BINS = 1 << (31 - BIN_SHIFT); // non-negative floats: the sign bit is 0
-/** Histogram scratch of `nucleusFloor`, reused across calls (sampling is single-threaded JS). */
+/** Histogram scratch, reused across calls (sampling is single-threaded JS). */
 const binMass = new Float64Array(BINS);
+const binCount = new Int32Array(BINS);
 
-/** Whether token a ranks before token b: more weight, or the lower id among equals. */
-function ranksBefore(weights: Float32Array, a: number, b: number): boolean {
-  return weights[a] > weights[b] || (weights[a] === weights[b] && a < b);
+/** The weights' float32 bits; for non-negative floats their order is the weights' order. */
+function bitsOf(weights: Float32Array, V: number): Uint32Array {
+  return new Uint32Array(weights.buffer, weights.byteOffset, V);
 }
 
-/** Writes the best `m` of tokens 0..V-1 to order[0..m), best first. */
+/**
+ * Writes the best `m` of tokens 0..V-1 to order[0..m), best first (order may hold more after them): the
+ * tokens in the highest bins that hold m of them are gathered and sorted. When fewer than m weights are
+ * positive, zero-weight tokens follow in id order (a full sort's order among equals).
+ */
 export function selectBest(weights: Float32Array, V: number, m: number, order: Int32Array): void {
-  // A heap whose root is the worst of the best m seen so far.
-  let size = 0;
-  const siftDown = (i: number): void => {
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let worst = i;
-      if (l < size && ranksBefore(weights, order[worst], order[l])) worst = l;
-      if (r < size && ranksBefore(weights, order[worst], order[r])) worst = r;
-      if (worst === i) return;
-      const t = order[i];
-      order[i] = order[worst];
-      order[worst] = t;
-      i = worst;
-    }
-  };
-  for (let j = 0; j < V; j++) {
-    if (size < m) {
-      let i = size++;
-      order[i] = j;
-      while (i > 0) {
-        const parent = (i - 1) >> 1;
-        if (!ranksBefore(weights, order[parent], order[i])) break;
-        const t = order[i];
-        order[i] = order[parent];
-        order[parent] = t;
-        i = parent;
-      }
-    } else if (ranksBefore(weights, j, order[0])) {
-      order[0] = j;
-      siftDown(0);
+  const bits = bitsOf(weights, V);
+  binCount.fill(0);
+  for (let j = 0; j < V; j++) binCount[bits[j] >>> BIN_SHIFT]++;
+  let floor = 1; // every positive weight
+  let have = 0;
+  for (let bin = BINS - 1; bin > 0; bin--) {
+    have += binCount[bin];
+    if (have >= m) {
+      floor = bin << BIN_SHIFT;
+      break;
     }
   }
-  // Heap sort in place: repeatedly move the worst to the end.
-  for (let end = size - 1; end > 0; end--) {
-    const t = order[0];
-    order[0] = order[end];
-    order[end] = t;
-    size = end;
-    siftDown(0);
-  }
+  let n = gatherSorted(bits, weights, V, floor, order);
+  for (let j = 0; j < V && n < m; j++) if (bits[j] === 0) order[n++] = j;
 }
 
 /**
@@ -101,7 +79,7 @@ export function keptTokens(weights: Float32Array, V: number, topK: number, topP:
     return nucleusPrefix(weights, order, limit, topP * mass);
   }
   const target = topP * total;
-  const bits = new Uint32Array(weights.buffer, weights.byteOffset, V);
+  const bits = bitsOf(weights, V);
   let floor = nucleusFloor(bits, weights, V, target);
   for (;;) {
     const n = gatherSorted(bits, weights, V, floor, order);

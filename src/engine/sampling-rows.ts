@@ -115,14 +115,14 @@ export class SamplingRows {
     if ((s.topK > 0 && s.topK < V) || s.topP < 1) {
       const kept = keptTokens(weights, V, s.topK, s.topP, this.order, total);
       keptMass = kept.keptMass;
-      token = this.order[kept.kept - 1];
+      token = this.order[0];
       let u = rng.next() * keptMass;
       for (let i = 0; i < kept.kept; i++) {
-        u -= weights[this.order[i]];
-        if (u < 0) {
-          token = this.order[i];
-          break;
-        }
+        const id = this.order[i];
+        if (!(weights[id] > 0)) break; // kept zero weights (top-k above the positive count) come last
+        token = id; // if rounding leaves u >= 0 at the end: the last kept token with weight
+        u -= weights[id];
+        if (u < 0) break;
       }
     } else {
       keptMass = total;

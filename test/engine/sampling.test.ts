@@ -181,13 +181,18 @@ test('SamplingRows: draws follow softmax(z / T) restricted to top-k / top-p; log
   }
 });
 
-test('SamplingRows: greedy takes the first maximal logit; same seed, same tokens on 1, 2 and 3 threads', () => {
+test('SamplingRows: greedy takes the first maximal logit; same seed, same tokens on 1, 2 and 3 threads; no zero-weight draws', () => {
   const V = SAMPLING_CHUNK + 100, B = 3;
   const z = randomLogits(new Rng(4), B * V, 3);
   z[V + SAMPLING_CHUNK + 5] = 50; // row 1: the max in the second chunk, tied with a later column
   z[V + SAMPLING_CHUNK + 60] = 50;
   z[2 * V] = -Infinity;
-  const settings: SamplingSettings[] = [{ temperature: 0.9, topK: 0, topP: 1 }, { temperature: 0.6, topK: 40, topP: 0.95 }, { temperature: 1, topK: 0, topP: 0.5 }];
+  const settings: SamplingSettings[] = [
+    { temperature: 0.9, topK: 0, topP: 1 },
+    { temperature: 0.6, topK: 40, topP: 0.95 },
+    { temperature: 1, topK: 0, topP: 0.5 },
+    { temperature: 0.01, topK: 100, topP: 1 }, // fewer positive weights than k: zero weights are kept, never drawn
+  ];
   const tokensOn = (e: Engine): number[] => {
     const rows = new SamplingRows(e.kernels, allocSamplingBuffers(e.arena, B, V), V);
     const logits = logitsIn(e.arena, z);
@@ -205,6 +210,7 @@ test('SamplingRows: greedy takes the first maximal logit; same seed, same tokens
       const rng = new Rng(5);
       for (let i = 0; i < 300; i++) {
         rows.draw(i % B, s, rng, out);
+        assert.ok(Number.isFinite(out.samplingLogprob), `${JSON.stringify(s)}: drew token ${out.token} of weight 0`);
         tokens.push(out.token, out.logprob, out.samplingLogprob);
       }
     }
