@@ -8,8 +8,11 @@ import { FallbackKernels } from '../../src/engine/kernels/fallback.js';
 import { createEngine, type Engine } from '../../src/engine/kernels/index.js';
 import type { Kernels } from '../../src/engine/kernels/types.js';
 import { Arena } from '../../src/engine/memory.js';
+import { LlamaModel } from '../../src/engine/model.js';
+import { generate } from '../../src/engine/sampler.js';
 import { allocSamplingBuffers, SAMPLING_CHUNK, SamplingRows, type Draw, type SamplingSettings } from '../../src/engine/sampling-rows.js';
 import { Rng } from '../../src/util/rng.js';
+import { TINY_LLAMA_GQA } from '../helpers/llama-f64.js';
 
 let engines: Engine[] = []; // 1, 2 and 3 threads
 before(async () => {
@@ -219,4 +222,24 @@ test('SamplingRows: greedy takes the first maximal logit; same seed, same tokens
   const [one, two, three] = engines.map(tokensOn);
   assert.deepEqual(two, one);
   assert.deepEqual(three, one);
+});
+
+test('generate on the WebAssembly kernels: same seed, same completions and log-probs on 1, 2 and 3 threads', () => {
+  // A vocabulary of two sampling chunks (the second partial), head size a multiple of 4 for the wasm kernels.
+  const config = { ...TINY_LLAMA_GQA, vocabSize: SAMPLING_CHUNK + 903, headDim: 8 };
+  const prompts = [[1, 2, 3], [4000, 7], [9]];
+  const runs = engines.map((e) => {
+    const model = new LlamaModel(config, e.arena, e.kernels, { trainable: false });
+    const rng = new Rng(6);
+    for (const p of model.parameters()) for (let i = 0; i < p.data.length; i++) p.data[i] = p.name.endsWith('norm.weight') ? 1 : 0.5 * rng.normal();
+    return [
+      generate(model, prompts, { maxNewTokens: 6, temperature: 0.8, topP: 0.9, rng: new Rng(1) }),
+      generate(model, prompts, { maxNewTokens: 6, temperature: 1, rng: new Rng(2) }),
+      generate(model, prompts, { maxNewTokens: 6, temperature: 0, rng: new Rng(3) }),
+    ];
+  });
+  assert.deepEqual(runs[1], runs[0]);
+  assert.deepEqual(runs[2], runs[0]);
+  const tokens = runs[0][1].flatMap((r) => r.tokens);
+  assert.ok(tokens.some((t) => t >= SAMPLING_CHUNK) && tokens.some((t) => t < SAMPLING_CHUNK), 'draws from both chunks');
 });
