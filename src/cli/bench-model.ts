@@ -6,8 +6,8 @@
  *   AdamW (with --lora-rank: a frozen base, only the adapter trained), median ms after one warmup;
  * - sample: `sample-batch` random prompts of `prompt` ids, `new-tokens` new ids each at temperature 1,
  *   median tokens/s after one warmup.
- * Each line also carries the process's peak RSS so far. A plan that cannot fit the engine arena is
- * refused before any weight is allocated (engine/memory-estimate.ts).
+ * Each line also carries the process's peak RSS so far and the arena segments (4 GiB memories) the
+ * model spans. A plan that cannot fit is refused before any weight is allocated (engine/memory-estimate.ts).
  */
 import type { ModelConfig } from '../engine/config.js';
 import { loadModelFolder, type ModelFolder } from '../engine/checkpoint.js';
@@ -73,7 +73,7 @@ export function shapeConfig(shape: string, layers?: number): ModelConfig {
 }
 
 /** What the bench will put in the arena, for the estimate. */
-export function benchPlan(config: ModelConfig, s: ModelBenchSettings, baseBytes: number): MemoryPlan {
+export function benchPlan(config: ModelConfig, s: ModelBenchSettings, baseBytes: number, segmentBaseBytes = 0): MemoryPlan {
   return {
     config,
     trainable: s.train && s.loraRank === 0,
@@ -83,6 +83,7 @@ export function benchPlan(config: ModelConfig, s: ModelBenchSettings, baseBytes:
     trainRows: s.train ? s.batch * s.seq : 0,
     sample: s.sample ? { batch: s.sampleBatch, maxT: s.prompt + s.newTokens - 1 } : undefined,
     baseBytes,
+    segmentBaseBytes,
   };
 }
 
@@ -92,18 +93,18 @@ export function runModelBench(engine: Engine, s: ModelBenchSettings, onLine: (li
   try {
     const config = folder ? folder.config : shapeConfig((s.source as { shape: string }).shape, (s.source as { layers?: number }).layers);
     const label = 'dir' in s.source ? s.source.dir : s.source.shape;
-    const plan = benchPlan(config, s, engine.arena.usedBytes);
+    const plan = benchPlan(config, s, engine.arena.usedBytes, engine.arena.baseBytes);
     const estimate = assertFits(plan, describePlan(label, config, s), fitHints(plan, s));
     if (config.maxPositionEmbeddings < Math.max(s.seq, s.prompt + s.newTokens)) {
       throw inputError('--seq/--prompt/--new-tokens', `need ${Math.max(s.seq, s.prompt + s.newTokens)} positions, the model has max_position_embeddings = ${config.maxPositionEmbeddings}`);
     }
 
-    const model = new LlamaModel(config, engine.arena, engine.kernels, { trainable: plan.trainable, recompute: s.recompute });
+    const model = new LlamaModel(config, engine.arena, engine.kernels, { trainable: plan.trainable, recompute: s.recompute, layerSegments: estimate.layerSegments });
     if (folder) folder.fillTensors(model.parameters());
     else model.initRandom(new Rng(0));
     let trained: Trainable & { zeroGrad(): void } = model;
     if (s.loraRank > 0) {
-      const adapter = new LoraAdapter(config, engine.arena, { rank: s.loraRank });
+      const adapter = new LoraAdapter(config, engine.arena, { rank: s.loraRank }, model.layerSegments);
       adapter.initRandom(new Rng(3));
       model.attachAdapter(adapter);
       trained = adapter;
@@ -118,6 +119,7 @@ export function runModelBench(engine: Engine, s: ModelBenchSettings, onLine: (li
       recompute: s.recompute ? 1 : 0,
       threads: engine.kernels.threads,
       provider: engine.kernels.name,
+      segments: estimate.segments.length,
     };
     if (s.train) {
       const opt = new AdamW(trained, engine.arena, engine.kernels, { lr: 1e-5 });
@@ -130,7 +132,7 @@ export function runModelBench(engine: Engine, s: ModelBenchSettings, onLine: (li
         peak_rss_gib: peakRssGib(),
         arena_gib: round(engine.arena.usedBytes / 2 ** 30),
         estimate_gib: round(estimate.total / 2 ** 30),
-        trainable_params: trained.weights.length,
+        trainable_params: trained.shards.reduce((n, s) => n + s.weights.length, 0),
         ...meta,
       });
     }

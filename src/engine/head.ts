@@ -11,7 +11,7 @@
  * then d h += d logits_c · W_c and d W_c += d logits_cᵀ · h, chunk by chunk.
  */
 import type { Kernels } from './kernels/types.js';
-import type { Arena } from './memory.js';
+import type { Allocator } from './memory.js';
 
 /** Vocabulary rows per chunk: (N, HEAD_CHUNK) floats of scratch, large enough to keep matmuls efficient. */
 export const HEAD_CHUNK = 1024;
@@ -26,7 +26,7 @@ export interface HeadScratch {
 }
 
 /** Scratch for N rows; `chunkRows` (default HEAD_CHUNK) vocabulary rows per chunk. */
-export function allocHeadScratch(arena: Arena, N: number, V: number, chunkRows = HEAD_CHUNK): HeadScratch {
+export function allocHeadScratch(arena: Allocator, N: number, V: number, chunkRows = HEAD_CHUNK): HeadScratch {
   const chunk = Math.min(V, chunkRows);
   return { chunk, logits: arena.allocF32(N * chunk), chunkLse: arena.allocF32(N), chunkEntropy: arena.allocF32(N), scale: arena.allocF32(N) };
 }

@@ -11,7 +11,7 @@ import { Rng } from '../util/rng.js';
 import type { ModelConfig } from './config.js';
 import { PrlError } from '../util/errors.js';
 import { mergeAdapter } from './lora.js';
-import { assertFits } from './memory-estimate.js';
+import { assertFits, planPlacement, type MemoryPlan } from './memory-estimate.js';
 import { loadPeftAdapter } from './peft.js';
 
 export interface LoadedModel {
@@ -22,7 +22,16 @@ export interface LoadedModel {
 export interface LoadModelOptions extends LlamaModelOptions {
   /** A PEFT LoRA folder to attach; the base is then frozen unless `trainable` is true. */
   adapter?: string;
+  /**
+   * What the model will hold besides its weights, for placing its layers over the arena's 4 GiB segments
+   * (only models past one segment are affected). Default: AdamW moments over a trainable model, training
+   * activations for 4 x 512 rows, and a sampling state for 8 sequences of 1,024 positions.
+   */
+  work?: Pick<MemoryPlan, 'optimizer' | 'trainRows' | 'sample' | 'loraRank' | 'loraTargets'>;
 }
+
+/** LoadModelOptions.work's default. */
+const DEFAULT_WORK = { trainRows: 4 * 512, sample: { batch: 8, maxT: 1024 } };
 
 /**
  * Loads a Hugging Face-layout folder (config.json, safetensors, tokenizer.json) into the engine;
@@ -39,12 +48,15 @@ export function loadModelWeights(dir: string, engine: Engine, options: LoadModel
   const folder = loadModelFolder(dir);
   try {
     const trainable = options.trainable ?? options.adapter === undefined;
-    // Refuse before allocating: a model past the arena would otherwise fail half-loaded.
+    const work = { optimizer: trainable, ...DEFAULT_WORK, ...options.work };
+    const plan: MemoryPlan = { config: folder.config, trainable, recompute: options.recompute, ...work, baseBytes: engine.arena.usedBytes, segmentBaseBytes: engine.arena.baseBytes };
+    // Refuse before allocating (a model past the machine would otherwise fail half-loaded); the weights alone decide.
     const hints = trainable ? ['load it frozen (no gradients: inference, scoring, or the base under a LoRA adapter)'] : [];
-    assertFits({ config: folder.config, trainable, optimizer: false, baseBytes: engine.arena.usedBytes }, `${dir}: the ${trainable ? 'trainable' : 'frozen'} model`, hints);
-    const model = new LlamaModel(folder.config, engine.arena, engine.kernels, { trainable, recompute: options.recompute });
+    assertFits({ ...plan, optimizer: false, trainRows: 0, sample: undefined, loraRank: 0 }, `${dir}: the ${trainable ? 'trainable' : 'frozen'} model`, hints);
+    const layerSegments = options.layerSegments ?? planPlacement(plan);
+    const model = new LlamaModel(folder.config, engine.arena, engine.kernels, { trainable, recompute: options.recompute, layerSegments });
     folder.fillTensors(model.parameters());
-    if (options.adapter !== undefined) model.attachAdapter(loadPeftAdapter(options.adapter, folder.config, engine.arena));
+    if (options.adapter !== undefined) model.attachAdapter(loadPeftAdapter(options.adapter, folder.config, engine.arena, layerSegments));
     return { model, tokenizer: folder.tokenizer };
   } finally {
     folder.close();
@@ -53,8 +65,8 @@ export function loadModelWeights(dir: string, engine: Engine, options: LoadModel
 
 /** A fresh model with the same config and weights as `source` (e.g. the frozen RL reference). */
 export function cloneModel(source: LlamaModel, engine: Engine): LlamaModel {
-  const copy = new LlamaModel(source.config, engine.arena, engine.kernels);
-  copy.weights.set(source.weights);
+  const copy = new LlamaModel(source.config, engine.arena, engine.kernels, { layerSegments: source.layerSegments });
+  copy.shards.forEach((shard, i) => shard.weights.set(source.shards[i].weights));
   return copy;
 }
 

@@ -4,7 +4,7 @@
  */
 import { inputError } from '../util/errors.js';
 import type { ModelConfig } from './config.js';
-import type { Arena } from './memory.js';
+import type { Allocator } from './memory.js';
 
 /** The tensors of one decoder layer (weights, or their gradients: same structure). */
 export interface LayerTensors {
@@ -94,7 +94,7 @@ export function structure(config: ModelConfig, byName: Map<string, Float32Array>
  * RoPE tables (maxPos, headDim/2): angle(pos, i) = pos · theta^(-2i/headDim) (Su et al. 2021; HF
  * `LlamaRotaryEmbedding` default rope type), computed in float64 then stored as float32.
  */
-export function ropeTables(arena: Arena, maxPos: number, headDim: number, theta: number): [Float32Array, Float32Array] {
+export function ropeTables(arena: Allocator, maxPos: number, headDim: number, theta: number): [Float32Array, Float32Array] {
   const half = headDim / 2;
   const cos = arena.allocF32(maxPos * half);
   const sin = arena.allocF32(maxPos * half);

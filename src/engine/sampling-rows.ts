@@ -11,7 +11,7 @@
  * tokens on any number of threads (docs/design.md, "Sampling in kernels").
  */
 import type { Rng } from '../util/rng.js';
-import type { Arena } from './memory.js';
+import type { Allocator } from './memory.js';
 import type { Kernels } from './kernels/types.js';
 import { keptTokens } from './nucleus.js';
 
@@ -33,7 +33,7 @@ export function samplingChunks(V: number): number {
   return Math.ceil(V / SAMPLING_CHUNK);
 }
 
-export function allocSamplingBuffers(arena: Arena, batch: number, V: number): SamplingBuffers {
+export function allocSamplingBuffers(arena: Allocator, batch: number, V: number): SamplingBuffers {
   const nC = samplingChunks(V);
   const sumsBlock = arena.allocF32(batch * nC * 4); // float64 pairs; the arena aligns blocks to 64 bytes
   return {

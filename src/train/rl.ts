@@ -15,6 +15,8 @@ import { isRolloutEstimator, tisWeights, type TisResult, mean, parseStepSplit, p
 import { loadModelFolder } from '../engine/checkpoint.js';
 import { createEngine, type Engine } from '../engine/kernels/index.js';
 import { endOfSequenceIds, loadModel } from '../engine/io.js';
+import { copyAdapterWeights } from '../engine/lora.js';
+import { Arena } from '../engine/memory.js';
 import { loadPeftAdapter, savePeftAdapter } from '../engine/peft.js';
 import type { LlamaModel } from '../engine/model.js';
 import { AdamW, clipGradNorm } from '../engine/optim.js';
@@ -169,7 +171,7 @@ export async function runRl(config: RlConfig, outDir: string, options: RlOptions
       const state = loadCheckpointState(checkpoint.dir, ctx.optimizer) as unknown as TrainerState;
       if (trained.adapter) {
         if (state.base?.sha256 !== base!.sha256) throw new PrlError(`${checkpoint.dir}: the adapter was trained on another base than ${startModel} (its weights changed since the run started)`);
-        trained.adapter.weights.set(loadPeftAdapter(join(checkpoint.dir, 'adapter'), policy.config, engine.arena).weights);
+        copyAdapterWeights(loadPeftAdapter(join(checkpoint.dir, 'adapter'), policy.config, new Arena(0)), trained.adapter);
       } else {
         const folder = loadModelFolder(checkpoint.dir);
         folder.fillTensors(policy.parameters());
@@ -300,7 +302,7 @@ function rlStep(ctx: RlContext, rollouts: StepRollouts, t0: number): { row: RlMe
       const dlogp = updateGradient(ctx, mb, picked, logp, logpOld, logpRef, masks, advantages, tis.weights, reads, lossTotals);
       if (!dlogp) continue;
       policy.backward(dlogp);
-      const gradNorm = clipGradNorm(ctx.engine.kernels, ctx.trained.grads, config.maxGradNorm);
+      const gradNorm = clipGradNorm(ctx.engine.kernels, ctx.trained.shards.map((s) => s.grads), config.maxGradNorm);
       if (!Number.isFinite(gradNorm)) throw new PrlError(`step ${step}: the gradient norm is ${gradNorm}; stopped before the update (the last checkpoint is intact)`);
       ctx.optimizer.update(lr);
       lossTotals.gradNorm += gradNorm;

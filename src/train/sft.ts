@@ -46,7 +46,7 @@ export function supervisedStep(model: LlamaModel, trained: TrainedParameters, op
   const dlogp = new Float32Array(batch.targets.length);
   for (let i = 0; i < dlogp.length; i++) if (batch.targets[i] >= 0) dlogp[i] = -1 / count;
   model.backward(dlogp);
-  const gradNorm = clipGradNorm(engine.kernels, trained.grads, maxGradNorm);
+  const gradNorm = clipGradNorm(engine.kernels, trained.shards.map((s) => s.grads), maxGradNorm);
   const loss = -sum / count;
   if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) throw new PrlError(`non-finite loss (${loss}) or gradient norm (${gradNorm}); the update was skipped`);
   optimizer.update(lr);

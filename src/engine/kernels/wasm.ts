@@ -26,17 +26,22 @@ export interface WasmLimits {
 export class WasmKernels implements Kernels {
   readonly name: string;
   readonly threads: number;
+  /** The engine memories (arena segments), in the pool's order: a call runs the instance over its tensors' one. */
+  private readonly memories: WebAssembly.Memory[] = [];
   /**
-   * Buffer objects known to be the engine memory. V8 may hand out several SharedArrayBuffer objects
-   * over the same shared memory (one per grow, and a fresh one when an old wrapper was collected),
-   * so a view's buffer is compared by identity first and by aliasing (probe) on a miss.
+   * Buffer objects known to be an engine memory, with its index. V8 may hand out several
+   * SharedArrayBuffer objects over the same shared memory (one per grow, and a fresh one when an old
+   * wrapper was collected), so a view's buffer is looked up by identity first and by aliasing (probe) on a miss.
    */
-  private readonly buffers = new Set<ArrayBufferLike>();
+  private readonly buffers = new Map<ArrayBufferLike, number>();
   private readonly args: Float64Array;
+  /** The memory of the current call's tensors (set by its first `ptr`), and the call it belongs to. */
+  private callMemory = -1;
+  private callName = '';
 
   constructor(
     private readonly pool: KernelPool,
-    private readonly memory: WebAssembly.Memory,
+    memory: WebAssembly.Memory,
     /** Which module build: 'wasm-simd' or 'wasm-simd-fma' (fused multiply-add through relaxed SIMD). */
     variant: string,
     private readonly limits: WasmLimits,
@@ -44,44 +49,57 @@ export class WasmKernels implements Kernels {
     this.threads = pool.threads;
     this.name = `${variant} x${pool.threads}`;
     this.args = pool.args;
-    this.buffers.add(memory.buffer);
+    this.memories.push(memory);
+    this.buffers.set(memory.buffer, 0);
   }
 
-  /** Byte offset of `view` in the engine memory, after checking it is in it and holds `need` values. */
+  /** Gives the kernels an instance over another engine memory (a new arena segment) on every thread. */
+  addMemory(memory: WebAssembly.Memory): void {
+    this.pool.addMemory(memory);
+    this.buffers.set(memory.buffer, this.memories.length);
+    this.memories.push(memory);
+  }
+
+  /**
+   * Byte offset of `view` in its engine memory, after checking it is in one, holds `need` values, and is
+   * in the same memory as the call's other tensors (a kernel instance addresses one memory).
+   */
   private ptr(call: string, tensor: string, view: View, need: number): number {
-    if (!this.buffers.has(view.buffer) && !this.aliasesMemory(view.buffer)) {
-      throw new Error(`${call}: tensor '${tensor}' is not a view into the engine memory; allocate it with the engine's Arena (allocF32/allocI32)`);
-    }
+    const mem = this.buffers.get(view.buffer) ?? this.probeMemory(view.buffer);
+    if (mem < 0) throw new Error(`${call}: tensor '${tensor}' is not a view into the engine memory; allocate it with the engine's Arena (allocF32/allocI32)`);
     if (view.length < need) throw new Error(`${call}: tensor '${tensor}' has ${view.length} elements, needs ${need}`);
+    if (call !== this.callName) {
+      this.callName = call;
+      this.callMemory = mem;
+    } else if (mem !== this.callMemory) {
+      this.callName = '';
+      throw new Error(`${call}: tensor '${tensor}' is in engine memory ${mem}, the call's other tensors in memory ${this.callMemory}; a kernel reads and writes one memory (arena segment) only`);
+    }
     return view.byteOffset;
   }
 
   /** Calls split over all threads so far (the others ran on the calling thread alone). */
   parallelCalls = 0;
 
-  /**
-   * Whether `buffer` shows the engine memory's bytes: flip one byte through the memory's current buffer
-   * and look through `buffer`. Safe because no kernel runs between calls.
-   */
-  private aliasesMemory(buffer: ArrayBufferLike): boolean {
-    const current = this.memory.buffer;
-    if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength === 0 || buffer.byteLength > current.byteLength) return false;
-    const mine = new Uint8Array(current, 0, 1), theirs = new Uint8Array(buffer, 0, 1);
-    const keep = mine[0];
-    mine[0] = keep ^ 0xff;
-    let same = theirs[0] === mine[0];
-    mine[0] = keep ^ 0x0f;
-    same &&= theirs[0] === mine[0];
-    mine[0] = keep;
-    if (same) this.buffers.add(buffer);
-    this.buffers.add(current);
-    return same;
+  /** The index of the engine memory whose bytes `buffer` shows, or -1 (see `aliases`). */
+  private probeMemory(buffer: ArrayBufferLike): number {
+    for (let i = 0; i < this.memories.length; i++) {
+      const current = this.memories[i].buffer;
+      this.buffers.set(current, i);
+      if (aliases(current, buffer)) {
+        this.buffers.set(buffer, i);
+        return i;
+      }
+    }
+    return -1;
   }
 
   private run(op: number, nargs: number, estimatedNs: number): void {
     const parallel = this.threads > 1 && estimatedNs >= PARALLEL_MIN_NS;
     if (parallel) this.parallelCalls++;
-    this.pool.run(op, nargs, parallel);
+    const mem = this.callMemory;
+    this.callName = '';
+    this.pool.run(op, nargs, parallel, mem);
   }
 
   matmul(out: Float32Array, a: Float32Array, b: Float32Array, M: number, N: number, K: number, layout: MatmulLayout, accumulate: boolean): void {
@@ -303,6 +321,7 @@ export class WasmKernels implements Kernels {
 
   sumSquares(x: Float32Array, n: number): number {
     const base = this.ptr('sumSquares', 'x', x, n);
+    const mem = this.callMemory;
     const { sumSquaresChunk: chunk, sumSquaresMaxChunks: maxChunks, sumSquaresTable: table } = this.limits;
     const span = chunk * maxChunks;
     let total = 0;
@@ -311,8 +330,9 @@ export class WasmKernels implements Kernels {
       const len = Math.min(span, n - start);
       this.args[0] = base + start * 4;
       this.args[1] = len;
+      this.callMemory = mem;
       this.run(OP.sumSquares, 2, len >= 2 * chunk ? len / 4 : 0);
-      const sums = new Float64Array(this.memory.buffer, table, Math.ceil(len / chunk));
+      const sums = new Float64Array(this.memories[mem].buffer, table, Math.ceil(len / chunk));
       for (let c = 0; c < sums.length; c++) total += sums[c];
     }
     return total;
@@ -390,4 +410,21 @@ export class WasmKernels implements Kernels {
 function samplingChunks(call: string, V: number, chunk: number): number {
   if (!(Number.isInteger(chunk) && chunk > 0)) throw new Error(`${call}: chunk ${chunk} must be a positive integer`);
   return Math.ceil(V / chunk);
+}
+
+/**
+ * Whether `buffer` shows the bytes of `current` (a memory's buffer): flip one byte through `current` and
+ * look through `buffer`. Safe because no kernel runs between calls.
+ */
+function aliases(current: ArrayBufferLike, buffer: ArrayBufferLike): boolean {
+  if (buffer === current) return true;
+  if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength === 0 || buffer.byteLength > current.byteLength) return false;
+  const mine = new Uint8Array(current, 0, 1), theirs = new Uint8Array(buffer, 0, 1);
+  const keep = mine[0];
+  mine[0] = keep ^ 0xff;
+  let same = theirs[0] === mine[0];
+  mine[0] = keep ^ 0x0f;
+  same &&= theirs[0] === mine[0];
+  mine[0] = keep;
+  return same;
 }
