@@ -1161,3 +1161,86 @@ export function adamw(p: usize, g: usize, m: usize, v: usize, n: i32, lr: f32, b
     store<f32>(p + o, ps - lr * upd);
   }
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Sampling (src/engine/sampling-rows.ts): the exp passes of softmax / temperature / top-k / top-p over a
+// (N, V) block of logits. Work units are (row, vocabulary chunk) pairs, so one long row (a single
+// sequence decoding) still spreads over every thread; each unit's reductions run in one fixed order.
+
+/** chunkMax[r, c] = max of logits[r, c*chunk .. min(V, (c+1)*chunk)); units split over threads. */
+export function samplingMax(chunkMax: usize, logits: usize, N: i32, V: i32, chunk: i32, tid: i32, nt: i32): void {
+  const nC = (V + chunk - 1) / chunk;
+  const u0 = part(N * nC, 1, tid, nt), u1 = part(N * nC, 1, tid + 1, nt);
+  for (let u = u0; u < u1; u++) {
+    const r = u / nC, c = u % nC;
+    const j0 = c * chunk;
+    const row = logits + ((<usize>r * <usize>V + <usize>j0) << 2);
+    store<f32>(chunkMax + (<usize>u << 2), rowMax(row, min(chunk, V - j0)));
+  }
+}
+
+/** exp(x) for x >= EXP_LO, exactly 0 below (expv clamps there instead): -Infinity logits get weight 0. */
+@inline function expFlushv(x: v128): v128 {
+  return v128.and(expv(x), f32x4.ge(x, kExp(0)));
+}
+@inline function expFlushs(x: f32): f32 {
+  return x >= EXP_LO ? exps(x) : <f32>0;
+}
+
+/** Both lanes pairs of a float32 vector added to float64 accumulators: lo += (v0, v1), hi += (v2, v3). */
+@inline function addWide(acc: v128, v: v128, high: bool): v128 {
+  return f64x2.add(acc, f64x2.promote_low_f32x4(high ? v128.shuffle<f32>(v, v, 2, 3, 0, 1) : v));
+}
+
+/**
+ * Per unit (row r, chunk c), with m the row's max (from chunkMax, exact in any order) and x = z - m:
+ * sums[u*2] = Σ exp(x) (float64 over float32 exps: the temperature-1 normaliser) and, when invT > 0,
+ * weights = exp(x * invT) (tempered, unnormalised; the max token gets 1) with sums[u*2+1] = Σ weights
+ * (float64 over the stored float32 values, so a walk over them agrees with the sum). invT = 1 reuses
+ * the first exp; invT = 0 (greedy) writes no weights.
+ */
+export function samplingWeights(weights: usize, sums: usize, logits: usize, chunkMax: usize, invT: f32, N: i32, V: i32, chunk: i32, tid: i32, nt: i32): void {
+  const nC = (V + chunk - 1) / chunk;
+  const u0 = part(N * nC, 1, tid, nt), u1 = part(N * nC, 1, tid + 1, nt);
+  const tv = f32x4.splat(invT);
+  for (let u = u0; u < u1; u++) {
+    const r = u / nC, c = u % nC;
+    const j0 = c * chunk, n = min(chunk, V - j0), n4 = n & ~3;
+    const maxRow = chunkMax + ((<usize>r * <usize>nC) << 2);
+    let m = load<f32>(maxRow);
+    for (let i = 1; i < nC; i++) m = max<f32>(m, load<f32>(maxRow + (<usize>i << 2)));
+    const mv = f32x4.splat(m);
+    const off = (<usize>r * <usize>V + <usize>j0) << 2;
+    const src = logits + off, dst = weights + off;
+    let eLo = f64x2.splat(0), eHi = f64x2.splat(0), wLo = f64x2.splat(0), wHi = f64x2.splat(0);
+    for (let j = 0; j < n4; j += 4) {
+      const o = <usize>j << 2;
+      const x = f32x4.sub(v128.load(src + o), mv);
+      const e = expFlushv(x);
+      eLo = addWide(eLo, e, false);
+      eHi = addWide(eHi, e, true);
+      if (invT > 0) {
+        const w = invT == 1 ? e : expFlushv(f32x4.mul(x, tv));
+        v128.store(dst + o, w);
+        wLo = addWide(wLo, w, false);
+        wHi = addWide(wHi, w, true);
+      }
+    }
+    const eAll = f64x2.add(eLo, eHi), wAll = f64x2.add(wLo, wHi);
+    let se = f64x2.extract_lane(eAll, 0) + f64x2.extract_lane(eAll, 1);
+    let sw = f64x2.extract_lane(wAll, 0) + f64x2.extract_lane(wAll, 1);
+    for (let j = n4; j < n; j++) {
+      const o = <usize>j << 2;
+      const x = load<f32>(src + o) - m;
+      const e = expFlushs(x);
+      se += <f64>e;
+      if (invT > 0) {
+        const w = invT == 1 ? e : expFlushs(x * invT);
+        store<f32>(dst + o, w);
+        sw += <f64>w;
+      }
+    }
+    store<f64>(sums + (<usize>u << 4), se);
+    store<f64>(sums + (<usize>u << 4), sw, 8);
+  }
+}

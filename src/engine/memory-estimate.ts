@@ -18,6 +18,7 @@ import { HEAD_CHUNK } from './head.js';
 import { ARENA_MAX_BYTES } from './memory.js';
 import { isMatrix, parameterSpecs } from './model-layout.js';
 import { PREFILL_CHUNK, segmentsInUse } from './model-buffers.js';
+import { samplingChunks } from './sampling-rows.js';
 
 /** What will live in the arena: the model, how it is trained, and the largest batches it runs. */
 export interface MemoryPlan {
@@ -201,7 +202,9 @@ function samplingBytes(c: ModelConfig, batch: number, maxT: number, r: number, a
     buffer(rows * nKv * hd) * 2 + // k, v
     buffer(rows * I) * 3 + // gate, up, h
     (adaptedTargets > 0 ? buffer(rows * r) : 0); // one LoRA scratch shared by all targets
-  const head = segment === 0 ? buffer(rows) + buffer(batch * C) + buffer(batch * V) : 0; // tokens, lastX, logits
+  const nC = samplingChunks(V);
+  // Segment 0: tokens, lastX, logits; the sampler's gathered logits and weights, chunk maxima, float64 chunk sums.
+  const head = segment === 0 ? buffer(rows) + buffer(batch * C) + buffer(batch * V) + buffer(batch * V) * 2 + buffer(batch * nC) + buffer(batch * nC * 4) : 0;
   return caches + rowBuffers + head;
 }
 

@@ -9,6 +9,7 @@ import type { ModelConfig } from './config.js';
 import { allocHeadScratch, type HeadScratch } from './head.js';
 import type { Allocator, Arena } from './memory.js';
 import type { LoraScratch, LoraTarget } from './lora.js';
+import { allocSamplingBuffers, type SamplingBuffers } from './sampling-rows.js';
 
 /** Activations of one layer saved by the training forward for backward; rows N = B*T. */
 export interface LayerActivations {
@@ -101,6 +102,7 @@ export interface InferenceState {
   head: RowBuffers;
   lastX: Float32Array; // (batch, C)
   logits: Float32Array; // (batch, V)
+  sampling: SamplingBuffers; // the sampler's rows (./sampling-rows.ts)
 }
 
 /** Rows per forwardCached call while prefilling a long prompt: bounds the row buffers' memory. */
@@ -247,8 +249,8 @@ function allocRowBuffers(mem: Allocator, config: ModelConfig, batch: number, row
 
 /**
  * The sampling state: KV caches for `batch` sequences of `maxT` positions and the row buffers. Segment
- * by segment (ascending): its layers' K then V caches, its row buffers; segment 0 then the ids, lastX and
- * logits. ./memory-estimate.ts counts the same.
+ * by segment (ascending): its layers' K then V caches, its row buffers; segment 0 then the ids, lastX,
+ * logits and the sampler's buffers. ./memory-estimate.ts counts the same.
  */
 export function allocInferenceState(arena: Arena, config: ModelConfig, batch: number, maxT: number, lora: LoraScratchPlan, layerSegments: readonly number[]): InferenceState {
   const { hiddenSize: C, numKeyValueHeads: nKv, headDim: hd, numHiddenLayers: L, vocabSize: V } = config;
@@ -256,7 +258,7 @@ export function allocInferenceState(arena: Arena, config: ModelConfig, batch: nu
   const kCache: Float32Array[] = new Array<Float32Array>(L);
   const vCache: Float32Array[] = new Array<Float32Array>(L);
   const layerRows: RowBuffers[] = new Array<RowBuffers>(L);
-  let rest: Pick<InferenceState, 'tokens' | 'head' | 'lastX' | 'logits'> | null = null;
+  let rest: Pick<InferenceState, 'tokens' | 'head' | 'lastX' | 'logits' | 'sampling'> | null = null;
   for (const segment of segmentsInUse(layerSegments)) {
     const mem = arena.segment(segment);
     const own = layerSegments.flatMap((s, l) => (s === segment ? [l] : []));
@@ -264,7 +266,8 @@ export function allocInferenceState(arena: Arena, config: ModelConfig, batch: nu
     for (const l of own) vCache[l] = mem.allocF32(batch * maxT * nKv * hd);
     const buffers = allocRowBuffers(mem, config, batch, rows, lora);
     for (const l of own) layerRows[l] = buffers;
-    if (segment === 0) rest = { tokens: mem.allocI32(rows), head: buffers, lastX: mem.allocF32(batch * C), logits: mem.allocF32(batch * V) };
+    // The sampler's buffers sit with the logits: a kernel call reads one memory.
+    if (segment === 0) rest = { tokens: mem.allocI32(rows), head: buffers, lastX: mem.allocF32(batch * C), logits: mem.allocF32(batch * V), sampling: allocSamplingBuffers(mem, batch, V) };
   }
   return { batch, maxT, rows, kCache, vCache, layerRows, ...rest! };
 }

@@ -31,6 +31,7 @@ import { embedRows, embeddingBackward, layerBackward, layerForward, type LayerCo
 import { isMatrix, parameterSpecs, ropeTables, structure, validateConfig, type ModelTensors } from './model-layout.js';
 import { toBf16Bits, type WeightArray } from './bf16.js';
 import type { ParamShard } from './optim.js';
+import { SamplingRows } from './sampling-rows.js';
 
 export { PREFILL_CHUNK } from './model-buffers.js';
 
@@ -454,6 +455,16 @@ export class LlamaModel {
     const st = this.inference;
     if (!st) throw new Error('LlamaModel.forwardCached: call prepareInference first');
     return kvCache.forwardCached(this.ctx, this.activeAdapter(), st, tokens, B, Tq, pos, slot);
+  }
+
+  /**
+   * The sampler's softmax / temperature / top-k / top-p pass (./sampling-rows.ts) over the buffers of the
+   * prepared inference state, on this model's kernels. Requires `prepareInference`.
+   */
+  samplingRows(): SamplingRows {
+    const st = this.inference;
+    if (!st) throw new Error('LlamaModel.samplingRows: call prepareInference first');
+    return new SamplingRows(this.kernels, st.sampling, this.config.vocabSize);
   }
 
   /**

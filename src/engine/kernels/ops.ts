@@ -25,6 +25,8 @@ export const OPS = [
   'scale',
   'add',
   'adamw',
+  'samplingMax',
+  'samplingWeights',
 ] as const;
 
 export type OpName = (typeof OPS)[number];

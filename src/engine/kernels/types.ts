@@ -117,4 +117,20 @@ export interface Kernels {
 
   /** Releases worker threads; the provider is unusable afterwards. */
   dispose(): Promise<void>;
+
+  /**
+   * Sampling, first pass: chunkMax (N, nC) = the max of each vocabulary chunk of logits (N, V), chunk c
+   * covering columns c*chunk .. min(V, (c+1)*chunk) - 1, nC = ceil(V / chunk). Work splits over
+   * (row, chunk) units, so a single row spreads over the threads too.
+   */
+  samplingMax(chunkMax: Float32Array, logits: Float32Array, N: number, V: number, chunk: number): void;
+  /**
+   * Sampling, second pass. Per unit (row r, chunk c), with m = max of chunkMax[r, :] and x = z - m:
+   * sums[(r*nC + c)*2] = Σ exp(x) over the chunk (the temperature-1 normaliser), and when
+   * invTemperature > 0: weights (N, V) = exp(x * invTemperature) (unnormalised, the row max gets 1) with
+   * sums[(r*nC + c)*2 + 1] = Σ of the stored float32 weights. Sums are float64, in a fixed order inside
+   * the chunk. exp(y) is exactly 0 for y < -87.3365 (the float32 exp's floor), so -Infinity logits get
+   * weight 0. invTemperature = 0 (greedy) writes no weights and leaves the weight sums at 0.
+   */
+  samplingWeights(weights: Float32Array, sums: Float64Array, logits: Float32Array, chunkMax: Float32Array, invTemperature: number, N: number, V: number, chunk: number): void;
 }

@@ -378,6 +378,40 @@ export class WasmKernels implements Kernels {
   async dispose(): Promise<void> {
     await this.pool.dispose();
   }
+
+  samplingMax(chunkMax: Float32Array, logits: Float32Array, N: number, V: number, chunk: number): void {
+    const nC = samplingChunks('samplingMax', V, chunk);
+    const g = this.args;
+    g[0] = this.ptr('samplingMax', 'chunkMax', chunkMax, N * nC);
+    g[1] = this.ptr('samplingMax', 'logits', logits, N * V);
+    g[2] = N;
+    g[3] = V;
+    g[4] = chunk;
+    this.run(OP.samplingMax, 5, N * nC >= 2 ? (N * V) / 8 : 0);
+  }
+
+  samplingWeights(weights: Float32Array, sums: Float64Array, logits: Float32Array, chunkMax: Float32Array, invTemperature: number, N: number, V: number, chunk: number): void {
+    const nC = samplingChunks('samplingWeights', V, chunk);
+    if (!(invTemperature >= 0 && Number.isFinite(invTemperature))) throw new Error(`samplingWeights: invTemperature ${invTemperature} must be finite and >= 0`);
+    if (sums.byteOffset % 8 !== 0) throw new Error('samplingWeights: sums must be 8-byte aligned');
+    const g = this.args;
+    g[0] = invTemperature > 0 ? this.ptr('samplingWeights', 'weights', weights, N * V) : 0;
+    // The float64 sums go through the float32 view check: same bytes, twice the elements.
+    g[1] = this.ptr('samplingWeights', 'sums', new Float32Array(sums.buffer, sums.byteOffset, sums.length * 2), N * nC * 4);
+    g[2] = this.ptr('samplingWeights', 'logits', logits, N * V);
+    g[3] = this.ptr('samplingWeights', 'chunkMax', chunkMax, N * nC);
+    g[4] = invTemperature;
+    g[5] = N;
+    g[6] = V;
+    g[7] = chunk;
+    this.run(OP.samplingWeights, 8, N * nC >= 2 ? N * V * (invTemperature > 0 && invTemperature !== 1 ? 2 : 1) : 0);
+  }
+}
+
+/** Chunks per row of the sampling kernels, after checking the chunk length. */
+function samplingChunks(call: string, V: number, chunk: number): number {
+  if (!(Number.isInteger(chunk) && chunk > 0)) throw new Error(`${call}: chunk ${chunk} must be a positive integer`);
+  return Math.ceil(V / chunk);
 }
 
 /**
