@@ -56,6 +56,11 @@ export interface ModelBenchSettings {
   loraRank: number;
   /** Per-layer activation checkpointing in the training step (`--recompute`). */
   recompute: boolean;
+  /**
+   * Hold a frozen base's matrices in bfloat16 (`--bf16`, for a --shape: as a bf16 checkpoint would be
+   * held; a --model folder of BF16 matrices is held so whenever it is frozen, as `loadModel` does).
+   */
+  bf16: boolean;
   train: boolean;
   sample: boolean;
   iters: number;
@@ -74,9 +79,11 @@ export function shapeConfig(shape: string, layers?: number): ModelConfig {
 
 /** What the bench will put in the arena, for the estimate. */
 export function benchPlan(config: ModelConfig, s: ModelBenchSettings, baseBytes: number, segmentBaseBytes = 0): MemoryPlan {
+  const trainable = s.train && s.loraRank === 0;
   return {
     config,
-    trainable: s.train && s.loraRank === 0,
+    trainable,
+    bf16Weights: s.bf16 && !trainable,
     loraRank: s.loraRank,
     recompute: s.recompute,
     optimizer: s.train,
@@ -93,13 +100,13 @@ export function runModelBench(engine: Engine, s: ModelBenchSettings, onLine: (li
   try {
     const config = folder ? folder.config : shapeConfig((s.source as { shape: string }).shape, (s.source as { layers?: number }).layers);
     const label = 'dir' in s.source ? s.source.dir : s.source.shape;
-    const plan = benchPlan(config, s, engine.arena.usedBytes, engine.arena.baseBytes);
+    const plan = benchPlan(config, { ...s, bf16: s.bf16 || (folder?.storesBf16Matrices() ?? false) }, engine.arena.usedBytes, engine.arena.baseBytes);
     const estimate = assertFits(plan, describePlan(label, config, s), fitHints(plan, s));
     if (config.maxPositionEmbeddings < Math.max(s.seq, s.prompt + s.newTokens)) {
       throw inputError('--seq/--prompt/--new-tokens', `need ${Math.max(s.seq, s.prompt + s.newTokens)} positions, the model has max_position_embeddings = ${config.maxPositionEmbeddings}`);
     }
 
-    const model = new LlamaModel(config, engine.arena, engine.kernels, { trainable: plan.trainable, recompute: s.recompute, layerSegments: estimate.layerSegments });
+    const model = new LlamaModel(config, engine.arena, engine.kernels, { trainable: plan.trainable, recompute: s.recompute, layerSegments: estimate.layerSegments, bf16Weights: plan.bf16Weights });
     if (folder) folder.fillTensors(model.parameters());
     else model.initRandom(new Rng(0));
     let trained: Trainable & { zeroGrad(): void } = model;
@@ -117,6 +124,7 @@ export function runModelBench(engine: Engine, s: ModelBenchSettings, onLine: (li
       vocab: config.vocabSize,
       lora_rank: s.loraRank,
       recompute: s.recompute ? 1 : 0,
+      bf16: plan.bf16Weights ? 1 : 0,
       threads: engine.kernels.threads,
       provider: engine.kernels.name,
       segments: estimate.segments.length,

@@ -58,7 +58,7 @@ export function loadModelWeights(dir: string, engine: Engine, options: LoadModel
     const work = { optimizer: trainable, ...DEFAULT_WORK, ...options.work };
     const plan: MemoryPlan = { config: folder.config, trainable, bf16Weights, recompute: options.recompute, ...work, baseBytes: engine.arena.usedBytes, segmentBaseBytes: engine.arena.baseBytes };
     // Refuse before allocating (a model past the machine would otherwise fail half-loaded); the weights alone decide.
-    const hints = trainable ? ['load it frozen (no gradients: inference, scoring, or the base under a LoRA adapter)'] : [];
+    const hints = trainable ? ['load it frozen (no gradients: inference, scoring, or the base under a LoRA adapter; a BF16 checkpoint is then held in 16 bits)'] : [];
     assertFits({ ...plan, optimizer: false, trainRows: 0, sample: undefined, loraRank: 0 }, `${dir}: the ${trainable ? 'trainable' : 'frozen'} model`, hints);
     const layerSegments = options.layerSegments ?? planPlacement(plan);
     const model = new LlamaModel(folder.config, engine.arena, engine.kernels, { trainable, recompute: options.recompute, layerSegments, bf16Weights });
