@@ -44,16 +44,23 @@ export function newSharedMemory(base: number): WebAssembly.Memory {
 /** One memory with a bump allocator. */
 export class Segment implements Allocator16 {
   private top: number;
+  /** The highest byte ever handed out: above it the memory is still as grown (zeros). */
+  private highWater: number;
   /** Buffer objects of the views this segment handed out (a view's `buffer` names its memory). */
   private readonly buffers = new WeakSet<ArrayBufferLike>();
 
-  /** `base` bytes at the start are reserved for the kernel module's own data and stack. */
+  /**
+   * `base` bytes at the start are reserved for the kernel module's own data and stack. `fresh`: nothing
+   * past `base` was ever written (a new memory); otherwise every allocation is cleared.
+   */
   constructor(
     readonly index: number,
     readonly memory: WebAssembly.Memory,
     base: number,
+    fresh: boolean,
   ) {
     this.top = alignUp(base);
+    this.highWater = fresh ? this.top : Infinity;
   }
 
   get usedBytes(): number {
@@ -62,21 +69,26 @@ export class Segment implements Allocator16 {
 
   allocF32(n: number): Float32Array {
     const offset = this.reserve(n * 4); // may grow the memory: take the buffer only afterwards
-    const view = new Float32Array(this.memory.buffer, offset, n).fill(0);
-    this.buffers.add(view.buffer);
-    return view;
+    return this.zeroed(new Float32Array(this.memory.buffer, offset, n));
   }
 
   allocI32(n: number): Int32Array {
-    const offset = this.reserve(n * 4);
-    const view = new Int32Array(this.memory.buffer, offset, n).fill(0);
-    this.buffers.add(view.buffer);
-    return view;
+    return this.zeroed(new Int32Array(this.memory.buffer, this.reserve(n * 4), n));
   }
 
   allocU16(n: number): Uint16Array {
-    const offset = this.reserve(n * 2);
-    const view = new Uint16Array(this.memory.buffer, offset, n).fill(0);
+    return this.zeroed(new Uint16Array(this.memory.buffer, this.reserve(n * 2), n));
+  }
+
+  /**
+   * `view`, all zeros: only the part below the high-water mark can hold old values (released scratch);
+   * memory above it was never written, and WebAssembly memory grows zeroed. Skipping it saves touching
+   * every page of a multi-GiB model twice at load.
+   */
+  private zeroed<T extends View>(view: T): T {
+    const end = view.byteOffset + view.byteLength;
+    if (view.byteOffset < this.highWater) new Uint8Array(view.buffer, view.byteOffset, Math.min(end, this.highWater) - view.byteOffset).fill(0);
+    this.highWater = Math.max(this.highWater, end);
     this.buffers.add(view.buffer);
     return view;
   }
@@ -126,15 +138,17 @@ export class Arena implements Allocator {
 
   /**
    * Segment 0 over `memory` (default a new one) from byte `base`. Without `openMemory`, an arena over a
-   * given memory is a region of it (e.g. a server's adapter slot) and opens no further segments; one that
-   * made its own memory opens plain memories (the reference kernels need no instances).
+   * given memory is a region of it (e.g. a server's adapter slot: cleared as it is allocated, since it
+   * held other tensors) and opens no further segments; one that made its own memory opens plain memories
+   * (the reference kernels need no instances).
    */
   constructor(
     private readonly base: number,
     memory?: WebAssembly.Memory,
     openMemory?: () => WebAssembly.Memory,
   ) {
-    this.segments = [new Segment(0, memory ?? newSharedMemory(base), base)];
+    // A memory given with `openMemory` is the engine's own new one; given alone, a region of a used one.
+    this.segments = [new Segment(0, memory ?? newSharedMemory(base), base, memory === undefined || openMemory !== undefined)];
     this.openMemory = openMemory ?? (memory === undefined ? () => newSharedMemory(base) : undefined);
   }
 
@@ -158,7 +172,7 @@ export class Arena implements Allocator {
     if (!(Number.isInteger(i) && i >= 0)) throw new Error(`Arena.segment: ${i} is not a segment index`);
     while (this.segments.length <= i) {
       if (!this.openMemory) throw new Error('Arena.segment: this arena is a region of one memory and cannot open segments');
-      this.segments.push(new Segment(this.segments.length, this.openMemory(), this.base));
+      this.segments.push(new Segment(this.segments.length, this.openMemory(), this.base, true));
     }
     return this.segments[i];
   }
