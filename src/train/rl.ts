@@ -477,7 +477,11 @@ function formatEval(metrics: Record<string, unknown>): string {
  * through the policy's tokenizer, chat template and end ids.
  */
 async function openRunModels(config: RlConfig, startModel: string, engine: Engine, task: ReturnType<typeof getTask>) {
-  const { model: policy, tokenizer } = loadModel(startModel, engine, { trainable: config.loraRank === 0, recompute: config.recompute });
+  // What the policy will hold, for placing a model past one 4 GiB memory (responses of up to 512 new
+  // tokens after a prompt of up to 256 unless maxNewTokens says otherwise).
+  const T = 256 + (config.maxNewTokens ?? 512);
+  const work = { optimizer: true, loraRank: config.loraRank, trainRows: Math.ceil((config.promptsPerStep * config.groupSize) / config.miniBatches) * T, sample: { batch: config.promptsPerStep * config.groupSize, maxT: T } };
+  const { model: policy, tokenizer } = loadModel(startModel, engine, { trainable: config.loraRank === 0, recompute: config.recompute, work });
   // The adapter's initialisation has a stream of its own, so full fine-tuning draws what it always drew.
   const trained = trainedParameters(policy, engine, config, new Rng(config.seed).fork());
   const base = trained.adapter ? { path: startModel, sha256: await baseModelHash(startModel) } : null;

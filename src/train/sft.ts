@@ -83,7 +83,9 @@ export async function runSft(config: SftConfig, outDir: string, options: { quiet
     let tokenizer;
     const trainable = config.loraRank === 0;
     if (config.model) {
-      ({ model, tokenizer } = loadModel(config.model, engine, { trainable, recompute: config.recompute }));
+      // Placement of a model past one 4 GiB memory: the step's sequences at up to 512 tokens.
+      const work = { optimizer: true, loraRank: config.loraRank, trainRows: config.batchSize * 512 };
+      ({ model, tokenizer } = loadModel(config.model, engine, { trainable, recompute: config.recompute, work }));
     } else {
       tokenizer = taskTokenizer(task);
       model = new LlamaModel({ ...PRESETS[config.preset], vocabSize: tokenizer.vocabSize }, engine.arena, engine.kernels, { trainable, recompute: config.recompute });
