@@ -16,7 +16,8 @@
  * `adapterEnabled = false` gives back the base model (e.g. the RL reference) without a second copy.
  *
  * This class owns the weights, gradients and state; the layer math (forward and backward side by side)
- * is in ./model-layers.ts, the KV-cache path in ./model-inference.ts, the buffers in ./model-buffers.ts.
+ * is in ./model-layers.ts, the KV-cache path in ./model-inference.ts, the buffers in ./model-buffers.ts,
+ * the parameter shards (one per arena segment) in ./model-params.ts.
  */
 import { inputError } from '../util/errors.js';
 import type { Rng } from '../util/rng.js';
@@ -28,24 +29,14 @@ import { LORA_TARGETS, targetShape, type LoraAdapter } from './lora.js';
 import { allocActivations, allocInferenceState, beginBlock, endBlock, segmentsInUse, type Activations, type ArenaBlock, type BackwardScratch, type InferenceState, type LoraScratchPlan } from './model-buffers.js';
 import * as kvCache from './model-inference.js';
 import { embedRows, embeddingBackward, layerBackward, layerForward, type LayerContext, type RopeTables } from './model-layers.js';
-import { isMatrix, parameterSpecs, ropeTables, structure, validateConfig, type ModelTensors } from './model-layout.js';
+import { ropeTables, structure, validateConfig, type ModelTensors } from './model-layout.js';
+import { allocParameters, checkLayerSegments, type Parameter } from './model-params.js';
 import { toBf16Bits, type WeightArray } from './bf16.js';
 import type { ParamShard } from './optim.js';
 import { SamplingRows } from './sampling-rows.js';
 
 export { PREFILL_CHUNK } from './model-buffers.js';
-
-/**
- * One named parameter: HF name and shape, a view of the flat weights and the matching view of the flat
- * grads (empty when the model is frozen).
- */
-export interface Parameter {
-  name: string;
-  shape: number[];
-  /** float32, or bfloat16 bits for a matrix of a model held in bf16 (`bf16Weights`). */
-  data: WeightArray;
-  grad: Float32Array;
-}
+export type { Parameter } from './model-params.js';
 
 export interface LlamaModelOptions {
   /**
@@ -76,9 +67,6 @@ export interface LlamaModelOptions {
    */
   bf16Weights?: boolean;
 }
-
-/** Parameter offsets are aligned to 16 floats (64 bytes, a cache line) inside the flat block. */
-const PARAM_ALIGN = 16;
 
 export class LlamaModel {
   readonly config: ModelConfig;
@@ -129,39 +117,7 @@ export class LlamaModel {
     const bf16 = options.bf16Weights ?? false;
     if (bf16 && this.trainable) throw inputError('LlamaModel: bf16Weights', 'holds frozen models only (trainable: false); a trained model keeps float32 weights');
 
-    const specs = parameterSpecs(config);
-    const segmentOf = (name: string): number => {
-      const layer = /^model\.layers\.(\d+)\./.exec(name);
-      return layer ? this.layerSegments[Number(layer[1])] : 0;
-    };
-    const shards: ParamShard[] = [];
-    const views = new Map<string, { data: WeightArray; grad: Float32Array }>();
-    const size = (spec: { shape: number[] }) => spec.shape.reduce((a, b) => a * b, 1);
-    const slot = (n: number, align: number) => Math.ceil(n / align) * align;
-    for (const segment of segmentsInUse(this.layerSegments)) {
-      const own = specs.filter((spec) => segmentOf(spec.name) === segment);
-      const wide = own.filter((spec) => !(bf16 && isMatrix(spec))); // float32
-      const narrow = own.filter((spec) => bf16 && isMatrix(spec)); // bfloat16
-      const total = wide.reduce((sum, spec) => sum + slot(size(spec), PARAM_ALIGN), 0);
-      const mem = arena.segment(segment);
-      const shard: ParamShard = { segment, weights: mem.allocF32(total), grads: this.trainable ? mem.allocF32(total) : new Float32Array(0) };
-      if (bf16) shard.weights16 = mem.allocU16(narrow.reduce((sum, spec) => sum + slot(size(spec), 2 * PARAM_ALIGN), 0));
-      shards.push(shard);
-      let offset = 0;
-      for (const spec of wide) {
-        const n = size(spec);
-        views.set(spec.name, { data: shard.weights.subarray(offset, offset + n), grad: this.trainable ? shard.grads.subarray(offset, offset + n) : shard.grads });
-        offset += slot(n, PARAM_ALIGN);
-      }
-      offset = 0;
-      for (const spec of narrow) {
-        const n = size(spec);
-        views.set(spec.name, { data: shard.weights16!.subarray(offset, offset + n), grad: shard.grads });
-        offset += slot(n, 2 * PARAM_ALIGN); // 64 bytes, as the float32 slots
-      }
-    }
-    this.shards = shards;
-    this.params = specs.map((spec) => ({ name: spec.name, shape: spec.shape, ...views.get(spec.name)! }));
+    ({ shards: this.shards, params: this.params } = allocParameters(config, arena, this.layerSegments, this.trainable, bf16));
     this.w = structure<WeightArray>(config, new Map(this.params.map((p) => [p.name, p.data])));
     this.g = this.trainable ? structure(config, new Map(this.params.map((p) => [p.name, p.grad]))) : null;
 
@@ -515,13 +471,3 @@ export class LlamaModel {
   }
 }
 
-/** The layers' segments, default all 0; consecutive layers share a segment (non-decreasing indices). */
-function checkLayerSegments(segments: readonly number[] | undefined, L: number): readonly number[] {
-  if (segments === undefined) return new Array<number>(L).fill(0);
-  if (segments.length !== L) throw inputError('LlamaModel: layerSegments', `has ${segments.length} entries for ${L} layers`);
-  segments.forEach((s, l) => {
-    if (!(Number.isInteger(s) && s >= 0)) throw inputError(`LlamaModel: layerSegments[${l}]`, `${s} is not a segment index`);
-    if (l > 0 && s < segments[l - 1]) throw inputError(`LlamaModel: layerSegments[${l}]`, `${s} is below the previous layer's ${segments[l - 1]} (segments run in layer order)`);
-  });
-  return [...segments];
-}
