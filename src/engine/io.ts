@@ -3,6 +3,7 @@
  */
 import { loadModelFolder, saveModelFolder } from './checkpoint.js';
 import type { Engine } from './kernels/index.js';
+import type { Kernels } from './kernels/types.js';
 import { LlamaModel, type LlamaModelOptions } from './model.js';
 import { CharTokenizer, type Tokenizer } from './tokenizer.js';
 import { FallbackKernels } from './kernels/fallback.js';
@@ -22,6 +23,11 @@ export interface LoadedModel {
 export interface LoadModelOptions extends LlamaModelOptions {
   /** A PEFT LoRA folder to attach; the base is then frozen unless `trainable` is true. */
   adapter?: string;
+  /**
+   * When the model is frozen, mark its weights constant so that the native provider pre-packs them
+   * (`markFrozenWeights`): default true; false saves the packed copy's memory at the cost of speed.
+   */
+  prepack?: boolean;
 }
 
 /**
@@ -44,11 +50,28 @@ export function loadModelWeights(dir: string, engine: Engine, options: LoadModel
     assertFits({ config: folder.config, trainable, optimizer: false, baseBytes: engine.arena.usedBytes }, `${dir}: the ${trainable ? 'trainable' : 'frozen'} model`, hints);
     const model = new LlamaModel(folder.config, engine.arena, engine.kernels, { trainable, recompute: options.recompute });
     folder.fillTensors(model.parameters());
+    if (!trainable && (options.prepack ?? true)) markFrozenWeights(engine.kernels, model);
     if (options.adapter !== undefined) model.attachAdapter(loadPeftAdapter(options.adapter, folder.config, engine.arena));
     return { model, tokenizer: folder.tokenizer };
   } finally {
     folder.close();
   }
+}
+
+/**
+ * Tells `kernels` that `model`'s weights will not change (`Kernels.markConstant` on its one weight
+ * block): the native provider then pre-packs each forward projection and LM-head chunk on its first use,
+ * so decode and prefill matmuls run 1.1-7x faster, for about the weights' bytes again in native memory
+ * (bench/RESULTS.md); the wasm and ts providers ignore it. Call it only on a frozen model whose weights
+ * are final, and `unmarkFrozenWeights` before writing them (merge, reload) or when dropping the model.
+ */
+export function markFrozenWeights(kernels: Kernels, model: LlamaModel): void {
+  kernels.markConstant?.(model.weights);
+}
+
+/** Withdraws `markFrozenWeights` and frees what the provider pre-packed for `model`. */
+export function unmarkFrozenWeights(kernels: Kernels, model: LlamaModel): void {
+  kernels.unmarkConstant?.(model.weights);
 }
 
 /** A fresh model with the same config and weights as `source` (e.g. the frozen RL reference). */

@@ -114,4 +114,16 @@ export interface Kernels {
 
   /** Releases worker threads; the provider is unusable afterwards. */
   dispose(): Promise<void>;
+
+  /**
+   * Optional hint: the floats of `w` (a weight, or a block of weights such as a frozen model's
+   * `weights`) will not change until `unmarkConstant(w)`, so a provider may prepare a matmul's B that
+   * lies inside `w` once instead of per call (the native provider pre-packs it; the wasm and ts
+   * providers ignore the hint). A marked tensor must not be written: unmark it first (LoRA merge,
+   * weight reload, a model disposed). A matmul's B is recognised as constant by its buffer and byte
+   * range, so pass views of the same allocation.
+   */
+  markConstant?(w: Float32Array): void;
+  /** Optional: withdraws `markConstant(w)` (same buffer and range) and frees what the provider prepared. */
+  unmarkConstant?(w: Float32Array): void;
 }
