@@ -2,14 +2,16 @@
 // marked runs on a session that packed B once, at any row count. Checked here: its result against the
 // per-call path and float64 (not bitwise: MLAS's packed path blocks K differently), bit-identical bytes at
 // 1 and 2 threads, which calls take the packed path (chunks of a marked block yes, 'nn' and unmarked
-// tensors no), that writing a marked tensor throws and unmarking frees the sessions, and that a frozen
+// tensors no), that onnxruntime keeps no reference to the B it was handed at load (the provider hands it
+// a temporary copy), that writing a marked tensor throws and unmarking frees the sessions, and that a frozen
 // model loaded from a folder is marked (`loadModelWeights`) and samples and scores within float32
 // rounding of an unmarked one.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { createEngine, type Engine } from '../../src/engine/kernels/index.js';
-import type { OrtMatmul } from '../../src/engine/kernels/native.js';
+import { loadOrtBackend, type OrtMatmul } from '../../src/engine/kernels/native.js';
+import { CONSTANT_B_PATH, gemmModel } from '../../src/engine/kernels/onnx-gemm.js';
 import { PrlError } from '../../src/util/errors.js';
 import { loadModelWeights, markFrozenWeights, unmarkFrozenWeights } from '../../src/engine/io.js';
 import { Rng } from '../../src/util/rng.js';
@@ -198,5 +200,30 @@ test('a frozen model loaded from a folder is marked: scores and samples within 1
     unmarkFrozenWeights(wasm.kernels, wasmModel);
   } finally {
     await engine.kernels.dispose();
+  }
+});
+
+test('onnxruntime keeps no reference to a constant B handed over at load: overwriting it changes nothing', { skip }, () => {
+  const ort = loadOrtBackend();
+  const M = 3, N = 20, K = 30, rng = new Rng(26);
+  const a = Float32Array.from({ length: M * K }, () => rng.next() - 0.5);
+  const b = Float32Array.from({ length: N * K }, () => rng.next() - 0.5);
+  const bytes = gemmModel({ transA: false, transB: true, N, K, constantB: true });
+  const session = ort.newSession();
+  session.loadModel(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength, { intraOpNumThreads: 1, externalData: [{ path: CONSTANT_B_PATH, data: b }] });
+  try {
+    assert.deepEqual(session.inputMetadata.length, 1, 'B is an initializer, not an input');
+    const run = () => {
+      const y = new Float32Array(M * N);
+      session.run({ A: new ort.Tensor('float32', a, [M, K]) }, { Y: new ort.Tensor('float32', y, [M, N]) }, {});
+      return y;
+    };
+    const first = run();
+    const { want, absSum } = refNt(a, b, M, N, K);
+    for (let i = 0; i < M * N; i++) assert.ok(Math.abs(first[i] - want[i]) <= K * 2 ** -24 * absSum[i]);
+    b.fill(NaN);
+    assert.deepEqual(run(), first);
+  } finally {
+    session.dispose();
   }
 });

@@ -220,8 +220,9 @@ export class OrtMatmul {
     let g = range.packed.get(key);
     if (!g) {
       const { transA, transB } = LAYOUT_TRANSPOSES[layout];
-      // A copy outside the shared memory for the load (N-API again); onnxruntime packs it and keeps no
-      // reference to it (checked: the session's results do not change when the copy is overwritten).
+      // A copy outside the shared memory for the load (N-API again), garbage once loaded: onnxruntime
+      // packs it and keeps no reference to it (checked: results do not change when it is overwritten).
+      // Not the B staging buffer, which would then stay as large as the LM head for good.
       const constantB = b.slice(0, N * K);
       const session = loadGemmSession(this.ort, transA, transB, N, K, this.threads, constantB);
       const guardIndex = Array.from({ length: GUARD_SAMPLES }, (_, i) => Math.floor((i * (N * K - 1)) / (GUARD_SAMPLES - 1)));
