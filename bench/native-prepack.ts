@@ -9,11 +9,14 @@
  *   the per-call path is wasm), 16..128 prefill rows and 1024 training rows, the first packed call (which
  *   packs B), and how many output floats differ between the paths and by how much. 'gate dx' ('nn') is
  *   not pre-packed by the provider (see PACKED_LAYOUTS in native.ts): its two columns show that.
+ * - `sample`: tokens/s of `generate` (8 random prompts of 32 ids, 32 new ids, temperature 1) on two
+ *   frozen 0.5B-shaped models cut to --sample-layers layers, one marked with `markFrozenWeights` and one
+ *   not, in one engine, timed in turns after a first (packing) run each.
  * - `memory`: one child process per path, which builds a 0.5B-shaped layer stack (--layers) of weights
  *   and runs every projection once forward (nt) and, with --backward, once backward to the input (nn),
  *   then reports RSS and peak RSS (VmHWM), and for the packed path the RSS per byte of marked weight.
  *
- *   node --expose-gc dist/bench/native-prepack.js [--threads 2] [--layers 4] [--backward] [--quick]
+ *   node --expose-gc dist/bench/native-prepack.js [--threads 2] [--layers 4] [--backward] [--sample-layers 2] [--quick]
  *
  * Run it alone on the machine: both paths are timed in turns, but other load still skews both.
  */
@@ -21,7 +24,12 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { timeSampling } from '../src/cli/bench-model.js';
+import type { ModelConfig } from '../src/engine/config.js';
+import { markFrozenWeights } from '../src/engine/io.js';
 import { createEngine, type Engine } from '../src/engine/kernels/index.js';
+import { LlamaModel } from '../src/engine/model.js';
+import { Rng } from '../src/util/rng.js';
 import { MIN_NATIVE_ROWS } from '../src/engine/kernels/native.js';
 import type { MatmulLayout } from '../src/engine/kernels/types.js';
 
@@ -30,6 +38,7 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '2' },
     layers: { type: 'string', default: '4' },
     backward: { type: 'boolean', default: false },
+    'sample-layers': { type: 'string', default: '2' },
     quick: { type: 'boolean', default: false },
     // Internal: run one memory measurement ('percall' or 'packed') and print its JSON line.
     'memory-child': { type: 'string' },
@@ -116,6 +125,34 @@ function benchShape(engine: Engine, what: string, layout: MatmulLayout, M: numbe
   }));
 }
 
+/** Sampling tokens/s of a frozen 0.5B-shaped model with and without its weights marked constant. */
+function benchSampling(engine: Engine): void {
+  const config: ModelConfig = {
+    modelType: 'qwen2', vocabSize: values.quick ? 32000 : 151936, hiddenSize: C, intermediateSize: I,
+    numHiddenLayers: Number(values['sample-layers']), numAttentionHeads: 14, numKeyValueHeads: 2, headDim: 64,
+    maxPositionEmbeddings: 32768, rmsNormEps: 1e-6, ropeTheta: 1000000, attentionBias: true, tieWordEmbeddings: true,
+  };
+  const models = { percall: new LlamaModel(config, engine.arena, engine.kernels, { trainable: false }), packed: new LlamaModel(config, engine.arena, engine.kernels, { trainable: false }) };
+  models.percall.initRandom(new Rng(0));
+  models.packed.weights.set(models.percall.weights);
+  markFrozenWeights(engine.kernels, models.packed);
+  const s = { sampleBatch: 8, prompt: 32, newTokens: 32, iters: 1 };
+  const firstRunS: Record<string, number> = {};
+  for (const [name, model] of Object.entries(models)) {
+    const t0 = performance.now();
+    timeSampling(model, { ...s, iters: 0 }); // the warmup run alone: sessions and, for packed, packing
+    firstRunS[name] = (performance.now() - t0) / 1000;
+  }
+  const seconds: Record<string, number[]> = { percall: [], packed: [] };
+  for (let round = 0; round < 3; round++) for (const [name, model] of Object.entries(models)) seconds[name].push(...timeSampling(model, s));
+  const tokensPerS = (name: string) => (s.sampleBatch * s.newTokens) / median(seconds[name]);
+  console.log(JSON.stringify({
+    name: 'sample', layers: config.numHiddenLayers, vocab: config.vocabSize, batch: s.sampleBatch, prompt: s.prompt, new_tokens: s.newTokens, threads,
+    tokens_per_s_percall: +tokensPerS('percall').toFixed(1), tokens_per_s_packed: +tokensPerS('packed').toFixed(1), packed_speedup: +(tokensPerS('packed') / tokensPerS('percall')).toFixed(2),
+    first_run_s_percall: +firstRunS.percall.toFixed(2), first_run_s_packed: +firstRunS.packed.toFixed(2),
+  }));
+}
+
 /** Child: weights of `layers` layers, every projection run once (nt, and nn with --backward) at 128 rows. */
 async function memoryChild(path: 'percall' | 'packed'): Promise<void> {
   const engine = await createEngine({ provider: 'native', threads });
@@ -156,6 +193,7 @@ if (values['memory-child'] !== undefined) {
     // Backward to the input through a frozen weight (LoRA training): dy (M, out) · W (out, in).
     benchShape(engine, 'gate dx', 'nn', M, C, I);
   }
+  benchSampling(engine);
   await engine.kernels.dispose();
   const self = fileURLToPath(import.meta.url);
   for (const path of ['percall', 'packed']) {

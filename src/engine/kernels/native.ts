@@ -16,11 +16,12 @@
  *
  * An 'nt' matmul whose B lies inside a tensor marked constant (`markConstant`: a frozen model's weights)
  * runs instead, at any row count, on a session of its own that holds that B as a constant initializer:
- * onnxruntime pre-packs it once at load, and the call copies only A and Y. Such a session gives other bits than the per-call one
- * (MLAS's packed-B path blocks K differently; within float32 rounding of the same sum), but which path a
- * call takes depends only on what was marked and the shape, never on timing, and both are bit-identical
- * for any thread count. A marked tensor must not change: each call compares a few sampled floats of B
- * with their values at packing time and throws if one moved (unmark before writing).
+ * onnxruntime pre-packs it once at load, and the call copies only A and Y. The price: the packed copy
+ * (RSS ~2x its bytes with glibc's default malloc) and one idle intra-op thread per such session. Its
+ * bits differ from the per-call session's (MLAS's packed-B path blocks K differently; within float32
+ * rounding of the same sum), but which path a call takes depends only on what was marked and the layout,
+ * never on timing, and both are bit-identical for any thread count. A marked tensor must not change: each
+ * call compares a few sampled floats of B with their values at packing time and throws if one moved.
  *
  * Sessions are created synchronously: the binding's loadModel finishes the load before it returns unless
  * a JavaScript callback is registered (none is here); the public `InferenceSession.create` is async only,
@@ -35,7 +36,7 @@ import type { Kernels, MatmulLayout } from './types.js';
 export const MIN_NATIVE_ROWS = 16;
 /**
  * Layouts whose B is pre-packed when constant: 'nt' only, the forward projections and the LM head
- * (decode, prefill, scoring), where packing pays 1.1-7x (bench/RESULTS.md). 'nn' (the backward to the
+ * (decode, prefill, scoring), where packing pays up to 12x (bench/RESULTS.md). 'nn' (the backward to the
  * input through a frozen base, LoRA training) runs at training row counts where it pays ~1x, and a
  * second packed copy of every weight would double the memory cost.
  */
