@@ -177,7 +177,10 @@ test('a frozen model loaded from a folder is marked: scores and samples within 1
 
     const packedCalls = ort.packedCalls;
     const logp = Float32Array.from(frozen.forward(tokens, targets, B, T));
-    assert.ok(ort.packedCalls > packedCalls, 'the frozen model ran on pre-packed weights');
+    // Every forward matmul has a weight as B: 7 projections per layer and the (untied) LM head.
+    const weightMatmuls = 7 * frozen.config.numHiddenLayers + 1;
+    assert.equal(ort.packedCalls - packedCalls, weightMatmuls, 'every weight matmul of the frozen model ran pre-packed');
+    assert.equal(ort.packedSessions, weightMatmuls);
     const sessions = ort.packedSessions;
     const plainLogp = Float32Array.from(plain.forward(tokens, targets, B, T));
     assert.equal(ort.packedSessions, sessions, 'the prepack: false model marked nothing');
@@ -188,7 +191,8 @@ test('a frozen model loaded from a folder is marked: scores and samples within 1
     const pos = new Int32Array(B);
     const decodeBefore = ort.packedCalls;
     const logits = Float32Array.from(frozen.forwardCached(tokens.subarray(0, B), B, 1, pos));
-    assert.ok(ort.packedCalls > decodeBefore);
+    assert.equal(ort.packedCalls - decodeBefore, weightMatmuls, 'decode (2 rows) ran every weight matmul pre-packed');
+    assert.equal(ort.packedSessions, sessions, 'on the sessions the forward packed');
     const plainLogits = Float32Array.from(plain.forwardCached(tokens.subarray(0, B), B, 1, pos));
     for (let i = 0; i < logits.length; i++) assert.ok(Math.abs(logits[i] - plainLogits[i]) <= 1e-5, `logits[${i}]: ${logits[i]} vs ${plainLogits[i]}`);
 
