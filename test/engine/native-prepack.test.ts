@@ -2,8 +2,8 @@
 // marked runs on a session that packed B once, at any row count. Checked here: its result against the
 // per-call path and float64 (not bitwise: MLAS's packed path blocks K differently), bit-identical bytes at
 // 1 and 2 threads, which calls take the packed path (chunks of a marked block yes, 'nn' and unmarked
-// tensors no), that onnxruntime keeps no reference to the B it was handed at load (the provider hands it
-// a temporary copy), that writing a marked tensor throws and unmarking frees the sessions, and that a frozen
+// tensors no), that onnxruntime keeps no reference to the B it was handed at load (a view of the engine
+// memory), that writing a marked tensor throws and unmarking frees the sessions, and that a frozen
 // model loaded from a folder is marked (`loadModelWeights`) and samples and scores within float32
 // rounding of an unmarked one.
 import { test, before, after } from 'node:test';
@@ -147,6 +147,14 @@ test('writing a marked tensor makes the next matmul throw; after unmarking it co
   native2.kernels.markConstant!(b);
   native2.kernels.markConstant!(b); // marking twice is one mark
   native2.kernels.matmul(out, a, b, M, N, K, 'nt', false);
+  const packed = Float32Array.from(out);
+  // A write the sampled guard does not see (float 1 of 2,000) is not seen at all: the session computes
+  // from its packed copy, not from the engine memory it was loaded from. Hence "must not be written".
+  const kept = b[1];
+  b[1] += 1;
+  native2.kernels.matmul(out, a, b, M, N, K, 'nt', false);
+  assert.deepEqual(Float32Array.from(out), packed);
+  b[1] = kept;
   for (let i = 0; i < b.length; i++) b[i] *= 0.5; // a LoRA merge or a reload, without unmarking
   assert.throws(() => native2.kernels.matmul(out, a, b, M, N, K, 'nt', false), (err: unknown) => err instanceof PrlError && /marked constant changed .*call unmarkConstant before writing/.test(err.message));
   native2.kernels.unmarkConstant!(b);

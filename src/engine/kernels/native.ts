@@ -221,10 +221,10 @@ export class OrtMatmul {
     let g = range.packed.get(key);
     if (!g) {
       const { transA, transB } = LAYOUT_TRANSPOSES[layout];
-      // A copy outside the shared memory for the load (N-API again), garbage once loaded: onnxruntime
-      // packs it and keeps no reference to it (checked: results do not change when it is overwritten).
-      // Not the B staging buffer, which would then stay as large as the LM head for good.
-      const constantB = b.slice(0, N * K);
+      // The view itself, no copy (the binding reads external data from a SharedArrayBuffer view, unlike
+      // tensors): onnxruntime packs it at load and keeps no reference to it (checked: results do not
+      // change when it is overwritten), so a copy would only add B's size to the load's peak.
+      const constantB = b.subarray(0, N * K);
       const session = loadGemmSession(this.ort, transA, transB, N, K, this.threads, constantB);
       const guardIndex = Array.from({ length: GUARD_SAMPLES }, (_, i) => Math.floor((i * (N * K - 1)) / (GUARD_SAMPLES - 1)));
       g = { session, transA, transB, guardIndex, guardValues: Float32Array.from(guardIndex, (i) => constantB[i]) };
