@@ -312,6 +312,50 @@ function packPanelKContiguous(p: usize, b: usize, ldb: usize, kn: i32): void {
   }
 }
 
+/** Four bfloat16 values (8 bytes at p) widened exactly to float32: a bfloat16 is the top half of a float32. */
+// @ts-ignore: decorator
+@inline
+function widen4(p: usize): v128 {
+  return i32x4.shl(i32x4.extend_low_i16x8_u(v128.load64_zero(p)), 16);
+}
+
+/** packPanelKContiguous over bfloat16 B: B(k, j) at b + k*2 + j*ldb, widened to float32 as it is packed. */
+function packPanelKContiguous16(p: usize, b: usize, ldb: usize, kn: i32): void {
+  let src = b;
+  let k = 0;
+  for (; k + 4 <= kn; k += 4) {
+    const r0 = widen4(src), r1 = widen4(src + ldb), r2 = widen4(src + 2 * ldb), r3 = widen4(src + 3 * ldb);
+    const r4 = widen4(src + 4 * ldb), r5 = widen4(src + 5 * ldb), r6 = widen4(src + 6 * ldb), r7 = widen4(src + 7 * ldb);
+    const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
+    const t2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7), t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
+    const u0 = v128.shuffle<f32>(r4, r5, 0, 4, 1, 5), u1 = v128.shuffle<f32>(r6, r7, 0, 4, 1, 5);
+    const u2 = v128.shuffle<f32>(r4, r5, 2, 6, 3, 7), u3 = v128.shuffle<f32>(r6, r7, 2, 6, 3, 7);
+    const dst = p + (<usize>k << 5);
+    v128.store(dst, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5)); v128.store(dst, v128.shuffle<f32>(u0, u1, 0, 1, 4, 5), 16);
+    v128.store(dst, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), 32); v128.store(dst, v128.shuffle<f32>(u0, u1, 2, 3, 6, 7), 48);
+    v128.store(dst, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), 64); v128.store(dst, v128.shuffle<f32>(u2, u3, 0, 1, 4, 5), 80);
+    v128.store(dst, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), 96); v128.store(dst, v128.shuffle<f32>(u2, u3, 2, 3, 6, 7), 112);
+    src += 8;
+  }
+  for (; k < kn; k++) {
+    const dst = p + (<usize>k << 5);
+    for (let jj = 0; jj < 8; jj++) store<u32>(dst + (<usize>jj << 2), <u32>load<u16>(src + <usize>jj * ldb) << 16);
+    src += 2;
+  }
+}
+
+/** packPanelJContiguous over bfloat16 B: B(k, j) at b + k*ldb + j*2. */
+function packPanelJContiguous16(p: usize, b: usize, ldb: usize, kn: i32): void {
+  let src = b;
+  for (let k = 0; k < kn; k++) {
+    const dst = p + (<usize>k << 5);
+    const v = v128.load(src);
+    v128.store(dst, i32x4.shl(i32x4.extend_low_i16x8_u(v), 16));
+    v128.store(dst, i32x4.shl(i32x4.extend_high_i16x8_u(v), 16), 16);
+    src += ldb;
+  }
+}
+
 /** Packs B(0 .. kn, 0 .. 8) into p as (kn, 8) when B is j-contiguous: B(k, j) at b + k*ldb + j*4. */
 function packPanelJContiguous(p: usize, b: usize, ldb: usize, kn: i32): void {
   let src = b;
@@ -360,13 +404,23 @@ function packTileA(p: usize, a: usize, ais: usize, aks: usize, kn: i32, mr: i32)
   }
 }
 
+/** B(k, j) at `p` as float32: float32 storage, or bfloat16 widened. */
+// @ts-ignore: decorator
+@inline
+function loadB(p: usize, b16: bool): f32 {
+  return b16 ? reinterpret<f32>(<u32>load<u16>(p) << 16) : load<f32>(p);
+}
+
 /**
  * The GEMM core: out (M, N, row stride ldo bytes) (+)= A · B with A(i, k) at a + i*ais + k*aks and
- * B(k, j) at b + k*bks + j*bjs (bytes; one of ais, aks and one of bks, bjs is 4). Per (K, N) block,
- * B is packed into 8-column panels; per 4-row tile, A is packed to (kn, 4) and swept over all panels.
- * Every output element is init + Σ_k in k order, the same in every path (tile, single row, edge column).
+ * B(k, j) at b + k*bks + j*bjs (bytes; one of ais, aks is 4 and one of bks, bjs the element size of B:
+ * 4, or 2 for bfloat16 B when `b16`). Per (K, N) block, B is packed (as float32) into 8-column panels;
+ * per 4-row tile, A is packed to (kn, 4) and swept over all panels. Every output element is init + Σ_k in
+ * k order, the same in every path (tile, single row, edge column), so a bfloat16 B gives exactly the bits
+ * of the same values stored as float32.
  */
-function gemm(out: usize, ldo: usize, a: usize, ais: usize, aks: usize, b: usize, bks: usize, bjs: usize, M: i32, N: i32, K: i32, accumulate: bool, scratch: usize): void {
+function gemm(out: usize, ldo: usize, a: usize, ais: usize, aks: usize, b: usize, bks: usize, bjs: usize, M: i32, N: i32, K: i32, accumulate: bool, b16: bool, scratch: usize): void {
+  const eb: usize = b16 ? 2 : 4;
   const aTile = scratch + A_TILE_OFFSET;
   for (let jc = 0; jc < N; jc += NC) {
     const nc = min(NC, N - jc);
@@ -378,7 +432,10 @@ function gemm(out: usize, ldo: usize, a: usize, ais: usize, aks: usize, b: usize
       const bBlock = b + <usize>k0 * bks + <usize>jc * bjs;
       for (let p = 0; p < ncFull; p += 8) {
         const dst = scratch + <usize>(p >> 3) * panelBytes;
-        if (bks == 4) packPanelKContiguous(dst, bBlock + <usize>p * bjs, bjs, kn);
+        if (b16) {
+          if (bks == eb) packPanelKContiguous16(dst, bBlock + <usize>p * bjs, bjs, kn);
+          else packPanelJContiguous16(dst, bBlock + <usize>p * eb, bks, kn);
+        } else if (bks == eb) packPanelKContiguous(dst, bBlock + <usize>p * bjs, bjs, kn);
         else packPanelJContiguous(dst, bBlock + (<usize>p << 2), bks, kn);
       }
       const aBlock = a + <usize>k0 * aks;
@@ -415,7 +472,7 @@ function gemm(out: usize, ldo: usize, a: usize, ais: usize, aks: usize, b: usize
           let pa = aBlock + <usize>i * ais;
           let pb = b + <usize>k0 * bks + <usize>j * bjs;
           for (let k = 0; k < kn; k++) {
-            acc = acc + load<f32>(pa) * load<f32>(pb);
+            acc = acc + load<f32>(pa) * loadB(pb, b16);
             pa += aks;
             pb += bks;
           }
@@ -428,17 +485,19 @@ function gemm(out: usize, ldo: usize, a: usize, ais: usize, aks: usize, b: usize
 
 /**
  * out (+)= op(a) · op(b), out (M, N). layout 0 'nt': a (M, K), b (N, K); 1 'nn': a (M, K), b (K, N);
- * 2 'tn': a (K, M), b (K, N). Threads split the M rows in multiples of the tile height MR.
+ * 2 'tn': a (K, M), b (K, N). b16 != 0: b holds bfloat16 (2 bytes each), widened exactly as it is packed.
+ * Threads split the M rows in multiples of the tile height MR.
  */
-export function matmul(out: usize, a: usize, b: usize, M: i32, N: i32, K: i32, layout: i32, accumulate: i32, tid: i32, nt: i32): void {
+export function matmul(out: usize, a: usize, b: usize, M: i32, N: i32, K: i32, layout: i32, accumulate: i32, b16: i32, tid: i32, nt: i32): void {
   const i0 = part(M, MR, tid, nt), i1 = part(M, MR, tid + 1, nt);
   if (i0 >= i1) return;
+  const eb: usize = b16 != 0 ? 2 : 4;
   const ais: usize = layout == 2 ? 4 : <usize>K << 2;
   const aks: usize = layout == 2 ? <usize>M << 2 : 4;
-  const bks: usize = layout == 0 ? 4 : <usize>N << 2;
-  const bjs: usize = layout == 0 ? <usize>K << 2 : 4;
+  const bks: usize = layout == 0 ? eb : <usize>N * eb;
+  const bjs: usize = layout == 0 ? <usize>K * eb : eb;
   const ldo = <usize>N << 2;
-  gemm(out + <usize>i0 * ldo, ldo, a + <usize>i0 * ais, ais, aks, b, bks, bjs, i1 - i0, N, K, accumulate != 0, scratchOf(tid));
+  gemm(out + <usize>i0 * ldo, ldo, a + <usize>i0 * ais, ais, aks, b, bks, bjs, i1 - i0, N, K, accumulate != 0, b16 != 0, scratchOf(tid));
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -764,12 +823,12 @@ export function attentionForward(out: usize, lse: usize, q: usize, k: usize, v: 
       const nk = q0 + bq; // keys this block sees
       const ld = <usize>nk << 2;
       const qb = q + qBase + <usize>q0 * qs;
-      gemm(S, ld, qb, qs, 4, k + kvBase, 4, ks, bq, nk, hd, false, scratch); // (bq, nk) = Q Kᵀ
+      gemm(S, ld, qb, qs, 4, k + kvBase, 4, ks, bq, nk, hd, false, false, scratch); // (bq, nk) = Q Kᵀ
       for (let r = 0; r < bq; r++) {
         const l = softmaxRowCausal(S + <usize>r * ld, q0 + r + 1, nk, scale);
         store<f32>(lse + (((<usize>u * <usize>T) + <usize>(q0 + r)) << 2), l);
       }
-      gemm(out + qBase + <usize>q0 * qs, qs, S, ld, 4, v + kvBase, ks, 4, bq, hd, nk, false, scratch); // (bq, hd) = P V
+      gemm(out + qBase + <usize>q0 * qs, qs, S, ld, 4, v + kvBase, ks, 4, bq, hd, nk, false, false, scratch); // (bq, hd) = P V
     }
   }
 }
@@ -801,8 +860,8 @@ export function attentionBackward(dq: usize, dk: usize, dv: usize, dout: usize, 
         const nk = q0 + bq;
         const ld = <usize>nk << 2;
         const ro = qBase + <usize>q0 * qs;
-        gemm(P, ld, q + ro, qs, 4, kp, 4, ks, bq, nk, hd, false, scratch); // S = Q Kᵀ
-        gemm(DS, ld, dout + ro, qs, 4, vp, 4, ks, bq, nk, hd, false, scratch); // dP = dO Vᵀ
+        gemm(P, ld, q + ro, qs, 4, kp, 4, ks, bq, nk, hd, false, false, scratch); // S = Q Kᵀ
+        gemm(DS, ld, dout + ro, qs, 4, vp, 4, ks, bq, nk, hd, false, false, scratch); // dP = dO Vᵀ
         for (let r = 0; r < bq; r++) {
           const t = q0 + r;
           const n = t + 1;
@@ -829,9 +888,9 @@ export function attentionBackward(dq: usize, dk: usize, dv: usize, dout: usize, 
             store<f32>(dr + (<usize>j << 2), 0);
           }
         }
-        gemm(dq + ro, qs, DS, ld, 4, kp, ks, 4, bq, hd, nk, true, scratch); // dQ += dS K
-        gemm(dkp, ks, DS, 4, ld, q + ro, qs, 4, nk, hd, bq, true, scratch); // dK += dSᵀ Q
-        gemm(dvp, ks, P, 4, ld, dout + ro, qs, 4, nk, hd, bq, true, scratch); // dV += Pᵀ dO
+        gemm(dq + ro, qs, DS, ld, 4, kp, ks, 4, bq, hd, nk, true, false, scratch); // dQ += dS K
+        gemm(dkp, ks, DS, 4, ld, q + ro, qs, 4, nk, hd, bq, true, false, scratch); // dK += dSᵀ Q
+        gemm(dvp, ks, P, 4, ld, dout + ro, qs, 4, nk, hd, bq, true, false, scratch); // dV += Pᵀ dO
       }
     }
   }
@@ -1100,5 +1159,88 @@ export function adamw(p: usize, g: usize, m: usize, v: usize, n: i32, lr: f32, b
     store<f32>(v + o, vs);
     const upd = ms / bc1 / (Mathf.sqrt(vs / bc2) + eps) + wd * ps;
     store<f32>(p + o, ps - lr * upd);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Sampling (src/engine/sampling-rows.ts): the exp passes of softmax / temperature / top-k / top-p over a
+// (N, V) block of logits. Work units are (row, vocabulary chunk) pairs, so one long row (a single
+// sequence decoding) still spreads over every thread; each unit's reductions run in one fixed order.
+
+/** chunkMax[r, c] = max of logits[r, c*chunk .. min(V, (c+1)*chunk)); units split over threads. */
+export function samplingMax(chunkMax: usize, logits: usize, N: i32, V: i32, chunk: i32, tid: i32, nt: i32): void {
+  const nC = (V + chunk - 1) / chunk;
+  const u0 = part(N * nC, 1, tid, nt), u1 = part(N * nC, 1, tid + 1, nt);
+  for (let u = u0; u < u1; u++) {
+    const r = u / nC, c = u % nC;
+    const j0 = c * chunk;
+    const row = logits + ((<usize>r * <usize>V + <usize>j0) << 2);
+    store<f32>(chunkMax + (<usize>u << 2), rowMax(row, min(chunk, V - j0)));
+  }
+}
+
+/** exp(x) for x >= EXP_LO, exactly 0 below (expv clamps there instead): -Infinity logits get weight 0. */
+@inline function expFlushv(x: v128): v128 {
+  return v128.and(expv(x), f32x4.ge(x, kExp(0)));
+}
+@inline function expFlushs(x: f32): f32 {
+  return x >= EXP_LO ? exps(x) : <f32>0;
+}
+
+/** Both lanes pairs of a float32 vector added to float64 accumulators: lo += (v0, v1), hi += (v2, v3). */
+@inline function addWide(acc: v128, v: v128, high: bool): v128 {
+  return f64x2.add(acc, f64x2.promote_low_f32x4(high ? v128.shuffle<f32>(v, v, 2, 3, 0, 1) : v));
+}
+
+/**
+ * Per unit (row r, chunk c), with m the row's max (from chunkMax, exact in any order) and x = z - m:
+ * sums[u*2] = Σ exp(x) (float64 over float32 exps: the temperature-1 normaliser) and, when invT > 0,
+ * weights = exp(x * invT) (tempered, unnormalised; the max token gets 1) with sums[u*2+1] = Σ weights
+ * (float64 over the stored float32 values, so a walk over them agrees with the sum). invT = 1 reuses
+ * the first exp; invT = 0 (greedy) writes no weights.
+ */
+export function samplingWeights(weights: usize, sums: usize, logits: usize, chunkMax: usize, invT: f32, N: i32, V: i32, chunk: i32, tid: i32, nt: i32): void {
+  const nC = (V + chunk - 1) / chunk;
+  const u0 = part(N * nC, 1, tid, nt), u1 = part(N * nC, 1, tid + 1, nt);
+  const tv = f32x4.splat(invT);
+  for (let u = u0; u < u1; u++) {
+    const r = u / nC, c = u % nC;
+    const j0 = c * chunk, n = min(chunk, V - j0), n4 = n & ~3;
+    const maxRow = chunkMax + ((<usize>r * <usize>nC) << 2);
+    let m = load<f32>(maxRow);
+    for (let i = 1; i < nC; i++) m = max<f32>(m, load<f32>(maxRow + (<usize>i << 2)));
+    const mv = f32x4.splat(m);
+    const off = (<usize>r * <usize>V + <usize>j0) << 2;
+    const src = logits + off, dst = weights + off;
+    let eLo = f64x2.splat(0), eHi = f64x2.splat(0), wLo = f64x2.splat(0), wHi = f64x2.splat(0);
+    for (let j = 0; j < n4; j += 4) {
+      const o = <usize>j << 2;
+      const x = f32x4.sub(v128.load(src + o), mv);
+      const e = expFlushv(x);
+      eLo = addWide(eLo, e, false);
+      eHi = addWide(eHi, e, true);
+      if (invT > 0) {
+        const w = invT == 1 ? e : expFlushv(f32x4.mul(x, tv));
+        v128.store(dst + o, w);
+        wLo = addWide(wLo, w, false);
+        wHi = addWide(wHi, w, true);
+      }
+    }
+    const eAll = f64x2.add(eLo, eHi), wAll = f64x2.add(wLo, wHi);
+    let se = f64x2.extract_lane(eAll, 0) + f64x2.extract_lane(eAll, 1);
+    let sw = f64x2.extract_lane(wAll, 0) + f64x2.extract_lane(wAll, 1);
+    for (let j = n4; j < n; j++) {
+      const o = <usize>j << 2;
+      const x = load<f32>(src + o) - m;
+      const e = expFlushs(x);
+      se += <f64>e;
+      if (invT > 0) {
+        const w = invT == 1 ? e : expFlushs(x * invT);
+        store<f32>(dst + o, w);
+        sw += <f64>w;
+      }
+    }
+    store<f64>(sums + (<usize>u << 4), se);
+    store<f64>(sums + (<usize>u << 4), sw, 8);
   }
 }

@@ -3,7 +3,7 @@
 # `prl bench --shape/--model ... --json`, then bench/torch_model.py with the same flags, then the
 # markdown table of bench/model-table.mjs (prl / PyTorch ratios of time, peak RSS and tokens/s).
 #
-#   bench/model.sh [--shape qwen2.5-0.5b | --model DIR] [--layers N] [--lora-rank 16] [--recompute] [--provider native] [--train-only | --sample-only]
+#   bench/model.sh [--shape qwen2.5-0.5b | --model DIR] [--layers N] [--lora-rank 16] [--recompute] [--bf16] [--provider native] [--train-only | --sample-only]
 #                  [--batch 4 --seq 256] [--sample-batch 8 --prompt 32 --new-tokens 32] [--threads 2] [--iters 3]
 #
 # Defaults: --shape qwen2.5-0.5b (all 24 layers), --threads 2. PyTorch gets the same thread count through
@@ -30,8 +30,8 @@ while [ $# -gt 0 ]; do
       prl_args+=(--shape "$2"); torch_args+=(--shape "$2"); source_given=yes; shift 2 ;;
     --threads)
       threads="$2"; shift 2 ;;
-    --recompute)
-      prl_args+=("$1"); shift ;;  # prl only: PyTorch keeps every activation
+    --recompute | --bf16)
+      prl_args+=("$1"); shift ;;  # prl only: PyTorch keeps every activation and a float32 base
     --provider)
       prl_args+=(--provider "$2"); shift 2 ;;
     --train-only | --sample-only)

@@ -14,8 +14,9 @@ const { values } = parseArgs({ options: { vocab: { type: 'string', default: '151
 const V = Number(values.vocab);
 const iters = Number(values.iters);
 const rng = new Rng(0);
-const weights = Float64Array.from({ length: V }, () => Math.exp(3 * rng.normal()));
+const weights = Float32Array.from({ length: V }, () => Math.exp(3 * rng.normal()));
 const order = new Int32Array(V);
+const total = weights.reduce((s, w) => s + w, 0);
 
 function fullSort(topK: number, topP: number): number {
   for (let j = 0; j < V; j++) order[j] = j;
@@ -48,7 +49,7 @@ function time(fn: () => number): { ms: number; kept: number } {
 console.log(`vocabulary ${V}, median of ${iters}, ${cpus()[0]?.model ?? 'unknown CPU'}`);
 for (const [topK, topP] of [[50, 1], [0, 0.95], [50, 0.95], [0, 0.999]] as const) {
   const sorted = time(() => fullSort(topK, topP));
-  const selected = time(() => keptTokens(weights, V, topK, topP, order).kept);
+  const selected = time(() => keptTokens(weights, V, topK, topP, order, total).kept);
   if (sorted.kept !== selected.kept) throw new Error(`kept ${selected.kept} vs full sort ${sorted.kept}`);
   console.log(`topK ${topK} topP ${topP}: kept ${selected.kept}; full sort ${sorted.ms.toFixed(2)} ms, selection ${selected.ms.toFixed(2)} ms, ${(sorted.ms / selected.ms).toFixed(1)}x faster`);
 }

@@ -6,8 +6,8 @@
  *   AdamW (with --lora-rank: a frozen base, only the adapter trained), median ms after one warmup;
  * - sample: `sample-batch` random prompts of `prompt` ids, `new-tokens` new ids each at temperature 1,
  *   median tokens/s after one warmup.
- * Each line also carries the process's peak RSS so far. A plan that cannot fit the engine arena is
- * refused before any weight is allocated (engine/memory-estimate.ts).
+ * Each line also carries the process's peak RSS so far and the arena segments (4 GiB memories) the
+ * model spans. A plan that cannot fit is refused before any weight is allocated (engine/memory-estimate.ts).
  */
 import type { ModelConfig } from '../engine/config.js';
 import { loadModelFolder, type ModelFolder } from '../engine/checkpoint.js';
@@ -56,6 +56,11 @@ export interface ModelBenchSettings {
   loraRank: number;
   /** Per-layer activation checkpointing in the training step (`--recompute`). */
   recompute: boolean;
+  /**
+   * Hold a frozen base's matrices in bfloat16 (`--bf16`, for a --shape: as a bf16 checkpoint would be
+   * held; a --model folder of BF16 matrices is held so whenever it is frozen, as `loadModel` does).
+   */
+  bf16: boolean;
   train: boolean;
   sample: boolean;
   iters: number;
@@ -73,16 +78,19 @@ export function shapeConfig(shape: string, layers?: number): ModelConfig {
 }
 
 /** What the bench will put in the arena, for the estimate. */
-export function benchPlan(config: ModelConfig, s: ModelBenchSettings, baseBytes: number): MemoryPlan {
+export function benchPlan(config: ModelConfig, s: ModelBenchSettings, baseBytes: number, segmentBaseBytes = 0): MemoryPlan {
+  const trainable = s.train && s.loraRank === 0;
   return {
     config,
-    trainable: s.train && s.loraRank === 0,
+    trainable,
+    bf16Weights: s.bf16 && !trainable,
     loraRank: s.loraRank,
     recompute: s.recompute,
     optimizer: s.train,
     trainRows: s.train ? s.batch * s.seq : 0,
     sample: s.sample ? { batch: s.sampleBatch, maxT: s.prompt + s.newTokens - 1 } : undefined,
     baseBytes,
+    segmentBaseBytes,
   };
 }
 
@@ -92,18 +100,18 @@ export function runModelBench(engine: Engine, s: ModelBenchSettings, onLine: (li
   try {
     const config = folder ? folder.config : shapeConfig((s.source as { shape: string }).shape, (s.source as { layers?: number }).layers);
     const label = 'dir' in s.source ? s.source.dir : s.source.shape;
-    const plan = benchPlan(config, s, engine.arena.usedBytes);
+    const plan = benchPlan(config, { ...s, bf16: s.bf16 || (folder?.storesBf16Matrices() ?? false) }, engine.arena.usedBytes, engine.arena.baseBytes);
     const estimate = assertFits(plan, describePlan(label, config, s), fitHints(plan, s));
     if (config.maxPositionEmbeddings < Math.max(s.seq, s.prompt + s.newTokens)) {
       throw inputError('--seq/--prompt/--new-tokens', `need ${Math.max(s.seq, s.prompt + s.newTokens)} positions, the model has max_position_embeddings = ${config.maxPositionEmbeddings}`);
     }
 
-    const model = new LlamaModel(config, engine.arena, engine.kernels, { trainable: plan.trainable, recompute: s.recompute });
+    const model = new LlamaModel(config, engine.arena, engine.kernels, { trainable: plan.trainable, recompute: s.recompute, layerSegments: estimate.layerSegments, bf16Weights: plan.bf16Weights });
     if (folder) folder.fillTensors(model.parameters());
     else model.initRandom(new Rng(0));
     let trained: Trainable & { zeroGrad(): void } = model;
     if (s.loraRank > 0) {
-      const adapter = new LoraAdapter(config, engine.arena, { rank: s.loraRank });
+      const adapter = new LoraAdapter(config, engine.arena, { rank: s.loraRank }, model.layerSegments);
       adapter.initRandom(new Rng(3));
       model.attachAdapter(adapter);
       trained = adapter;
@@ -116,8 +124,10 @@ export function runModelBench(engine: Engine, s: ModelBenchSettings, onLine: (li
       vocab: config.vocabSize,
       lora_rank: s.loraRank,
       recompute: s.recompute ? 1 : 0,
+      bf16: plan.bf16Weights ? 1 : 0,
       threads: engine.kernels.threads,
       provider: engine.kernels.name,
+      segments: estimate.segments.length,
     };
     if (s.train) {
       const opt = new AdamW(trained, engine.arena, engine.kernels, { lr: 1e-5 });
@@ -130,7 +140,7 @@ export function runModelBench(engine: Engine, s: ModelBenchSettings, onLine: (li
         peak_rss_gib: peakRssGib(),
         arena_gib: round(engine.arena.usedBytes / 2 ** 30),
         estimate_gib: round(estimate.total / 2 ** 30),
-        trainable_params: trained.weights.length,
+        trainable_params: trained.shards.reduce((n, s) => n + s.weights.length, 0),
         ...meta,
       });
     }

@@ -216,6 +216,8 @@ export interface ModelFolder {
    * `lm_head.weight` in a tied model) are ignored.
    */
   fillTensors(dest: readonly NamedTensor[]): void;
+  /** Whether every matrix the model holds (embeddings, projections, lm_head) is stored as BF16. */
+  storesBf16Matrices(): boolean;
   /** Every expected tensor (`expectedTensors` order) read into a fresh float32 array; extras are left out. */
   readAllTensors(): Array<{ name: string; shape: number[]; data: Float32Array }>;
   close(): void;
@@ -265,6 +267,7 @@ export function loadModelFolder(dir: string): ModelFolder {
         if (source.entry(t.name) !== undefined) source.read(t.name, t.data);
       }
     },
+    storesBf16Matrices: () => expectedTensors(config).every((t) => t.shape.length !== 2 || source.entry(t.name)?.dtype === 'BF16'),
     readAllTensors() {
       return expectedTensors(config).map(({ name, shape }) => {
         const data = new Float32Array(numElements(shape));

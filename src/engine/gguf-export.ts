@@ -6,6 +6,7 @@
  * permutation (see `permuteForLlamaRope`). The result loads in llama.cpp (and node-llama-cpp) and gives
  * the same log-probs as the HF model (test/engine/gguf.test.ts checks this against a float64 forward).
  */
+import { widenBf16 } from './bf16.js';
 import type { ModelConfig } from './config.js';
 import { GGUF_DEFAULT_ALIGNMENT, Q8_0_BLOCK, writeGguf, type GgufTensorInput, type GgufTensorType, type GgufValue } from './gguf.js';
 import type { LlamaModel } from './model.js';
@@ -26,7 +27,7 @@ export interface HfModel {
 export function hfModelFromLlamaModel(model: LlamaModel, tokenizerJson: unknown): HfModel {
   return {
     config: model.config,
-    tensors: model.parameters().map((p) => ({ name: p.name, shape: [...p.shape], data: Float32Array.from(p.data) })),
+    tensors: model.parameters().map((p) => ({ name: p.name, shape: [...p.shape], data: p.data instanceof Uint16Array ? widenBf16(p.data) : Float32Array.from(p.data) })),
     tokenizerJson,
   };
 }

@@ -10,8 +10,9 @@
  * Backward recomputes logits_c and turns it in place into d logits_c = -dlogp (softmax) + dlogp onehot,
  * then d h += d logits_c · W_c and d W_c += d logits_cᵀ · h, chunk by chunk.
  */
+import type { WeightArray } from './bf16.js';
 import type { Kernels } from './kernels/types.js';
-import type { Arena } from './memory.js';
+import type { Allocator } from './memory.js';
 
 /** Vocabulary rows per chunk: (N, HEAD_CHUNK) floats of scratch, large enough to keep matmuls efficient. */
 export const HEAD_CHUNK = 1024;
@@ -26,7 +27,7 @@ export interface HeadScratch {
 }
 
 /** Scratch for N rows; `chunkRows` (default HEAD_CHUNK) vocabulary rows per chunk. */
-export function allocHeadScratch(arena: Arena, N: number, V: number, chunkRows = HEAD_CHUNK): HeadScratch {
+export function allocHeadScratch(arena: Allocator, N: number, V: number, chunkRows = HEAD_CHUNK): HeadScratch {
   const chunk = Math.min(V, chunkRows);
   return { chunk, logits: arena.allocF32(N * chunk), chunkLse: arena.allocF32(N), chunkEntropy: arena.allocF32(N), scale: arena.allocF32(N) };
 }
@@ -42,7 +43,7 @@ export interface HeadOutputs {
 const xlogx = (x: number): number => (x > 0 ? x * Math.log(x) : 0);
 
 /** Log-probs, lse and entropy of logits = hidden (N, C) · Wᵀ, W (V, C), chunk by chunk. */
-export function headForward(k: Kernels, s: HeadScratch, out: HeadOutputs, hidden: Float32Array, W: Float32Array, targets: Int32Array, N: number, V: number, C: number): void {
+export function headForward(k: Kernels, s: HeadScratch, out: HeadOutputs, hidden: Float32Array, W: WeightArray, targets: Int32Array, N: number, V: number, C: number): void {
   const runLse = new Float64Array(N).fill(-Infinity);
   const runEntropy = new Float64Array(N);
   const targetLogit = new Float64Array(N);
@@ -73,7 +74,7 @@ export function headForward(k: Kernels, s: HeadScratch, out: HeadOutputs, hidden
  * Backward of `headForward`'s log-probs given dlogp (N) and the forward's lse (N): dhidden (N, C) is
  * OVERWRITTEN with dlogp-weighted d logp / d hidden; dW (V, C), when given, ACCUMULATES.
  */
-export function headBackward(k: Kernels, s: HeadScratch, dhidden: Float32Array, dW: Float32Array | null, dlogp: Float32Array, hidden: Float32Array, W: Float32Array, lse: Float32Array, targets: Int32Array, N: number, V: number, C: number): void {
+export function headBackward(k: Kernels, s: HeadScratch, dhidden: Float32Array, dW: Float32Array | null, dlogp: Float32Array, hidden: Float32Array, W: WeightArray, lse: Float32Array, targets: Int32Array, N: number, V: number, C: number): void {
   for (let n = 0; n < N; n++) s.scale[n] = targets[n] < 0 ? 0 : -dlogp[n];
   for (let v0 = 0; v0 < V; v0 += s.chunk) {
     const Vc = Math.min(s.chunk, V - v0);

@@ -12,23 +12,38 @@ import { Rng } from '../util/rng.js';
 import type { ModelConfig } from './config.js';
 import { PrlError } from '../util/errors.js';
 import { mergeAdapter } from './lora.js';
-import { assertFits } from './memory-estimate.js';
+import { assertFits, planPlacement, type MemoryPlan } from './memory-estimate.js';
 import { loadPeftAdapter } from './peft.js';
+import { widenBf16, type WeightArray } from './bf16.js';
 
 export interface LoadedModel {
   model: LlamaModel;
   tokenizer: Tokenizer;
 }
 
-export interface LoadModelOptions extends LlamaModelOptions {
+export interface LoadModelOptions extends Omit<LlamaModelOptions, 'bf16Weights'> {
+  /**
+   * Hold a frozen model's matrices in bfloat16 (LlamaModelOptions.bf16Weights). Default: yes when the model
+   * is frozen and the checkpoint stores them as BF16 (exact: the same numbers in half the memory).
+   */
+  bf16Weights?: boolean;
   /** A PEFT LoRA folder to attach; the base is then frozen unless `trainable` is true. */
   adapter?: string;
+  /**
+   * What the model will hold besides its weights, for placing its layers over the arena's 4 GiB segments
+   * (only models past one segment are affected). Default: AdamW moments over a trainable model, training
+   * activations for 4 x 512 rows, and a sampling state for 8 sequences of 1,024 positions.
+   */
+  work?: Pick<MemoryPlan, 'optimizer' | 'trainRows' | 'sample' | 'loraRank' | 'loraTargets'>;
   /**
    * When the model is frozen, mark its weights constant so that the native provider pre-packs them
    * (`markFrozenWeights`): default true; false saves the packed copy's memory at the cost of speed.
    */
   prepack?: boolean;
 }
+
+/** LoadModelOptions.work's default. */
+const DEFAULT_WORK = { trainRows: 4 * 512, sample: { batch: 8, maxT: 1024 } };
 
 /**
  * Loads a Hugging Face-layout folder (config.json, safetensors, tokenizer.json) into the engine;
@@ -45,13 +60,17 @@ export function loadModelWeights(dir: string, engine: Engine, options: LoadModel
   const folder = loadModelFolder(dir);
   try {
     const trainable = options.trainable ?? options.adapter === undefined;
-    // Refuse before allocating: a model past the arena would otherwise fail half-loaded.
-    const hints = trainable ? ['load it frozen (no gradients: inference, scoring, or the base under a LoRA adapter)'] : [];
-    assertFits({ config: folder.config, trainable, optimizer: false, baseBytes: engine.arena.usedBytes }, `${dir}: the ${trainable ? 'trainable' : 'frozen'} model`, hints);
-    const model = new LlamaModel(folder.config, engine.arena, engine.kernels, { trainable, recompute: options.recompute });
+    const bf16Weights = options.bf16Weights ?? (!trainable && folder.storesBf16Matrices());
+    const work = { optimizer: trainable, ...DEFAULT_WORK, ...options.work };
+    const plan: MemoryPlan = { config: folder.config, trainable, bf16Weights, recompute: options.recompute, ...work, baseBytes: engine.arena.usedBytes, segmentBaseBytes: engine.arena.baseBytes };
+    // Refuse before allocating (a model past the machine would otherwise fail half-loaded); the weights alone decide.
+    const hints = trainable ? ['load it frozen (no gradients: inference, scoring, or the base under a LoRA adapter; a BF16 checkpoint is then held in 16 bits)'] : [];
+    assertFits({ ...plan, optimizer: false, trainRows: 0, sample: undefined, loraRank: 0 }, `${dir}: the ${trainable ? 'trainable' : 'frozen'} model`, hints);
+    const layerSegments = options.layerSegments ?? planPlacement(plan);
+    const model = new LlamaModel(folder.config, engine.arena, engine.kernels, { trainable, recompute: options.recompute, layerSegments, bf16Weights });
     folder.fillTensors(model.parameters());
     if (!trainable && (options.prepack ?? true)) markFrozenWeights(engine.kernels, model);
-    if (options.adapter !== undefined) model.attachAdapter(loadPeftAdapter(options.adapter, folder.config, engine.arena));
+    if (options.adapter !== undefined) model.attachAdapter(loadPeftAdapter(options.adapter, folder.config, engine.arena, layerSegments));
     return { model, tokenizer: folder.tokenizer };
   } finally {
     folder.close();
@@ -59,26 +78,36 @@ export function loadModelWeights(dir: string, engine: Engine, options: LoadModel
 }
 
 /**
- * Tells `kernels` that `model`'s weights will not change (`Kernels.markConstant` on its one weight
- * block): the native provider then pre-packs each forward projection and LM-head chunk on its first use,
+ * Tells `kernels` that `model`'s weights will not change (`Kernels.markConstant` on each of its weight
+ * blocks): the native provider then pre-packs each forward projection and LM-head chunk on its first use,
  * so decode matmuls run 3-12x and 16-row prefill ones 2-4x faster (training row counts ~1x), for a packed
  * copy of the weights in native memory (RSS +2x their bytes with glibc's default malloc; bench/RESULTS.md
  * "Pre-packed constant weights"); the wasm and ts providers ignore it. Call it only on a frozen model whose weights
  * are final, and `unmarkFrozenWeights` before writing them (merge, reload) or when dropping the model.
  */
 export function markFrozenWeights(kernels: Kernels, model: LlamaModel): void {
-  kernels.markConstant?.(model.weights);
+  for (const block of weightBlocks(model)) kernels.markConstant?.(block);
 }
 
 /** Withdraws `markFrozenWeights` and frees what the provider pre-packed for `model`. */
 export function unmarkFrozenWeights(kernels: Kernels, model: LlamaModel): void {
-  kernels.unmarkConstant?.(model.weights);
+  for (const block of weightBlocks(model)) kernels.unmarkConstant?.(block);
+}
+
+/** The model's weight blocks: per arena segment it spans, the float32 block and the bfloat16 one if held. */
+function weightBlocks(model: LlamaModel): WeightArray[] {
+  return model.shards.flatMap((shard) => (shard.weights16 ? [shard.weights, shard.weights16] : [shard.weights]));
 }
 
 /** A fresh model with the same config and weights as `source` (e.g. the frozen RL reference). */
 export function cloneModel(source: LlamaModel, engine: Engine): LlamaModel {
-  const copy = new LlamaModel(source.config, engine.arena, engine.kernels);
-  copy.weights.set(source.weights);
+  const copy = new LlamaModel(source.config, engine.arena, engine.kernels, { layerSegments: source.layerSegments });
+  const from = new Map(source.parameters().map((p) => [p.name, p.data]));
+  for (const p of copy.parameters()) {
+    const data = from.get(p.name)!;
+    if (data instanceof Uint16Array) widenBf16(data, p.data as Float32Array);
+    else p.data.set(data);
+  }
   return copy;
 }
 

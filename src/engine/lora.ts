@@ -13,6 +13,7 @@ import type { Rng } from '../util/rng.js';
 import type { ModelConfig } from './config.js';
 import type { Kernels } from './kernels/types.js';
 import type { Arena } from './memory.js';
+import type { ParamShard } from './optim.js';
 
 export const LORA_TARGETS = ['q', 'k', 'v', 'o', 'gate', 'up', 'down'] as const;
 export type LoraTarget = (typeof LORA_TARGETS)[number];
@@ -116,38 +117,53 @@ export function loraBlockFloats(model: ModelConfig, options: LoraOptions): numbe
 export class LoraAdapter {
   readonly config: LoraConfig;
   readonly scale: number;
-  /** A then B of every adapted layer, flat, in `parameters()` order. */
-  readonly weights: Float32Array;
-  /** Gradients, same layout as `weights`. */
-  readonly grads: Float32Array;
+  /**
+   * A then B of every adapted layer, flat, in `parameters()` order, with their gradients: one shard per
+   * arena segment holding the model's layers (`layerSegments`), so each pair sits beside its layer.
+   */
+  readonly shards: readonly ParamShard[];
+  /** The segment of each layer's pairs (the model's placement it was built for). */
+  readonly layerSegments: readonly number[];
   /** layers[l][target]: the pair on that layer's module, absent when the target is not adapted. */
   readonly layers: Array<Partial<Record<LoraTarget, LoraPair>>>;
   private readonly params: Array<{ name: string; shape: number[]; data: Float32Array; grad: Float32Array }>;
 
-  constructor(model: ModelConfig, arena: Arena, options: LoraOptions) {
+  /** `layerSegments`: the model's (LlamaModel.layerSegments); default every layer in segment 0. */
+  constructor(model: ModelConfig, arena: Arena, options: LoraOptions, layerSegments?: readonly number[]) {
     this.config = resolveLoraConfig(options);
     const { rank: r, alpha, rslora, targets } = this.config;
     this.scale = rslora ? alpha / Math.sqrt(r) : alpha / r;
-    const specs: Array<{ name: string; shape: number[] }> = [];
-    for (let l = 0; l < model.numHiddenLayers; l++) {
+    const L = model.numHiddenLayers;
+    const segments = layerSegments ?? new Array<number>(L).fill(0);
+    if (segments.length !== L) throw inputError('LoRA adapter', `has placement for ${segments.length} layers, the model ${L}`);
+    this.layerSegments = [...segments];
+    const specs: Array<{ name: string; shape: number[]; layer: number }> = [];
+    for (let l = 0; l < L; l++) {
       for (const t of targets) {
         const [out, inDim] = targetShape(model, t);
-        specs.push({ name: loraName(l, t, 'A'), shape: [r, inDim] }, { name: loraName(l, t, 'B'), shape: [out, r] });
+        specs.push({ name: loraName(l, t, 'A'), shape: [r, inDim], layer: l }, { name: loraName(l, t, 'B'), shape: [out, r], layer: l });
       }
     }
-    const sizes = specs.map((s) => s.shape[0] * s.shape[1]);
-    const total = alignedFloats(sizes);
-    this.weights = arena.allocF32(total);
-    this.grads = arena.allocF32(total);
-    let offset = 0;
-    this.params = specs.map((spec, i) => {
-      const view = { ...spec, data: this.weights.subarray(offset, offset + sizes[i]), grad: this.grads.subarray(offset, offset + sizes[i]) };
-      offset += Math.ceil(sizes[i] / PARAM_ALIGN) * PARAM_ALIGN;
-      return view;
-    });
+    const views = new Map<string, { data: Float32Array; grad: Float32Array }>();
+    const shards: ParamShard[] = [];
+    for (const segment of [...new Set(segments)].sort((a, b) => a - b)) {
+      const own = specs.filter((spec) => segments[spec.layer] === segment);
+      const sizes = own.map((spec) => spec.shape[0] * spec.shape[1]);
+      const mem = arena.segment(segment);
+      const total = alignedFloats(sizes);
+      const shard: ParamShard = { segment, weights: mem.allocF32(total), grads: mem.allocF32(total) };
+      shards.push(shard);
+      let offset = 0;
+      own.forEach((spec, i) => {
+        views.set(spec.name, { data: shard.weights.subarray(offset, offset + sizes[i]), grad: shard.grads.subarray(offset, offset + sizes[i]) });
+        offset += Math.ceil(sizes[i] / PARAM_ALIGN) * PARAM_ALIGN;
+      });
+    }
+    this.shards = shards;
+    this.params = specs.map((spec) => ({ name: spec.name, shape: spec.shape, ...views.get(spec.name)! }));
     this.layers = [];
     let p = 0;
-    for (let l = 0; l < model.numHiddenLayers; l++) {
+    for (let l = 0; l < L; l++) {
       const layer: Partial<Record<LoraTarget, LoraPair>> = {};
       for (const t of targets) {
         const [A, B] = [this.params[p++], this.params[p++]];
@@ -155,6 +171,21 @@ export class LoraAdapter {
       }
       this.layers.push(layer);
     }
+  }
+
+  /** The flat weights of an adapter held in one segment (tests, tools); one over several has `shards`. */
+  get weights(): Float32Array {
+    return this.singleShard('weights').weights;
+  }
+
+  /** The flat gradients of an adapter held in one segment. */
+  get grads(): Float32Array {
+    return this.singleShard('grads').grads;
+  }
+
+  private singleShard(what: string): ParamShard {
+    if (this.shards.length !== 1) throw new Error(`LoraAdapter.${what}: the adapter spans ${this.shards.length} arena segments; use its shards`);
+    return this.shards[0];
   }
 
   /** A and B of every adapted module, named `model.layers.N.<module>.lora_A.weight` (PEFT's names less `base_model.model.`). */
@@ -175,7 +206,17 @@ export class LoraAdapter {
   }
 
   zeroGrad(): void {
-    this.grads.fill(0);
+    for (const shard of this.shards) shard.grads.fill(0);
+  }
+}
+
+/** Copies every A and B of `from` into `to` by name (same config; the placements may differ). */
+export function copyAdapterWeights(from: LoraAdapter, to: LoraAdapter): void {
+  const source = new Map(from.parameters().map((p) => [p.name, p.data]));
+  for (const p of to.parameters()) {
+    const data = source.get(p.name);
+    if (!data || data.length !== p.data.length) throw inputError(`LoRA adapter: ${p.name}`, 'is missing from the adapter being copied, or has another shape');
+    p.data.set(data);
   }
 }
 
@@ -208,7 +249,7 @@ export function loraBackward(k: Kernels, pair: LoraPair, scale: number, dx: Floa
  * W += scale · B A for every adapted module of `base` (weights by HF name, e.g. a model's
  * `parameters()`), the product summed in float64: the merged model then computes what base + adapter do.
  */
-export function mergeAdapter(adapter: LoraAdapter, base: ReadonlyArray<{ name: string; data: Float32Array }>): void {
+export function mergeAdapter(adapter: LoraAdapter, base: ReadonlyArray<{ name: string; data: Float32Array | Uint16Array }>): void {
   const byName = new Map(base.map((p) => [p.name, p.data]));
   const r = adapter.config.rank;
   adapter.layers.forEach((layer, l) => {
@@ -217,6 +258,7 @@ export function mergeAdapter(adapter: LoraAdapter, base: ReadonlyArray<{ name: s
       const name = `model.layers.${l}.${LORA_MODULES[t]}.weight`;
       const W = byName.get(name);
       if (!W || W.length !== pair.outDim * pair.inDim) throw inputError(`merge: ${name}`, `missing or not of shape (${pair.outDim}, ${pair.inDim})`);
+      if (W instanceof Uint16Array) throw inputError(`merge: ${name}`, 'is held in bfloat16; merge into a float32 model');
       for (let o = 0; o < pair.outDim; o++) {
         for (let i = 0; i < pair.inDim; i++) {
           let sum = 0;

@@ -19,7 +19,7 @@ import { inputError } from '../util/errors.js';
 import type { Rng } from '../util/rng.js';
 import type { Kernels } from './kernels/types.js';
 import type { Arena } from './memory.js';
-import type { Trainable } from './optim.js';
+import type { ParamShard, Trainable } from './optim.js';
 
 export interface MadeConfig {
   /** Tokens per position (V). */
@@ -54,6 +54,8 @@ export class MadeModel implements Trainable {
   readonly config: MadeConfig;
   readonly weights: Float32Array;
   readonly grads: Float32Array;
+  /** The one shard (segment 0) the optimiser sees. */
+  readonly shards: readonly ParamShard[];
   private readonly layers: Layer[];
   private readonly arena: Arena;
   private readonly kernels: Kernels;
@@ -77,6 +79,7 @@ export class MadeModel implements Trainable {
     const total = sizes.slice(1).reduce((sum, nOut, l) => sum + nOut * sizes[l] + nOut, 0);
     this.weights = arena.allocF32(total);
     this.grads = arena.allocF32(total);
+    this.shards = [{ segment: 0, weights: this.weights, grads: this.grads }];
     const inputDegree = (i: number) => Math.floor(i / V) + 1;
     const hiddenDegree = (j: number) => 1 + (j % (D - 1));
     this.layers = [];

@@ -7,8 +7,9 @@
  */
 import type { ModelConfig } from './config.js';
 import { allocHeadScratch, type HeadScratch } from './head.js';
-import type { Arena } from './memory.js';
+import type { Allocator, Arena } from './memory.js';
 import type { LoraScratch, LoraTarget } from './lora.js';
+import { allocSamplingBuffers, type SamplingBuffers } from './sampling-rows.js';
 
 /** Activations of one layer saved by the training forward for backward; rows N = B*T. */
 export interface LayerActivations {
@@ -28,22 +29,8 @@ export interface LayerActivations {
   lora: LoraScratch; // per adapted target (N, r): scale · x Aᵀ
 }
 
-/** All training buffers for up to `rows` = B*T positions; allocated once, reused every step. */
-export interface Activations {
-  rows: number;
-  tokens: Int32Array; // (N)
-  targets: Int32Array; // (N)
-  positions: Int32Array; // (N) t within its sequence
-  residual: Float32Array[]; // L+1 of (N, C): residual[l] is the input of layer l, residual[L] the final one
-  layers: LayerActivations[];
-  lnf: Float32Array; // (N, C)
-  rstdf: Float32Array; // (N)
-  head: HeadScratch; // (N, chunk) logits of one vocabulary chunk at a time (./head.ts)
-  lse: Float32Array; // (N)
-  logp: Float32Array; // (N)
-  entropy: Float32Array; // (N)
-  // Backward scratch shared by all layers.
-  dlogp: Float32Array; // (N)
+/** Backward scratch shared by the layers of one segment (and the head, in segment 0). */
+export interface BackwardScratch {
   dres: Float32Array; // (N, C) gradient of the residual stream
   dln: Float32Array; // (N, C)
   dq: Float32Array; // (N, nHead*headDim)
@@ -57,16 +44,38 @@ export interface Activations {
   dNormDiscard: Float32Array; // (C) where a frozen model's RMSNorm weight gradients go
 }
 
-/** Sampling state: KV caches for `batch` sequences of up to `maxT` positions, and row buffers. */
-export interface InferenceState {
-  batch: number;
-  maxT: number;
-  rows: number; // rows one forwardCached call may process (B*Tq)
-  kCache: Float32Array[]; // L of (batch, maxT, nKvHead*headDim)
-  vCache: Float32Array[]; // L of (batch, maxT, nKvHead*headDim)
-  tokens: Int32Array; // (rows)
-  positions: Int32Array; // (rows)
-  pos: Int32Array; // (batch)
+/** What layer l reads and writes, all in the layer's segment. */
+export interface LayerBuffers {
+  input: Float32Array; // (N, C) residual[l]
+  output: Float32Array; // (N, C) residual[l+1], or a hand-off copied there when that lives in another segment
+  positions: Int32Array; // (N) t within its sequence
+  saved: LayerActivations;
+  d: BackwardScratch;
+}
+
+/** All training buffers for up to `rows` = B*T positions; allocated once, reused every step. */
+export interface Activations {
+  rows: number;
+  tokens: Int32Array; // (N)
+  targets: Int32Array; // (N)
+  positions: Int32Array; // (N) t within its sequence; copied into other segments' `positions` per forward
+  residual: Float32Array[]; // L+1 of (N, C): residual[l] is the input of layer l, residual[L] the final one
+  layers: LayerBuffers[];
+  lnf: Float32Array; // (N, C)
+  rstdf: Float32Array; // (N)
+  head: HeadScratch; // (N, chunk) logits of one vocabulary chunk at a time (./head.ts)
+  lse: Float32Array; // (N)
+  logp: Float32Array; // (N)
+  entropy: Float32Array; // (N)
+  dlogp: Float32Array; // (N)
+  /** Segment 0's backward scratch: the head's and the first layers'. */
+  d: BackwardScratch;
+}
+
+/** The per-layer row buffers of the sampling path, one set per segment. */
+export interface RowBuffers {
+  positions: Int32Array; // (rows) position of each row
+  pos: Int32Array; // (batch) first new position of each sequence
   x: Float32Array; // (rows, C) residual stream
   ln: Float32Array; // (rows, C)
   rstd: Float32Array; // (rows)
@@ -78,17 +87,31 @@ export interface InferenceState {
   up: Float32Array; // (rows, I)
   h: Float32Array; // (rows, I)
   lora: LoraScratch; // every adapted target shares one (rows, r) buffer
+}
+
+/** Sampling state: KV caches for `batch` sequences of up to `maxT` positions, and row buffers. */
+export interface InferenceState {
+  batch: number;
+  maxT: number;
+  rows: number; // rows one forwardCached call may process (B*Tq)
+  kCache: Float32Array[]; // L of (batch, maxT, nKvHead*headDim), each in its layer's segment
+  vCache: Float32Array[]; // L of (batch, maxT, nKvHead*headDim)
+  tokens: Int32Array; // (rows)
+  /** Row buffers of layer l's segment; `head` is segment 0's (the final norm and lm_head). */
+  layerRows: RowBuffers[];
+  head: RowBuffers;
   lastX: Float32Array; // (batch, C)
   logits: Float32Array; // (batch, V)
+  sampling: SamplingBuffers; // the sampler's rows (./sampling-rows.ts)
 }
 
 /** Rows per forwardCached call while prefilling a long prompt: bounds the row buffers' memory. */
 export const PREFILL_CHUNK = 128;
 
-/** A region at the top of the arena that can be given back when a larger one replaces it. */
+/** Regions at the top of the segments (start and end offset per segment) given back when a larger one replaces them. */
 export interface ArenaBlock {
-  start: number;
-  end: number;
+  starts: number[];
+  ends: number[];
 }
 
 /**
@@ -101,14 +124,25 @@ export interface LoraScratchPlan {
 }
 
 /**
- * Starts (re)allocating a buffer block. When the previous block is still the last thing in the arena
- * it is given back first, so growing to a larger shape reuses its space; otherwise the old block stays
- * allocated (other owners allocated after it) and the new one goes on top.
+ * Starts (re)allocating a buffer block over `segments`. Where the previous block is still the last thing
+ * in a segment it is given back first, so growing to a larger shape reuses its space; otherwise the old
+ * block stays allocated (other owners allocated after it) and the new one goes on top.
  */
-export function beginBlock(arena: Arena, previous: ArenaBlock | null): ArenaBlock {
-  if (previous && arena.mark() === previous.end) arena.release(previous.start);
-  const start = arena.mark();
-  return { start, end: start };
+export function beginBlock(arena: Arena, previous: ArenaBlock | null, segments: readonly number[]): ArenaBlock {
+  const starts: number[] = [];
+  for (const i of segments) {
+    const mem = arena.segment(i);
+    if (previous && previous.ends[i] !== undefined && mem.mark() === previous.ends[i]) mem.release(previous.starts[i]);
+    starts[i] = mem.mark();
+  }
+  return { starts, ends: [...starts] };
+}
+
+/** Records where the block ends in each of its segments. */
+export function endBlock(arena: Arena, block: ArenaBlock): void {
+  block.starts.forEach((_, i) => {
+    block.ends[i] = arena.segment(i).mark();
+  });
 }
 
 /** Adapter scratch per adapted target: its own buffer each, or (`shared`) one for all. */
@@ -121,24 +155,32 @@ function loraScratch(plan: LoraScratchPlan, alloc: () => Float32Array, shared: b
   return scratch;
 }
 
-/** L layers' activation sets: L distinct ones, or under `recompute` one shared by every layer. */
-function layerActivations(L: number, recompute: boolean, make: () => LayerActivations): LayerActivations[] {
-  if (!recompute) return Array.from({ length: L }, make);
-  const shared = make();
-  return Array.from({ length: L }, () => shared);
+/** The segments in use, ascending: 0 (embeddings, head) and every layer's. */
+export function segmentsInUse(layerSegments: readonly number[]): number[] {
+  return [...new Set([0, ...layerSegments])].sort((a, b) => a - b);
 }
 
-/** The training buffers for up to N = B*T rows, allocated in this order from the top of the arena. */
-export function allocActivations(arena: Arena, config: ModelConfig, N: number, recompute: boolean, lora: LoraScratchPlan): Activations {
+/**
+ * The training buffers for up to N = B*T rows. Segment by segment (ascending), in this order: segment 0's
+ * ids; the residual inputs of the segment's layers (segment 0 also the final residual[L]); its layers'
+ * saved activations (one set shared by them under `recompute`); segment 0's head buffers; the segment's
+ * backward scratch; a hand-off buffer when one of its layers outputs into another segment; other segments'
+ * copy of the positions. ./memory-estimate.ts counts the same.
+ */
+export function allocActivations(arena: Arena, config: ModelConfig, N: number, recompute: boolean, lora: LoraScratchPlan, layerSegments: readonly number[]): Activations {
   const { hiddenSize: C, intermediateSize: I, numAttentionHeads: nH, numKeyValueHeads: nKv, headDim: hd, numHiddenLayers: L, vocabSize: V } = config;
-  const f32 = (n: number) => arena.allocF32(n);
-  return {
-    rows: N,
-    tokens: arena.allocI32(N),
-    targets: arena.allocI32(N),
-    positions: arena.allocI32(N),
-    residual: Array.from({ length: L + 1 }, () => f32(N * C)),
-    layers: layerActivations(L, recompute, () => ({
+  const residual: Float32Array[] = new Array<Float32Array>(L + 1);
+  const layers: LayerBuffers[] = new Array<LayerBuffers>(L);
+  let head: Omit<Activations, 'rows' | 'residual' | 'layers' | 'd'> | null = null;
+  let d0: BackwardScratch | null = null;
+  for (const segment of segmentsInUse(layerSegments)) {
+    const mem = arena.segment(segment);
+    const f32 = (n: number) => mem.allocF32(n);
+    const ids = segment === 0 ? { tokens: mem.allocI32(N), targets: mem.allocI32(N), positions: mem.allocI32(N) } : null;
+    const own = layerSegments.flatMap((s, l) => (s === segment ? [l] : []));
+    for (const l of own) residual[l] = f32(N * C);
+    if (segment === 0) residual[L] = f32(N * C);
+    const makeSaved = (): LayerActivations => ({
       ln1: f32(N * C),
       rstd1: f32(N),
       q: f32(N * nH * hd),
@@ -153,54 +195,79 @@ export function allocActivations(arena: Arena, config: ModelConfig, N: number, r
       up: f32(N * I),
       h: f32(N * I),
       lora: loraScratch(lora, () => f32(N * lora.rank), false),
-    })),
-    lnf: f32(N * C),
-    rstdf: f32(N),
-    head: allocHeadScratch(arena, N, V),
-    lse: f32(N),
-    logp: f32(N),
-    entropy: f32(N),
-    dlogp: f32(N),
-    dres: f32(N * C),
-    dln: f32(N * C),
-    dq: f32(N * nH * hd),
-    dk: f32(N * nKv * hd),
-    dv: f32(N * nKv * hd),
-    datt: f32(N * nH * hd),
-    dgate: f32(N * I),
-    dup: f32(N * I),
-    dh: f32(N * I),
-    dLora: f32(N * lora.rank),
-    dNormDiscard: f32(C),
+    });
+    const shared = recompute && own.length > 0 ? makeSaved() : null;
+    const saved = own.map(() => shared ?? makeSaved());
+    if (ids) {
+      head = { ...ids, lnf: f32(N * C), rstdf: f32(N), head: allocHeadScratch(mem, N, V), lse: f32(N), logp: f32(N), entropy: f32(N), dlogp: f32(N) };
+    }
+    const d: BackwardScratch = {
+      dres: f32(N * C),
+      dln: f32(N * C),
+      dq: f32(N * nH * hd),
+      dk: f32(N * nKv * hd),
+      dv: f32(N * nKv * hd),
+      datt: f32(N * nH * hd),
+      dgate: f32(N * I),
+      dup: f32(N * I),
+      dh: f32(N * I),
+      dLora: f32(N * lora.rank),
+      dNormDiscard: f32(C),
+    };
+    if (segment === 0) d0 = d;
+    const handsOff = (l: number) => (layerSegments[l + 1] ?? 0) !== segment; // residual[L] is in segment 0
+    const handoff = own.some(handsOff) ? f32(N * C) : null;
+    const positions = ids ? ids.positions : mem.allocI32(N);
+    own.forEach((l, i) => {
+      layers[l] = { input: residual[l], output: handoff!, positions, saved: saved[i], d };
+    });
+  }
+  // A layer whose successor is in its own segment writes residual[l+1] directly (allocated by now).
+  for (let l = 0; l < L; l++) if ((layerSegments[l + 1] ?? 0) === layerSegments[l]) layers[l].output = residual[l + 1];
+  return { rows: N, residual, layers, d: d0!, ...head! };
+}
+
+/** Row buffers for `rows` rows in one segment. */
+function allocRowBuffers(mem: Allocator, config: ModelConfig, batch: number, rows: number, lora: LoraScratchPlan): RowBuffers {
+  const { hiddenSize: C, intermediateSize: I, numAttentionHeads: nH, numKeyValueHeads: nKv, headDim: hd } = config;
+  return {
+    positions: mem.allocI32(rows),
+    pos: mem.allocI32(batch),
+    x: mem.allocF32(rows * C),
+    ln: mem.allocF32(rows * C),
+    rstd: mem.allocF32(rows),
+    q: mem.allocF32(rows * nH * hd),
+    k: mem.allocF32(rows * nKv * hd),
+    v: mem.allocF32(rows * nKv * hd),
+    att: mem.allocF32(rows * nH * hd),
+    gate: mem.allocF32(rows * I),
+    up: mem.allocF32(rows * I),
+    h: mem.allocF32(rows * I),
+    lora: loraScratch(lora, () => mem.allocF32(rows * lora.rank), true),
   };
 }
 
-/** The sampling state: KV caches for `batch` sequences of `maxT` positions and the row buffers. */
-export function allocInferenceState(arena: Arena, config: ModelConfig, batch: number, maxT: number, lora: LoraScratchPlan): InferenceState {
-  const { hiddenSize: C, intermediateSize: I, numAttentionHeads: nH, numKeyValueHeads: nKv, headDim: hd, numHiddenLayers: L, vocabSize: V } = config;
+/**
+ * The sampling state: KV caches for `batch` sequences of `maxT` positions and the row buffers. Segment
+ * by segment (ascending): its layers' K then V caches, its row buffers; segment 0 then the ids, lastX,
+ * logits and the sampler's buffers. ./memory-estimate.ts counts the same.
+ */
+export function allocInferenceState(arena: Arena, config: ModelConfig, batch: number, maxT: number, lora: LoraScratchPlan, layerSegments: readonly number[]): InferenceState {
+  const { hiddenSize: C, numKeyValueHeads: nKv, headDim: hd, numHiddenLayers: L, vocabSize: V } = config;
   const rows = Math.max(batch, PREFILL_CHUNK);
-  const cache = () => Array.from({ length: L }, () => arena.allocF32(batch * maxT * nKv * hd));
-  return {
-    batch,
-    maxT,
-    rows,
-    kCache: cache(),
-    vCache: cache(),
-    tokens: arena.allocI32(rows),
-    positions: arena.allocI32(rows),
-    pos: arena.allocI32(batch),
-    x: arena.allocF32(rows * C),
-    ln: arena.allocF32(rows * C),
-    rstd: arena.allocF32(rows),
-    q: arena.allocF32(rows * nH * hd),
-    k: arena.allocF32(rows * nKv * hd),
-    v: arena.allocF32(rows * nKv * hd),
-    att: arena.allocF32(rows * nH * hd),
-    gate: arena.allocF32(rows * I),
-    up: arena.allocF32(rows * I),
-    h: arena.allocF32(rows * I),
-    lora: loraScratch(lora, () => arena.allocF32(rows * lora.rank), true),
-    lastX: arena.allocF32(batch * C),
-    logits: arena.allocF32(batch * V),
-  };
+  const kCache: Float32Array[] = new Array<Float32Array>(L);
+  const vCache: Float32Array[] = new Array<Float32Array>(L);
+  const layerRows: RowBuffers[] = new Array<RowBuffers>(L);
+  let rest: Pick<InferenceState, 'tokens' | 'head' | 'lastX' | 'logits' | 'sampling'> | null = null;
+  for (const segment of segmentsInUse(layerSegments)) {
+    const mem = arena.segment(segment);
+    const own = layerSegments.flatMap((s, l) => (s === segment ? [l] : []));
+    for (const l of own) kCache[l] = mem.allocF32(batch * maxT * nKv * hd);
+    for (const l of own) vCache[l] = mem.allocF32(batch * maxT * nKv * hd);
+    const buffers = allocRowBuffers(mem, config, batch, rows, lora);
+    for (const l of own) layerRows[l] = buffers;
+    // The sampler's buffers sit with the logits: a kernel call reads one memory.
+    if (segment === 0) rest = { tokens: mem.allocI32(rows), head: buffers, lastX: mem.allocF32(batch * C), logits: mem.allocF32(batch * V), sampling: allocSamplingBuffers(mem, batch, V) };
+  }
+  return { batch, maxT, rows, kCache, vCache, layerRows, ...rest! };
 }

@@ -6,8 +6,8 @@
 import { inputError } from '../util/errors.js';
 import type { AttentionDims } from './kernels/types.js';
 import type { LoraAdapter } from './lora.js';
-import type { InferenceState } from './model-buffers.js';
-import { linear, projectQkv, type LayerContext } from './model-layers.js';
+import type { InferenceState, RowBuffers } from './model-buffers.js';
+import { embedRows, linear, projectQkv, type LayerContext } from './model-layers.js';
 
 /**
  * Runs Tq new tokens (B*Tq, row-major) of B sequences held in cache slots slot..slot+B-1, where the new
@@ -22,48 +22,60 @@ export function forwardCached(ctx: LayerContext, adapter: LoraAdapter | null, st
   const qDim = nH * hd;
   const kvDim = nKv * hd;
   const k = ctx.kernels;
+  const head = st.head;
   for (let b = 0; b < B; b++) {
     if (pos[b] < 0 || pos[b] + Tq > st.maxT) throw new Error(`LlamaModel.forwardCached: positions ${pos[b]}..${pos[b] + Tq - 1} exceed the cache length ${st.maxT}`);
-    st.pos[b] = pos[b];
+    head.pos[b] = pos[b];
     for (let t = 0; t < Tq; t++) {
       const token = tokens[b * Tq + t];
       if (!(token >= 0 && token < V)) throw inputError(`tokens[${b * Tq + t}]`, `token id ${token} is outside the vocabulary [0, ${V})`);
       st.tokens[b * Tq + t] = token;
-      st.positions[b * Tq + t] = pos[b] + t;
+      head.positions[b * Tq + t] = pos[b] + t;
     }
   }
-  for (let r = 0; r < R; r++) st.x.set(ctx.w.embed.subarray(st.tokens[r] * C, st.tokens[r] * C + C), r * C);
-
   const dims: AttentionDims = { B, T: Tq, nHead: nH, nKvHead: nKv, headDim: hd };
   const slotSize = st.maxT * kvDim;
+  let rows = st.layerRows[0] ?? head; // the row buffers of the segment the residual stream is in
+  embedRows(ctx.w.embed, st.tokens, R, C, rows.x);
+  const withPositions = new Set<RowBuffers>([head]);
   for (let l = 0; l < L; l++) {
     const w = ctx.w.layers[l];
+    const io = st.layerRows[l];
+    if (io !== rows) {
+      io.x.set(rows.x.subarray(0, R * C)); // the residual stream moves to layer l's segment
+      rows = io;
+    }
+    if (!withPositions.has(io)) {
+      io.positions.set(head.positions.subarray(0, R));
+      io.pos.set(head.pos.subarray(0, B));
+      withPositions.add(io);
+    }
     const kCache = st.kCache[l].subarray(slot * slotSize, (slot + B) * slotSize); // (B, maxT, kvDim)
     const vCache = st.vCache[l].subarray(slot * slotSize, (slot + B) * slotSize);
-    k.rmsnormForward(st.ln, st.rstd, st.x, w.inputNorm, R, C, eps);
-    projectQkv(ctx, adapter, l, st.ln, st.q, st.k, st.v, st.positions, R, st.lora);
+    k.rmsnormForward(io.ln, io.rstd, io.x, w.inputNorm, R, C, eps);
+    projectQkv(ctx, adapter, l, io.ln, io.q, io.k, io.v, io.positions, R, io.lora);
     for (let b = 0; b < B; b++) {
       // The Tq new rows of sequence b are contiguous in its cache slot.
       const src = b * Tq * kvDim;
-      const dst = (b * st.maxT + st.pos[b]) * kvDim;
-      kCache.set(st.k.subarray(src, src + Tq * kvDim), dst);
-      vCache.set(st.v.subarray(src, src + Tq * kvDim), dst);
+      const dst = (b * st.maxT + io.pos[b]) * kvDim;
+      kCache.set(io.k.subarray(src, src + Tq * kvDim), dst);
+      vCache.set(io.v.subarray(src, src + Tq * kvDim), dst);
     }
-    k.attentionCached(st.att, st.q, kCache, vCache, st.pos, Tq, st.maxT, dims); // (R, qDim)
-    linear(ctx, adapter, st.x, st.att, w.wo, R, C, qDim, true, l, 'o', st.lora); // x += o_proj(att)
-    if (w.bo) k.addBias(st.x, w.bo, R, C);
-    k.rmsnormForward(st.ln, st.rstd, st.x, w.postNorm, R, C, eps);
-    linear(ctx, adapter, st.gate, st.ln, w.wGate, R, I, C, false, l, 'gate', st.lora); // (R, I)
-    linear(ctx, adapter, st.up, st.ln, w.wUp, R, I, C, false, l, 'up', st.lora); // (R, I)
-    k.swigluForward(st.h, st.gate, st.up, R * I);
-    linear(ctx, adapter, st.x, st.h, w.wDown, R, C, I, true, l, 'down', st.lora); // x += down_proj(h)
+    k.attentionCached(io.att, io.q, kCache, vCache, io.pos, Tq, st.maxT, dims); // (R, qDim)
+    linear(ctx, adapter, io.x, io.att, w.wo, R, C, qDim, true, l, 'o', io.lora); // x += o_proj(att)
+    if (w.bo) k.addBias(io.x, w.bo, R, C);
+    k.rmsnormForward(io.ln, io.rstd, io.x, w.postNorm, R, C, eps);
+    linear(ctx, adapter, io.gate, io.ln, w.wGate, R, I, C, false, l, 'gate', io.lora); // (R, I)
+    linear(ctx, adapter, io.up, io.ln, w.wUp, R, I, C, false, l, 'up', io.lora); // (R, I)
+    k.swigluForward(io.h, io.gate, io.up, R * I);
+    linear(ctx, adapter, io.x, io.h, w.wDown, R, C, I, true, l, 'down', io.lora); // x += down_proj(h)
   }
   for (let b = 0; b < B; b++) {
     const row = (b * Tq + Tq - 1) * C;
-    st.lastX.set(st.x.subarray(row, row + C), b * C);
+    st.lastX.set(rows.x.subarray(row, row + C), b * C);
   }
-  k.rmsnormForward(st.ln, st.rstd, st.lastX, ctx.w.norm, B, C, eps);
-  k.matmul(st.logits, st.ln, ctx.w.lmHead, B, V, C, 'nt', false); // (B, V)
+  k.rmsnormForward(head.ln, head.rstd, st.lastX, ctx.w.norm, B, C, eps);
+  k.matmul(st.logits, head.ln, ctx.w.lmHead, B, V, C, 'nt', false); // (B, V)
   return st.logits.subarray(0, B * V);
 }
 

@@ -4,31 +4,40 @@
  */
 import { inputError } from '../util/errors.js';
 import type { ModelConfig } from './config.js';
-import type { Arena } from './memory.js';
+import type { WeightArray } from './bf16.js';
+import type { Allocator } from './memory.js';
 
-/** The tensors of one decoder layer (weights, or their gradients: same structure). */
-export interface LayerTensors {
+/**
+ * The tensors of one decoder layer (weights, or their gradients: same structure). Matrices are `M`:
+ * float32, or for the weights of a model held in bfloat16 (LlamaModelOptions.bf16Weights) possibly bf16 bits.
+ */
+export interface LayerTensors<M extends WeightArray = Float32Array> {
   inputNorm: Float32Array; // (C)
-  wq: Float32Array; // (nHead*headDim, C)
+  wq: M; // (nHead*headDim, C)
   bq: Float32Array | null; // (nHead*headDim)
-  wk: Float32Array; // (nKvHead*headDim, C)
+  wk: M; // (nKvHead*headDim, C)
   bk: Float32Array | null; // (nKvHead*headDim)
-  wv: Float32Array; // (nKvHead*headDim, C)
+  wv: M; // (nKvHead*headDim, C)
   bv: Float32Array | null; // (nKvHead*headDim)
-  wo: Float32Array; // (C, nHead*headDim)
+  wo: M; // (C, nHead*headDim)
   bo: Float32Array | null; // (C): HF Llama's o_proj bias (attention_bias); Qwen2 has none
   postNorm: Float32Array; // (C)
-  wGate: Float32Array; // (I, C)
-  wUp: Float32Array; // (I, C)
-  wDown: Float32Array; // (C, I)
+  wGate: M; // (I, C)
+  wUp: M; // (I, C)
+  wDown: M; // (C, I)
 }
 
 /** The whole model's tensors (weights, or their gradients); lmHead aliases embed when tied. */
-export interface ModelTensors {
-  embed: Float32Array; // (V, C)
-  layers: LayerTensors[];
+export interface ModelTensors<M extends WeightArray = Float32Array> {
+  embed: M; // (V, C)
+  layers: LayerTensors<M>[];
   norm: Float32Array; // (C)
-  lmHead: Float32Array; // (V, C)
+  lmHead: M; // (V, C)
+}
+
+/** Whether a parameter is a matrix (held in bfloat16 by a bf16 model); vectors (norms, biases) stay float32. */
+export function isMatrix(spec: { shape: readonly number[] }): boolean {
+  return spec.shape.length === 2;
 }
 
 /** Parameter names and shapes in HF state_dict order. */
@@ -64,37 +73,41 @@ export function hasOutputBias(config: ModelConfig): boolean {
   return config.modelType === 'llama' && config.attentionBias;
 }
 
-/** Groups named tensors (weights or grads) by layer; lm_head aliases embed_tokens when tied. */
-export function structure(config: ModelConfig, byName: Map<string, Float32Array>): ModelTensors {
-  const get = (name: string) => byName.get(name)!;
+/**
+ * Groups named tensors (weights or grads) by layer; lm_head aliases embed_tokens when tied. Matrices
+ * come out as `M`, vectors (norms, biases) as float32 (the model holds those in float32 always).
+ */
+export function structure<M extends WeightArray = Float32Array>(config: ModelConfig, byName: Map<string, WeightArray>): ModelTensors<M> {
+  const get = (name: string) => byName.get(name)! as M;
+  const vector = (name: string) => byName.get(name) as Float32Array | undefined;
   const embed = get('model.embed_tokens.weight');
-  const layers: LayerTensors[] = [];
+  const layers: LayerTensors<M>[] = [];
   for (let l = 0; l < config.numHiddenLayers; l++) {
     const p = `model.layers.${l}`;
     layers.push({
-      inputNorm: get(`${p}.input_layernorm.weight`),
+      inputNorm: vector(`${p}.input_layernorm.weight`)!,
       wq: get(`${p}.self_attn.q_proj.weight`),
-      bq: byName.get(`${p}.self_attn.q_proj.bias`) ?? null,
+      bq: vector(`${p}.self_attn.q_proj.bias`) ?? null,
       wk: get(`${p}.self_attn.k_proj.weight`),
-      bk: byName.get(`${p}.self_attn.k_proj.bias`) ?? null,
+      bk: vector(`${p}.self_attn.k_proj.bias`) ?? null,
       wv: get(`${p}.self_attn.v_proj.weight`),
-      bv: byName.get(`${p}.self_attn.v_proj.bias`) ?? null,
+      bv: vector(`${p}.self_attn.v_proj.bias`) ?? null,
       wo: get(`${p}.self_attn.o_proj.weight`),
-      bo: byName.get(`${p}.self_attn.o_proj.bias`) ?? null,
-      postNorm: get(`${p}.post_attention_layernorm.weight`),
+      bo: vector(`${p}.self_attn.o_proj.bias`) ?? null,
+      postNorm: vector(`${p}.post_attention_layernorm.weight`)!,
       wGate: get(`${p}.mlp.gate_proj.weight`),
       wUp: get(`${p}.mlp.up_proj.weight`),
       wDown: get(`${p}.mlp.down_proj.weight`),
     });
   }
-  return { embed, layers, norm: get('model.norm.weight'), lmHead: config.tieWordEmbeddings ? embed : get('lm_head.weight') };
+  return { embed, layers, norm: vector('model.norm.weight')!, lmHead: config.tieWordEmbeddings ? embed : get('lm_head.weight') };
 }
 
 /**
  * RoPE tables (maxPos, headDim/2): angle(pos, i) = pos · theta^(-2i/headDim) (Su et al. 2021; HF
  * `LlamaRotaryEmbedding` default rope type), computed in float64 then stored as float32.
  */
-export function ropeTables(arena: Arena, maxPos: number, headDim: number, theta: number): [Float32Array, Float32Array] {
+export function ropeTables(arena: Allocator, maxPos: number, headDim: number, theta: number): [Float32Array, Float32Array] {
   const half = headDim / 2;
   const cos = arena.allocF32(maxPos * half);
   const sin = arena.allocF32(maxPos * half);

@@ -25,10 +25,13 @@ import type { AttentionDims, Kernels } from './kernels/types.js';
 import { headBackward, headForward } from './head.js';
 import type { Arena } from './memory.js';
 import { LORA_TARGETS, targetShape, type LoraAdapter } from './lora.js';
-import { allocActivations, allocInferenceState, beginBlock, type Activations, type ArenaBlock, type InferenceState, type LoraScratchPlan } from './model-buffers.js';
+import { allocActivations, allocInferenceState, beginBlock, endBlock, segmentsInUse, type Activations, type ArenaBlock, type BackwardScratch, type InferenceState, type LoraScratchPlan } from './model-buffers.js';
 import * as kvCache from './model-inference.js';
-import { embeddingBackward, layerBackward, layerForward, type LayerContext } from './model-layers.js';
-import { parameterSpecs, ropeTables, structure, validateConfig, type ModelTensors } from './model-layout.js';
+import { embedRows, embeddingBackward, layerBackward, layerForward, type LayerContext, type RopeTables } from './model-layers.js';
+import { isMatrix, parameterSpecs, ropeTables, structure, validateConfig, type ModelTensors } from './model-layout.js';
+import { toBf16Bits, type WeightArray } from './bf16.js';
+import type { ParamShard } from './optim.js';
+import { SamplingRows } from './sampling-rows.js';
 
 export { PREFILL_CHUNK } from './model-buffers.js';
 
@@ -39,7 +42,8 @@ export { PREFILL_CHUNK } from './model-buffers.js';
 export interface Parameter {
   name: string;
   shape: number[];
-  data: Float32Array;
+  /** float32, or bfloat16 bits for a matrix of a model held in bf16 (`bf16Weights`). */
+  data: WeightArray;
   grad: Float32Array;
 }
 
@@ -57,6 +61,20 @@ export interface LlamaModelOptions {
    * about L-1 layers' activations less memory, one more layer forward per layer in time. Default false.
    */
   recompute?: boolean;
+  /**
+   * The arena segment (engine memory, ./memory.ts) of each decoder layer, for models past one 4 GiB
+   * memory: a layer's weights, gradients, activations and KV caches live there; the embeddings, final
+   * norm and lm_head in segment 0. Default: every layer in segment 0. `planPlacement`
+   * (./memory-estimate.ts) computes one from what the model will hold.
+   */
+  layerSegments?: readonly number[];
+  /**
+   * Hold the matrices (embeddings, projections, lm_head) as bfloat16 bits, as a bf16 checkpoint stores
+   * them: half their memory, the same results (every kernel widens bfloat16 to float32 exactly as it
+   * reads it). Frozen models only (`trainable: false`); norms and biases stay float32. Default false
+   * (`loadModel` turns it on for frozen models of bf16 checkpoints).
+   */
+  bf16Weights?: boolean;
 }
 
 /** Parameter offsets are aligned to 16 floats (64 bytes, a cache line) inside the flat block. */
@@ -64,11 +82,14 @@ const PARAM_ALIGN = 16;
 
 export class LlamaModel {
   readonly config: ModelConfig;
-  /** Every parameter, flat, in `parameters()` order (with alignment gaps that stay zero). */
-  readonly weights: Float32Array;
-  /** Gradients, same layout as `weights`; empty when the model is frozen. */
-  readonly grads: Float32Array;
+  /**
+   * The parameters by segment: each shard holds, flat and in `parameters()` order (with alignment gaps
+   * that stay zero), the parameters that live in its segment, and their gradients (empty when frozen).
+   */
+  readonly shards: readonly ParamShard[];
   readonly trainable: boolean;
+  /** The arena segment of each layer (LlamaModelOptions.layerSegments). */
+  readonly layerSegments: readonly number[];
   /** Per-layer activation checkpointing (LlamaModelOptions.recompute). */
   readonly recompute: boolean;
 
@@ -76,11 +97,9 @@ export class LlamaModel {
   readonly arena: Arena;
   private readonly kernels: Kernels;
   private readonly params: Parameter[];
-  private readonly w: ModelTensors;
+  private readonly w: ModelTensors<WeightArray>;
   /** Gradient views of `grads`; null when frozen. */
   private readonly g: ModelTensors | null;
-  private readonly ropeCos: Float32Array; // (maxPos, headDim/2)
-  private readonly ropeSin: Float32Array; // (maxPos, headDim/2)
   /** What the layer code (./model-layers.ts, ./model-inference.ts) reads: config, kernels, weights, RoPE. */
   private readonly ctx: LayerContext;
 
@@ -106,30 +125,70 @@ export class LlamaModel {
     this.recompute = options.recompute ?? false;
     this.arena = arena;
     this.kernels = kernels;
+    this.layerSegments = checkLayerSegments(options.layerSegments, config.numHiddenLayers);
+    const bf16 = options.bf16Weights ?? false;
+    if (bf16 && this.trainable) throw inputError('LlamaModel: bf16Weights', 'holds frozen models only (trainable: false); a trained model keeps float32 weights');
 
     const specs = parameterSpecs(config);
-    const offsets: number[] = [];
-    let total = 0;
-    for (const spec of specs) {
-      offsets.push(total);
-      total += Math.ceil(spec.shape.reduce((a, b) => a * b, 1) / PARAM_ALIGN) * PARAM_ALIGN;
+    const segmentOf = (name: string): number => {
+      const layer = /^model\.layers\.(\d+)\./.exec(name);
+      return layer ? this.layerSegments[Number(layer[1])] : 0;
+    };
+    const shards: ParamShard[] = [];
+    const views = new Map<string, { data: WeightArray; grad: Float32Array }>();
+    const size = (spec: { shape: number[] }) => spec.shape.reduce((a, b) => a * b, 1);
+    const slot = (n: number, align: number) => Math.ceil(n / align) * align;
+    for (const segment of segmentsInUse(this.layerSegments)) {
+      const own = specs.filter((spec) => segmentOf(spec.name) === segment);
+      const wide = own.filter((spec) => !(bf16 && isMatrix(spec))); // float32
+      const narrow = own.filter((spec) => bf16 && isMatrix(spec)); // bfloat16
+      const total = wide.reduce((sum, spec) => sum + slot(size(spec), PARAM_ALIGN), 0);
+      const mem = arena.segment(segment);
+      const shard: ParamShard = { segment, weights: mem.allocF32(total), grads: this.trainable ? mem.allocF32(total) : new Float32Array(0) };
+      if (bf16) shard.weights16 = mem.allocU16(narrow.reduce((sum, spec) => sum + slot(size(spec), 2 * PARAM_ALIGN), 0));
+      shards.push(shard);
+      let offset = 0;
+      for (const spec of wide) {
+        const n = size(spec);
+        views.set(spec.name, { data: shard.weights.subarray(offset, offset + n), grad: this.trainable ? shard.grads.subarray(offset, offset + n) : shard.grads });
+        offset += slot(n, PARAM_ALIGN);
+      }
+      offset = 0;
+      for (const spec of narrow) {
+        const n = size(spec);
+        views.set(spec.name, { data: shard.weights16!.subarray(offset, offset + n), grad: shard.grads });
+        offset += slot(n, 2 * PARAM_ALIGN); // 64 bytes, as the float32 slots
+      }
     }
-    this.weights = arena.allocF32(total);
-    this.grads = this.trainable ? arena.allocF32(total) : new Float32Array(0);
-    this.params = specs.map((spec, i) => {
-      const size = spec.shape.reduce((a, b) => a * b, 1);
-      return {
-        name: spec.name,
-        shape: spec.shape,
-        data: this.weights.subarray(offsets[i], offsets[i] + size),
-        grad: this.trainable ? this.grads.subarray(offsets[i], offsets[i] + size) : this.grads,
-      };
-    });
-    this.w = structure(config, new Map(this.params.map((p) => [p.name, p.data])));
+    this.shards = shards;
+    this.params = specs.map((spec) => ({ name: spec.name, shape: spec.shape, ...views.get(spec.name)! }));
+    this.w = structure<WeightArray>(config, new Map(this.params.map((p) => [p.name, p.data])));
     this.g = this.trainable ? structure(config, new Map(this.params.map((p) => [p.name, p.grad]))) : null;
 
-    [this.ropeCos, this.ropeSin] = ropeTables(arena, config.maxPositionEmbeddings, config.headDim, config.ropeTheta);
-    this.ctx = { config, kernels, w: this.w, ropeCos: this.ropeCos, ropeSin: this.ropeSin };
+    // RoPE tables in every segment (the rope kernel reads them beside each layer's activations).
+    const rope: RopeTables[] = [];
+    for (const segment of segmentsInUse(this.layerSegments)) {
+      const [cos, sin] = ropeTables(arena.segment(segment), config.maxPositionEmbeddings, config.headDim, config.ropeTheta);
+      rope[segment] = { cos, sin };
+    }
+    this.ctx = { config, kernels, w: this.w, rope: this.layerSegments.map((s) => rope[s]) };
+  }
+
+  /** The flat weights of a float32 model held in one segment (tests, tools); a model over several has `shards`. */
+  get weights(): Float32Array {
+    const shard = this.singleShard('weights');
+    if (shard.weights16) throw new Error('LlamaModel.weights: the model holds its matrices in bfloat16; use parameters()');
+    return shard.weights;
+  }
+
+  /** The flat gradients of a model held in one segment; empty when frozen. */
+  get grads(): Float32Array {
+    return this.singleShard('grads').grads;
+  }
+
+  private singleShard(what: string): ParamShard {
+    if (this.shards.length !== 1) throw new Error(`LlamaModel.${what}: the model spans ${this.shards.length} arena segments; use its shards`);
+    return this.shards[0];
   }
 
   /** Parameters in a stable order with their exact HF names; `lm_head.weight` is absent when tied. */
@@ -145,14 +204,16 @@ export class LlamaModel {
   /** HF initialisation: weights ~ N(0, 0.02²) (`initializer_range`), norms = 1, biases = 0. */
   initRandom(rng: Rng): void {
     for (const p of this.params) {
+      const bits = p.data instanceof Uint16Array ? p.data : null; // bfloat16: rounded to nearest
       if (p.name.endsWith('norm.weight')) p.data.fill(1);
       else if (p.name.endsWith('.bias')) p.data.fill(0);
+      else if (bits) for (let i = 0; i < bits.length; i++) bits[i] = toBf16Bits(0.02 * rng.normal());
       else for (let i = 0; i < p.data.length; i++) p.data[i] = 0.02 * rng.normal();
     }
   }
 
   zeroGrad(): void {
-    this.grads.fill(0);
+    for (const shard of this.shards) shard.grads.fill(0);
   }
 
   get adapter(): LoraAdapter | null {
@@ -174,6 +235,9 @@ export class LlamaModel {
         }
       }
     });
+    if (adapter.layerSegments.some((s, l) => s !== this.layerSegments[l])) {
+      throw new Error(`LlamaModel.attachAdapter: the adapter's layers are in arena segments [${adapter.layerSegments.join(', ')}], the model's in [${this.layerSegments.join(', ')}]; build the adapter with the model's layerSegments`);
+    }
     this.adapterValue = adapter;
     this.forwardAdapter = null;
     if (adapter.config.rank > this.reservedAdapterRank) {
@@ -205,13 +269,44 @@ export class LlamaModel {
 
   /**
    * Before layerBackward(l) under `recompute`: layer l's activations again, from its saved input, with
-   * the adapter the forward ran with (all layers share one activation set, last written by layer l+1).
-   * Also rewrites residual[l+1] with the same bits it already holds.
+   * the adapter the forward ran with (a segment's layers share one activation set, last written by the
+   * next layer of the segment). Also rewrites layer l's output with the same bits it already holds.
    */
   private recomputeLayer(l: number, a: Activations, dims: AttentionDims): void {
-    // The forward's last layer left its activations in the shared set: nothing to redo there.
-    if (!this.recompute || l === this.config.numHiddenLayers - 1) return;
-    layerForward(this.ctx, this.forwardAdapter, l, a, dims);
+    // A segment's last layer left its activations in the shared set: nothing to redo there.
+    if (!this.recompute || l === this.config.numHiddenLayers - 1 || this.layerSegments[l + 1] !== this.layerSegments[l]) return;
+    layerForward(this.ctx, this.forwardAdapter, l, a.layers[l], dims);
+  }
+
+  /** Embeddings of a.tokens into residual[0], then every layer, the residual stream copied across segments. */
+  private trunkForward(a: Activations, N: number, dims: AttentionDims): void {
+    const { hiddenSize: C, numHiddenLayers: L } = this.config;
+    embedRows(this.w.embed, a.tokens, N, C, a.residual[0]); // (N, C)
+    for (const io of new Set(a.layers.map((io) => io.positions))) if (io !== a.positions) io.set(a.positions.subarray(0, N));
+    for (let l = 0; l < L; l++) {
+      const io = a.layers[l];
+      layerForward(this.ctx, this.activeAdapter(), l, io, dims);
+      if (io.output !== a.residual[l + 1]) a.residual[l + 1].set(io.output.subarray(0, N * C));
+    }
+  }
+
+  /**
+   * Backward through every layer given d loss / d residual[L] in a.d.dres (segment 0), moving it across
+   * segments; then the embeddings. `grads` null: the adapter's gradients only.
+   */
+  private trunkBackward(a: Activations, N: number, dims: AttentionDims, grads: ModelTensors | null): void {
+    const C = this.config.hiddenSize;
+    let d: BackwardScratch = a.d;
+    for (let l = this.config.numHiddenLayers - 1; l >= 0; l--) {
+      const io = a.layers[l];
+      if (io.d !== d) {
+        io.d.dres.set(d.dres.subarray(0, N * C));
+        d = io.d;
+      }
+      this.recomputeLayer(l, a, dims);
+      layerBackward(this.ctx, this.forwardAdapter, l, io, dims, grads?.layers[l] ?? null);
+    }
+    if (grads) embeddingBackward(this.ctx, grads.embed, a.tokens, d, N);
   }
 
   /**
@@ -228,12 +323,8 @@ export class LlamaModel {
     a.tokens.set(tokens.subarray(0, N));
     a.targets.set(targets.subarray(0, N));
     for (let n = 0; n < N; n++) a.positions[n] = n % T;
-
-    const x0 = a.residual[0]; // (N, C)
-    for (let n = 0; n < N; n++) x0.set(this.w.embed.subarray(a.tokens[n] * C, a.tokens[n] * C + C), n * C);
-
     const dims: AttentionDims = { B, T, nHead: this.config.numAttentionHeads, nKvHead: this.config.numKeyValueHeads, headDim: this.config.headDim };
-    for (let l = 0; l < L; l++) layerForward(this.ctx, this.activeAdapter(), l, a, dims);
+    this.trunkForward(a, N, dims);
 
     const k = this.kernels;
     k.rmsnormForward(a.lnf, a.rstdf, a.residual[L], this.w.norm, N, C, this.config.rmsNormEps);
@@ -262,16 +353,11 @@ export class LlamaModel {
 
     // Head: logits = lnf · lm_headᵀ, recomputed and differentiated one vocabulary chunk at a time.
     this.logitsValid = false;
-    headBackward(k, a.head, a.dln, grads?.lmHead ?? null, a.dlogp, a.lnf, this.w.lmHead, a.lse, a.targets, N, V, C); // dlnf (N, C)
-    a.dres.fill(0, 0, N * C);
-    k.rmsnormBackward(a.dres, grads?.norm ?? a.dNormDiscard, a.dln, a.residual[L], this.w.norm, a.rstdf, N, C);
-
+    headBackward(k, a.head, a.d.dln, grads?.lmHead ?? null, a.dlogp, a.lnf, this.w.lmHead, a.lse, a.targets, N, V, C); // dlnf (N, C)
+    a.d.dres.fill(0, 0, N * C);
+    k.rmsnormBackward(a.d.dres, grads?.norm ?? a.d.dNormDiscard, a.d.dln, a.residual[L], this.w.norm, a.rstdf, N, C);
     const dims: AttentionDims = { B, T, nHead: this.config.numAttentionHeads, nKvHead: this.config.numKeyValueHeads, headDim: this.config.headDim };
-    for (let l = L - 1; l >= 0; l--) {
-      this.recomputeLayer(l, a, dims);
-      layerBackward(this.ctx, this.forwardAdapter, l, a, dims, grads?.layers[l] ?? null);
-    }
-    if (grads) embeddingBackward(this.ctx, grads.embed, a, N);
+    this.trunkBackward(a, N, dims, grads);
   }
 
   /**
@@ -286,9 +372,8 @@ export class LlamaModel {
     const a = this.ensureActivations(N);
     a.tokens.set(tokens.subarray(0, N));
     for (let n = 0; n < N; n++) a.positions[n] = n % T;
-    for (let n = 0; n < N; n++) a.residual[0].set(this.w.embed.subarray(a.tokens[n] * C, a.tokens[n] * C + C), n * C);
     const dims: AttentionDims = { B, T, nHead: this.config.numAttentionHeads, nKvHead: this.config.numKeyValueHeads, headDim: this.config.headDim };
-    for (let l = 0; l < L; l++) layerForward(this.ctx, this.activeAdapter(), l, a, dims);
+    this.trunkForward(a, N, dims);
     this.kernels.rmsnormForward(a.lnf, a.rstdf, a.residual[L], this.w.norm, N, C, this.config.rmsNormEps);
     this.lastShape = { B, T };
     this.forwardAdapter = this.activeAdapter();
@@ -310,15 +395,11 @@ export class LlamaModel {
     if (dhidden.length < N * C) throw inputError('LlamaModel.backwardHidden: dhidden', `has ${dhidden.length} values, expected B*T*C = ${N * C}`);
     const a = this.acts;
     this.hiddenValid = false;
-    a.dln.set(dhidden.subarray(0, N * C));
-    a.dres.fill(0, 0, N * C);
-    this.kernels.rmsnormBackward(a.dres, grads?.norm ?? a.dNormDiscard, a.dln, a.residual[L], this.w.norm, a.rstdf, N, C);
+    a.d.dln.set(dhidden.subarray(0, N * C));
+    a.d.dres.fill(0, 0, N * C);
+    this.kernels.rmsnormBackward(a.d.dres, grads?.norm ?? a.d.dNormDiscard, a.d.dln, a.residual[L], this.w.norm, a.rstdf, N, C);
     const dims: AttentionDims = { B, T, nHead: this.config.numAttentionHeads, nKvHead: this.config.numKeyValueHeads, headDim: this.config.headDim };
-    for (let l = L - 1; l >= 0; l--) {
-      this.recomputeLayer(l, a, dims);
-      layerBackward(this.ctx, this.forwardAdapter, l, a, dims, grads?.layers[l] ?? null);
-    }
-    if (grads) embeddingBackward(this.ctx, grads.embed, a, N);
+    this.trunkBackward(a, N, dims, grads);
   }
 
   /**
@@ -359,9 +440,9 @@ export class LlamaModel {
     }
     const have = this.inference;
     if (have && have.batch >= batch && have.maxT >= maxT) return;
-    this.inferenceBlock = beginBlock(this.arena, this.inferenceBlock);
-    this.inference = allocInferenceState(this.arena, this.config, batch, maxT, this.loraScratchPlan());
-    this.inferenceBlock.end = this.arena.mark();
+    this.inferenceBlock = beginBlock(this.arena, this.inferenceBlock, segmentsInUse(this.layerSegments));
+    this.inference = allocInferenceState(this.arena, this.config, batch, maxT, this.loraScratchPlan(), this.layerSegments);
+    endBlock(this.arena, this.inferenceBlock);
   }
 
   /**
@@ -374,6 +455,16 @@ export class LlamaModel {
     const st = this.inference;
     if (!st) throw new Error('LlamaModel.forwardCached: call prepareInference first');
     return kvCache.forwardCached(this.ctx, this.activeAdapter(), st, tokens, B, Tq, pos, slot);
+  }
+
+  /**
+   * The sampler's softmax / temperature / top-k / top-p pass (./sampling-rows.ts) over the buffers of the
+   * prepared inference state, on this model's kernels. Requires `prepareInference`.
+   */
+  samplingRows(): SamplingRows {
+    const st = this.inference;
+    if (!st) throw new Error('LlamaModel.samplingRows: call prepareInference first');
+    return new SamplingRows(this.kernels, st.sampling, this.config.vocabSize);
   }
 
   /**
@@ -415,11 +506,22 @@ export class LlamaModel {
 
   private ensureActivations(N: number): Activations {
     if (this.acts && this.acts.rows >= N) return this.acts;
-    this.actsBlock = beginBlock(this.arena, this.actsBlock);
-    this.acts = allocActivations(this.arena, this.config, N, this.recompute, this.loraScratchPlan());
-    this.actsBlock.end = this.arena.mark();
+    this.actsBlock = beginBlock(this.arena, this.actsBlock, segmentsInUse(this.layerSegments));
+    this.acts = allocActivations(this.arena, this.config, N, this.recompute, this.loraScratchPlan(), this.layerSegments);
+    endBlock(this.arena, this.actsBlock);
     this.logitsValid = false;
     this.hiddenValid = false;
     return this.acts;
   }
+}
+
+/** The layers' segments, default all 0; consecutive layers share a segment (non-decreasing indices). */
+function checkLayerSegments(segments: readonly number[] | undefined, L: number): readonly number[] {
+  if (segments === undefined) return new Array<number>(L).fill(0);
+  if (segments.length !== L) throw inputError('LlamaModel: layerSegments', `has ${segments.length} entries for ${L} layers`);
+  segments.forEach((s, l) => {
+    if (!(Number.isInteger(s) && s >= 0)) throw inputError(`LlamaModel: layerSegments[${l}]`, `${s} is not a segment index`);
+    if (l > 0 && s < segments[l - 1]) throw inputError(`LlamaModel: layerSegments[${l}]`, `${s} is below the previous layer's ${segments[l - 1]} (segments run in layer order)`);
+  });
+  return [...segments];
 }

@@ -5,6 +5,7 @@
  */
 import { inputError } from '../util/errors.js';
 import type { Kernels } from './kernels/types.js';
+import type { WeightArray } from './bf16.js';
 import type { Arena } from './memory.js';
 
 export interface AdamWOptions {
@@ -16,11 +17,19 @@ export interface AdamWOptions {
   weightDecay?: number; // default 0
 }
 
-/** What the optimiser needs of a model: flat blocks plus the parameter views inside them. */
+/** The parameters that live in one arena segment: flat weights and their gradients, same layout. */
+export interface ParamShard {
+  segment: number;
+  weights: Float32Array;
+  grads: Float32Array;
+  /** The matrices of a frozen model held in bfloat16 (LlamaModelOptions.bf16Weights); absent otherwise. */
+  weights16?: Uint16Array;
+}
+
+/** What the optimiser needs of a model: its flat blocks (one per segment) plus the parameter views inside them. */
 export interface Trainable {
-  readonly weights: Float32Array;
-  readonly grads: Float32Array;
-  parameters(): Array<{ name: string; shape: number[]; data: Float32Array }>;
+  readonly shards: readonly ParamShard[];
+  parameters(): Array<{ name: string; shape: number[]; data: WeightArray }>;
 }
 
 /** Optimiser state for checkpoints: the step counter and copies of both moments. */
@@ -42,8 +51,9 @@ export class AdamW {
   readonly weightDecay: number;
   /** Updates applied so far; the next update uses step + 1 for bias correction. */
   step = 0;
-  private readonly m: Float32Array;
-  private readonly v: Float32Array;
+  /** The moments per shard, in the shard's segment beside its weights. */
+  private readonly m: Float32Array[];
+  private readonly v: Float32Array[];
   private readonly model: Trainable;
   private readonly kernels: Kernels;
 
@@ -62,58 +72,107 @@ export class AdamW {
     ] as const) {
       if (!ok || !Number.isFinite(value)) throw inputError(`AdamW: ${key}`, `invalid value ${value}`);
     }
-    if (model.grads.length !== model.weights.length) throw inputError('AdamW', `the model has ${model.grads.length} gradient values for ${model.weights.length} weights (a frozen model cannot be trained)`);
+    for (const { grads, weights, weights16 } of model.shards) {
+      if (grads.length !== weights.length || (weights16?.length ?? 0) > 0) throw inputError('AdamW', `the model has ${grads.length} gradient values for ${weights.length} weights (a frozen model cannot be trained)`);
+    }
     this.model = model;
     this.kernels = kernels;
-    this.m = arena.allocF32(model.weights.length);
-    this.v = arena.allocF32(model.weights.length);
+    this.m = model.shards.map((s) => arena.segment(s.segment).allocF32(s.weights.length));
+    this.v = model.shards.map((s) => arena.segment(s.segment).allocF32(s.weights.length));
   }
 
   /** One update of every parameter from the current gradients; `lr` overrides the stored rate (schedules). */
   update(lr: number = this.lr): void {
     this.step += 1;
-    const { weights, grads } = this.model;
     const k = this.kernels;
     if (this.weightDecay === 0) {
-      k.adamw(weights, grads, this.m, this.v, weights.length, lr, this.beta1, this.beta2, this.eps, 0, this.step);
+      this.model.shards.forEach(({ weights, grads }, i) => {
+        k.adamw(weights, grads, this.m[i], this.v[i], weights.length, lr, this.beta1, this.beta2, this.eps, 0, this.step);
+      });
       return;
     }
     // Per parameter, so that norms and biases are not decayed (the nanoGPT / HF Trainer convention).
-    const base = weights.byteOffset;
     for (const p of this.model.parameters()) {
-      const start = (p.data.byteOffset - base) / 4;
+      if (p.data instanceof Uint16Array) throw new Error(`AdamW: ${p.name} is held in bfloat16 (a frozen model cannot be trained)`);
+      const { shard, start } = locate(this.model.shards, p.data);
       const end = start + p.data.length;
       const wd = p.shape.length >= 2 ? this.weightDecay : 0;
-      k.adamw(p.data, grads.subarray(start, end), this.m.subarray(start, end), this.v.subarray(start, end), p.data.length, lr, this.beta1, this.beta2, this.eps, wd, this.step);
+      const { grads } = this.model.shards[shard];
+      k.adamw(p.data, grads.subarray(start, end), this.m[shard].subarray(start, end), this.v[shard].subarray(start, end), p.data.length, lr, this.beta1, this.beta2, this.eps, wd, this.step);
     }
   }
 
-  /** A copy of the state for a checkpoint. */
+  /**
+   * A copy of the state for a checkpoint. The moments are laid out as one shard of the model would hold
+   * them (every parameter in `parameters()` order, aligned to 16 floats), so a checkpoint resumes whatever
+   * the placement of either run.
+   */
   state(): AdamWState {
-    return { step: this.step, m: this.m.slice(), v: this.v.slice() };
+    if (this.m.length === 1) return { step: this.step, m: this.m[0].slice(), v: this.v[0].slice() };
+    const slots = canonicalSlots(this.model);
+    const m = new Float32Array(slots.total);
+    const v = new Float32Array(slots.total);
+    for (const { shard, start, length, at } of slots.parts) {
+      m.set(this.m[shard].subarray(start, start + length), at);
+      v.set(this.v[shard].subarray(start, start + length), at);
+    }
+    return { step: this.step, m, v };
   }
 
   /** Restores a state saved by `state()` (exact resume). */
   load(state: AdamWState): void {
-    if (state.m.length !== this.m.length || state.v.length !== this.v.length) {
-      throw inputError('optimizer state', `has ${state.m.length}/${state.v.length} moment values, the model needs ${this.m.length}`);
+    const slots = this.m.length === 1 ? null : canonicalSlots(this.model);
+    const need = slots ? slots.total : this.m[0].length;
+    if (state.m.length !== need || state.v.length !== need) {
+      throw inputError('optimizer state', `has ${state.m.length}/${state.v.length} moment values, the model needs ${need}`);
     }
     if (!(Number.isInteger(state.step) && state.step >= 0)) throw inputError('optimizer state: step', `invalid value ${state.step}`);
     this.step = state.step;
-    this.m.set(state.m);
-    this.v.set(state.v);
+    if (!slots) {
+      this.m[0].set(state.m);
+      this.v[0].set(state.v);
+      return;
+    }
+    for (const { shard, start, length, at } of slots.parts) {
+      this.m[shard].set(state.m.subarray(at, at + length), start);
+      this.v[shard].set(state.v.subarray(at, at + length), start);
+    }
   }
 }
 
+/** Floats a parameter's slot takes in a flat block (parameters are aligned to 16 floats, 64 bytes). */
+const PARAM_ALIGN = 16;
+
+/** Which shard holds the view `data`, and its float offset there. */
+function locate(shards: readonly ParamShard[], data: WeightArray): { shard: number; start: number } {
+  const shard = shards.findIndex((s) => s.weights.buffer === data.buffer && data.byteOffset >= s.weights.byteOffset && data.byteOffset < s.weights.byteOffset + s.weights.byteLength);
+  if (shard < 0) throw new Error('AdamW: a parameter lies outside the model\'s shards');
+  return { shard, start: (data.byteOffset - shards[shard].weights.byteOffset) / 4 };
+}
+
+/** Each parameter's place in its shard and in the single-shard layout (`at`), and that layout's length. */
+function canonicalSlots(model: Trainable): { total: number; parts: Array<{ shard: number; start: number; length: number; at: number }> } {
+  let total = 0;
+  const parts = model.parameters().map((p) => {
+    const { shard, start } = locate(model.shards, p.data);
+    const part = { shard, start, length: p.data.length, at: total };
+    total += Math.ceil(p.data.length / PARAM_ALIGN) * PARAM_ALIGN;
+    return part;
+  });
+  return { total, parts };
+}
+
 /**
- * Scales `grads` in place so that their global L2 norm is at most `maxNorm` (as
+ * Scales the gradient blocks in place so that their global L2 norm is at most `maxNorm` (as
  * `torch.nn.utils.clip_grad_norm_`: factor maxNorm / (norm + 1e-6) when norm > maxNorm). Returns the norm
  * before clipping; a non-finite norm is returned without touching the gradients so the caller can skip
- * the step.
+ * the step. Blocks are summed in order, so the norm is the same for any thread count.
  */
-export function clipGradNorm(kernels: Kernels, grads: Float32Array, maxNorm: number): number {
-  const norm = Math.sqrt(kernels.sumSquares(grads, grads.length));
-  if (Number.isFinite(norm) && norm > maxNorm) kernels.scale(grads, maxNorm / (norm + 1e-6), grads.length);
+export function clipGradNorm(kernels: Kernels, grads: readonly Float32Array[], maxNorm: number): number {
+  let sum = 0;
+  for (const g of grads) sum += kernels.sumSquares(g, g.length);
+  const norm = Math.sqrt(sum);
+  if (Number.isFinite(norm) && norm > maxNorm) for (const g of grads) kernels.scale(g, maxNorm / (norm + 1e-6), g.length);
   return norm;
 }
 

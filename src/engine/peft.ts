@@ -107,7 +107,7 @@ export function readPeftConfig(dir: string): PeftAdapterConfig {
  * Loads the PEFT folder `dir` as an adapter for a model of `model` config, allocated in `arena`. Every
  * tensor must be there with the shape the base implies; tensors prl would not use are refused by name.
  */
-export function loadPeftAdapter(dir: string, model: ModelConfig, arena: Arena): LoraAdapter {
+export function loadPeftAdapter(dir: string, model: ModelConfig, arena: Arena, layerSegments?: readonly number[]): LoraAdapter {
   const { options } = readPeftConfig(dir);
   const path = join(dir, ADAPTER_WEIGHTS);
   const file = new SafetensorsFile(path);
@@ -118,7 +118,7 @@ export function loadPeftAdapter(dir: string, model: ModelConfig, arena: Arena): 
       const canonical = name.startsWith(PEFT_PREFIX) ? name.slice(PEFT_PREFIX.length).replace(/\.lora_([AB])\.default\.weight$/, '.lora_$1.weight') : name;
       fileNames.set(canonical, name);
     }
-    const adapter = new LoraAdapter(model, arena, options);
+    const adapter = new LoraAdapter(model, arena, options, layerSegments);
     for (const p of adapter.parameters()) {
       const name = fileNames.get(p.name);
       const entry = name === undefined ? undefined : file.entry(name);

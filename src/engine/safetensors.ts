@@ -13,11 +13,11 @@ import { basename, dirname, join } from 'node:path';
 import { PrlError, inputError } from '../util/errors.js';
 import { readJsonFile } from '../util/fs.js';
 
-/** A tensor by name; `model.ts` parameters satisfy this structurally. */
+/** A tensor by name; `model.ts` parameters satisfy this structurally. A Uint16Array holds bfloat16 bits. */
 export interface NamedTensor {
   name: string;
   shape: number[];
-  data: Float32Array;
+  data: Float32Array | Uint16Array;
 }
 
 /** Bytes per element of every dtype the format defines; only F32, F16 and BF16 can be read. */
@@ -45,8 +45,11 @@ export interface TensorEntry {
 export interface TensorSource {
   names(): string[];
   entry(name: string): TensorEntry | undefined;
-  /** Reads tensor `name` into `dest` (length must equal the element count), converting to float32. */
-  read(name: string, dest: Float32Array): void;
+  /**
+   * Reads tensor `name` into `dest` (length must equal the element count): a Float32Array gets float32
+   * (F16/BF16 converted exactly), a Uint16Array the bfloat16 bits of a BF16 tensor as stored.
+   */
+  read(name: string, dest: Float32Array | Uint16Array): void;
   close(): void;
 }
 
@@ -132,7 +135,7 @@ export class SafetensorsFile implements TensorSource {
     return this.entries.get(name);
   }
 
-  read(name: string, dest: Float32Array): void {
+  read(name: string, dest: Float32Array | Uint16Array): void {
     const e = this.entries.get(name);
     if (e === undefined) throw inputError(this.path, `no tensor ${name}`);
     readEntry(this.fd, e, dest);
@@ -178,12 +181,20 @@ function parseEntry(name: string, value: unknown, path: string, dataStart: numbe
   return { name, path, dtype, shape: shape as number[], begin: dataStart + begin, end: dataStart + end };
 }
 
-/** Reads `e` from `fd` into `dest`: F32 straight into dest's bytes, F16/BF16 through a small scratch buffer. */
-function readEntry(fd: number, e: TensorEntry, dest: Float32Array): void {
+/**
+ * Reads `e` from `fd` into `dest`: F32 straight into dest's bytes, F16/BF16 through a small scratch buffer;
+ * a bfloat16 destination takes a BF16 tensor's bytes as they are.
+ */
+function readEntry(fd: number, e: TensorEntry, dest: Float32Array | Uint16Array): void {
   const where = `${e.path}: tensor ${e.name}`;
   if (!READABLE_DTYPES.has(e.dtype)) throw new PrlError(`${where}: unsupported dtype ${e.dtype} (supported: F32, F16, BF16)`);
   const n = numElements(e.shape);
   if (dest.length !== n) throw new PrlError(`${where}: has ${n} elements, the destination has ${dest.length}`);
+  if (dest instanceof Uint16Array) {
+    if (e.dtype !== 'BF16') throw new PrlError(`${where}: is ${e.dtype}; only BF16 tensors are held in bfloat16 (load the model in float32)`);
+    readFully(fd, new Uint8Array(dest.buffer, dest.byteOffset, n * 2), e.begin, where);
+    return;
+  }
   if (e.dtype === 'F32') {
     readFully(fd, new Uint8Array(dest.buffer, dest.byteOffset, n * 4), e.begin, where);
     return;
@@ -266,7 +277,7 @@ export class ShardedSafetensors implements TensorSource {
     return e;
   }
 
-  read(name: string, dest: Float32Array): void {
+  read(name: string, dest: Float32Array | Uint16Array): void {
     const file = this.weightMap.get(name);
     if (file === undefined) throw inputError(this.indexPath, `no tensor ${name} in weight_map`);
     this.shard(file).read(name, dest);
@@ -285,7 +296,7 @@ export function openSafetensorsFolder(dir: string): TensorSource {
   return new SafetensorsFile(join(dir, 'model.safetensors'));
 }
 
-/** The JSON header for float32 `tensors` laid out in order, padded with spaces to a multiple of 8 bytes. */
+/** The JSON header for `tensors` (F32, or BF16 for bfloat16 bits) laid out in order, padded with spaces to a multiple of 8 bytes. */
 function encodeHeader(tensors: readonly NamedTensor[], metadata: Record<string, string> | undefined): Buffer {
   const header: Record<string, unknown> = {};
   if (metadata !== undefined) header.__metadata__ = metadata;
@@ -295,8 +306,8 @@ function encodeHeader(tensors: readonly NamedTensor[], metadata: Record<string, 
     if (numElements(t.shape) !== t.data.length) {
       throw new PrlError(`safetensors: tensor ${t.name} has shape [${t.shape.join(',')}] but ${t.data.length} values`);
     }
-    header[t.name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + t.data.length * 4] };
-    offset += t.data.length * 4;
+    header[t.name] = { dtype: t.data instanceof Uint16Array ? 'BF16' : 'F32', shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
+    offset += t.data.byteLength;
   }
   const json = Buffer.from(JSON.stringify(header), 'utf8');
   // Padding keeps the data section 8-byte aligned, as the reference writer does.
@@ -306,7 +317,7 @@ function encodeHeader(tensors: readonly NamedTensor[], metadata: Record<string, 
 }
 
 /**
- * Writes float32 `tensors` to `path` atomically (temp file, fsync, rename), streaming each tensor's
+ * Writes `tensors` (float32 as F32, bfloat16 bits as BF16, as stored) to `path` atomically (temp file, fsync, rename), streaming each tensor's
  * bytes from its own memory so no second copy of the weights is made.
  */
 export function writeSafetensors(path: string, tensors: readonly NamedTensor[], metadata?: Record<string, string>): void {
@@ -320,7 +331,7 @@ export function writeSafetensors(path: string, tensors: readonly NamedTensor[], 
     length.writeBigUInt64LE(BigInt(header.length));
     writeFully(fd, length);
     writeFully(fd, header);
-    for (const t of tensors) writeFully(fd, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.length * 4));
+    for (const t of tensors) writeFully(fd, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
     fsyncSync(fd);
   } catch (err) {
     closeSync(fd);

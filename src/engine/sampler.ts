@@ -11,11 +11,12 @@
  *   filtering is used.
  * Same inputs + same Rng state = same outputs, on any kernel thread count (kernels are bit-identical
  * across thread counts, and random draws happen here in a fixed order: step by step, sequence by sequence).
+ * The per-token arithmetic (softmax, temperature, top-k / top-p, the draw) is ./sampling-rows.ts.
  */
 import { inputError } from '../util/errors.js';
 import type { Rng } from '../util/rng.js';
 import { PREFILL_CHUNK, type LlamaModel } from './model.js';
-import { keptTokens } from './nucleus.js';
+import type { Draw, SamplingRows } from './sampling-rows.js';
 
 export interface SampleOptions {
   maxNewTokens: number;
@@ -50,15 +51,6 @@ export interface SampleResult {
   finishReason: 'stop' | 'length';
 }
 
-/** Scratch reused across tokens of one generate call, so decoding does not allocate per token. */
-interface SamplingScratch {
-  probs: Float64Array; // (V) unnormalised sampling weights
-  order: Int32Array; // (V) the kept token ids, best first, when filtering
-  token: number;
-  logprob: number;
-  samplingLogprob: number;
-}
-
 /** Generates completions for `prompts` (token ids) with the model's KV cache; see the module comment. */
 export function generate(model: LlamaModel, prompts: number[][], options: SampleOptions): SampleResult[] {
   const V = model.config.vocabSize;
@@ -79,7 +71,8 @@ export function generate(model: LlamaModel, prompts: number[][], options: Sample
   const stopStrings = options.stopStrings ?? [];
 
   // Prefill: each prompt into its slot, in chunks; keep the logits of its last token.
-  const nextLogits = new Float32Array(B * V); // (B, V)
+  const rows = model.samplingRows();
+  const nextLogits = rows.buffers.logits; // (B, V) in engine memory, for the sampling kernels
   const chunkTokens = new Int32Array(PREFILL_CHUNK);
   const chunkPos = new Int32Array(1);
   for (let b = 0; b < B; b++) {
@@ -95,7 +88,7 @@ export function generate(model: LlamaModel, prompts: number[][], options: Sample
 
   const budgets = new Int32Array(B).fill(maxNew);
   const starts = Int32Array.from(prompts, (p) => p.length);
-  decodeLockstep(model, nextLogits, results, budgets, starts, { temperature, topK, topP, stopTokens, stopStrings, decode: options.decode, rngOf });
+  decodeLockstep(model, rows, nextLogits, results, budgets, starts, { temperature, topK, topP, stopTokens, stopStrings, decode: options.decode, rngOf });
   return results;
 }
 
@@ -110,28 +103,28 @@ interface DecodeSettings {
 }
 
 /**
- * Decodes every sequence in lockstep from its prefilled cache slot b, starting with `nextLogits` (B, V):
- * sequence b has budget budgets[b] and its first new token sits at position starts[b]. Finished
- * sequences keep running (cheaper than moving caches) but are ignored.
+ * Decodes every sequence in lockstep from its prefilled cache slot b, starting with `logits` (B, V) in
+ * engine memory: sequence b has budget budgets[b] and its first new token sits at position starts[b].
+ * Finished sequences keep running (cheaper than moving caches) but are ignored.
  */
-function decodeLockstep(model: LlamaModel, nextLogits: Float32Array, results: SampleResult[], budgets: Int32Array, starts: Int32Array, d: DecodeSettings): void {
+function decodeLockstep(model: LlamaModel, rows: SamplingRows, logits: Float32Array, results: SampleResult[], budgets: Int32Array, starts: Int32Array, d: DecodeSettings): void {
   const B = results.length;
-  const V = model.config.vocabSize;
   const maxNew = Math.max(0, ...budgets);
-  const scratch: SamplingScratch = { probs: new Float64Array(V), order: new Int32Array(V), token: 0, logprob: 0, samplingLogprob: 0 };
+  const drawn: Draw = { token: 0, logprob: 0, samplingLogprob: 0 };
   const active = Uint8Array.from(budgets, (m) => (m > 0 ? 1 : 0));
   let activeCount = active.reduce((s, x) => s + x, 0);
   const stepTokens = new Int32Array(B);
   const stepPos = new Int32Array(B);
   for (let step = 0; step < maxNew && activeCount > 0; step++) {
+    rows.weigh(logits, B, d.temperature); // every row's exp passes, in kernels
     for (let b = 0; b < B; b++) {
       if (!active[b]) continue;
-      sampleToken(nextLogits, b * V, V, d.temperature, d.topK, d.topP, d.rngOf(b), scratch);
+      rows.draw(b, d, d.rngOf(b), drawn);
       const r = results[b];
-      r.tokens.push(scratch.token);
-      r.logprobs.push(scratch.logprob);
-      r.samplingLogprobs.push(scratch.samplingLogprob);
-      if (d.stopTokens.has(scratch.token) || (d.stopStrings.length > 0 && containsAny(d.decode!(r.tokens), d.stopStrings))) {
+      r.tokens.push(drawn.token);
+      r.logprobs.push(drawn.logprob);
+      r.samplingLogprobs.push(drawn.samplingLogprob);
+      if (d.stopTokens.has(drawn.token) || (d.stopStrings.length > 0 && containsAny(d.decode!(r.tokens), d.stopStrings))) {
         r.finishReason = 'stop';
         active[b] = 0;
         activeCount--;
@@ -139,68 +132,12 @@ function decodeLockstep(model: LlamaModel, nextLogits: Float32Array, results: Sa
         active[b] = 0;
         activeCount--;
       }
-      stepTokens[b] = scratch.token;
+      stepTokens[b] = drawn.token;
     }
     if (activeCount === 0 || step === maxNew - 1) break;
     for (let b = 0; b < B; b++) stepPos[b] = starts[b] + step;
-    nextLogits.set(model.forwardCached(stepTokens, B, 1, stepPos, 0));
+    logits = model.forwardCached(stepTokens, B, 1, stepPos, 0); // a view into engine memory
   }
-}
-
-/**
- * Draws one token from logits[offset .. offset+V) into scratch: the token, its log-prob at temperature 1
- * without filtering, and its log-prob under the filtered, tempered distribution it was drawn from.
- * Ties (greedy, sorting) go to the lower token id.
- */
-function sampleToken(logits: Float32Array, offset: number, V: number, temperature: number, topK: number, topP: number, rng: Rng, s: SamplingScratch): void {
-  let max = -Infinity;
-  let argmax = 0;
-  for (let j = 0; j < V; j++) {
-    if (logits[offset + j] > max) {
-      max = logits[offset + j];
-      argmax = j;
-    }
-  }
-  let sumExp = 0;
-  for (let j = 0; j < V; j++) sumExp += Math.exp(logits[offset + j] - max);
-  const lse = max + Math.log(sumExp);
-
-  if (temperature === 0) {
-    s.token = argmax;
-    s.logprob = logits[offset + argmax] - lse;
-    s.samplingLogprob = 0;
-    return;
-  }
-  const probs = s.probs;
-  for (let j = 0; j < V; j++) probs[j] = Math.exp((logits[offset + j] - max) / temperature);
-
-  let token = -1;
-  let keptMass = 0;
-  if ((topK > 0 && topK < V) || topP < 1) {
-    const { kept, keptMass: mass } = keptTokens(probs, V, topK, topP, s.order);
-    keptMass = mass;
-    let u = rng.next() * keptMass;
-    for (let i = 0; i < kept; i++) {
-      u -= probs[s.order[i]];
-      if (u < 0 || i === kept - 1) {
-        token = s.order[i];
-        break;
-      }
-    }
-  } else {
-    for (let j = 0; j < V; j++) keptMass += probs[j];
-    let u = rng.next() * keptMass;
-    for (let j = 0; j < V; j++) {
-      u -= probs[j];
-      if (u < 0 || j === V - 1) {
-        token = j;
-        break;
-      }
-    }
-  }
-  s.token = token;
-  s.logprob = logits[offset + token] - lse;
-  s.samplingLogprob = Math.log(probs[token] / keptMass);
 }
 
 /** The stream sequence b draws from: its own (`rngs`) or the shared one (`rng`). */
@@ -342,7 +279,8 @@ function sharedPrefixGroup(model: LlamaModel, prefixes: number[][], budgets: rea
   const stopStrings = options.stopStrings ?? [];
 
   const rngOf = sequenceRngs(options, B);
-  const nextLogits = new Float32Array(B * V); // (B, V)
+  const rows = model.samplingRows();
+  const nextLogits = rows.buffers.logits; // (B, V) in engine memory, for the sampling kernels
   const chunkTokens = new Int32Array(PREFILL_CHUNK);
   const chunkPos = new Int32Array(1);
   prefixes.forEach((prefix, p) => {
@@ -358,7 +296,7 @@ function sharedPrefixGroup(model: LlamaModel, prefixes: number[][], budgets: rea
   });
 
   const perSequence = (values: readonly number[]): Int32Array => Int32Array.from({ length: B }, (_, b) => values[Math.floor(b / n)]);
-  decodeLockstep(model, nextLogits, results, perSequence(budgets), perSequence(prefixes.map((p) => p.length)), {
+  decodeLockstep(model, rows, nextLogits, results, perSequence(budgets), perSequence(prefixes.map((p) => p.length)), {
     temperature,
     topK,
     topP,

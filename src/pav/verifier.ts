@@ -63,7 +63,7 @@ export function createVerifier(model: LlamaModel, engine: Engine, rng: Rng, meta
 /** The head as an optimiser target (AdamW over its own flat block). */
 function headTrainable(v: Verifier) {
   const C = v.model.config.hiddenSize;
-  return { weights: v.head, grads: v.headGrad, parameters: () => [{ name: 'value_head.weight', shape: [1, C], data: v.head.subarray(0, C) }, { name: 'value_head.bias', shape: [1], data: v.head.subarray(C) }] };
+  return { shards: [{ segment: 0, weights: v.head, grads: v.headGrad }], parameters: () => [{ name: 'value_head.weight', shape: [1, C], data: v.head.subarray(0, C) }, { name: 'value_head.bias', shape: [1], data: v.head.subarray(C) }] };
 }
 
 /** Pads sequences into one (B, T) batch (padding after the end does not reach earlier positions: causal). */
@@ -198,8 +198,8 @@ export function trainVerifier(v: Verifier, engine: Engine, examples: readonly Ve
     loss = verifierLossAndBackward(v, batch, classWeight);
     const progress = step <= options.warmupSteps ? step / Math.max(1, options.warmupSteps) : 0.1 + 0.45 * (1 + Math.cos((Math.PI * (step - options.warmupSteps)) / Math.max(1, options.steps - options.warmupSteps)));
     const lr = options.lr * progress;
-    const norm = clipGradNorm(engine.kernels, v.model.grads, options.maxGradNorm);
-    clipGradNorm(engine.kernels, v.headGrad, options.maxGradNorm);
+    const norm = clipGradNorm(engine.kernels, v.model.shards.map((s) => s.grads), options.maxGradNorm);
+    clipGradNorm(engine.kernels, [v.headGrad], options.maxGradNorm);
     if (!Number.isFinite(loss) || !Number.isFinite(norm)) throw new PrlError(`verifier train: step ${step}: non-finite loss (${loss}) or gradient norm (${norm})`);
     trunkOpt.update(lr);
     headOpt.update(lr);

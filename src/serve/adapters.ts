@@ -16,6 +16,7 @@ import { Arena } from '../engine/memory.js';
 import type { LlamaModel } from '../engine/model.js';
 import { ADAPTER_CONFIG, loadPeftAdapter, readPeftConfig } from '../engine/peft.js';
 import { HttpError } from './http.js';
+import { PrlError } from '../util/errors.js';
 
 export interface AdapterLimits {
   /** Most adapters loaded at once (slots in the arena). */
@@ -57,6 +58,10 @@ export class AdapterRegistry {
     private readonly limits: AdapterLimits,
     scratchRank = limits.maxLoraRank,
   ) {
+    // Adapter slots are regions of segment 0 (see loadInto), where a model within one 4 GiB memory lives.
+    if (model.layerSegments.some((s) => s !== 0)) {
+      throw new PrlError('--enable-lora: the model spans several 4 GiB arena segments; runtime LoRA adapters need a model within one (merge the adapter into the model with `prl merge`, or serve a smaller model)');
+    }
     // Scratch for any adapter up to the largest rank, once: swapping adapters then allocates nothing.
     model.reserveAdapterScratch(scratchRank);
   }

@@ -42,7 +42,7 @@ export function parseLoraTargets(text: string): LoraTarget[] {
  */
 export function trainedParameters(model: LlamaModel, engine: Engine, settings: LoraSettings, rng: Rng): TrainedParameters {
   if (settings.loraRank === 0) return wholeModel(model);
-  const adapter = new LoraAdapter(model.config, engine.arena, { rank: settings.loraRank, alpha: settings.loraAlpha, rslora: settings.rslora, targets: parseLoraTargets(settings.loraTargets) });
+  const adapter = new LoraAdapter(model.config, engine.arena, { rank: settings.loraRank, alpha: settings.loraAlpha, rslora: settings.rslora, targets: parseLoraTargets(settings.loraTargets) }, model.layerSegments);
   adapter.initRandom(rng);
   model.attachAdapter(adapter);
   return adapterParameters(adapter);
@@ -50,12 +50,12 @@ export function trainedParameters(model: LlamaModel, engine: Engine, settings: L
 
 /** Full fine-tuning: every weight of `model`. */
 export function wholeModel(model: LlamaModel): TrainedParameters {
-  return { weights: model.weights, grads: model.grads, parameters: () => model.parameters(), zeroGrad: () => model.zeroGrad(), adapter: null };
+  return { shards: model.shards, parameters: () => model.parameters(), zeroGrad: () => model.zeroGrad(), adapter: null };
 }
 
 /** LoRA: the adapter's A and B alone. */
 export function adapterParameters(adapter: LoraAdapter): TrainedParameters {
-  return { weights: adapter.weights, grads: adapter.grads, parameters: () => adapter.parameters(), zeroGrad: () => adapter.grads.fill(0), adapter };
+  return { shards: adapter.shards, parameters: () => adapter.parameters(), zeroGrad: () => adapter.zeroGrad(), adapter };
 }
 
 /** Runs `work` on the base model alone (the adapter switched off), e.g. the reference log-probs. */

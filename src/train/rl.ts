@@ -15,6 +15,8 @@ import { isRolloutEstimator, tisWeights, type TisResult, mean, parseStepSplit, p
 import { loadModelFolder } from '../engine/checkpoint.js';
 import { createEngine, type Engine } from '../engine/kernels/index.js';
 import { endOfSequenceIds, loadModel } from '../engine/io.js';
+import { copyAdapterWeights } from '../engine/lora.js';
+import { Arena } from '../engine/memory.js';
 import { loadPeftAdapter, savePeftAdapter } from '../engine/peft.js';
 import type { LlamaModel } from '../engine/model.js';
 import { AdamW, clipGradNorm } from '../engine/optim.js';
@@ -169,7 +171,7 @@ export async function runRl(config: RlConfig, outDir: string, options: RlOptions
       const state = loadCheckpointState(checkpoint.dir, ctx.optimizer) as unknown as TrainerState;
       if (trained.adapter) {
         if (state.base?.sha256 !== base!.sha256) throw new PrlError(`${checkpoint.dir}: the adapter was trained on another base than ${startModel} (its weights changed since the run started)`);
-        trained.adapter.weights.set(loadPeftAdapter(join(checkpoint.dir, 'adapter'), policy.config, engine.arena).weights);
+        copyAdapterWeights(loadPeftAdapter(join(checkpoint.dir, 'adapter'), policy.config, new Arena(0)), trained.adapter);
       } else {
         const folder = loadModelFolder(checkpoint.dir);
         folder.fillTensors(policy.parameters());
@@ -300,7 +302,7 @@ function rlStep(ctx: RlContext, rollouts: StepRollouts, t0: number): { row: RlMe
       const dlogp = updateGradient(ctx, mb, picked, logp, logpOld, logpRef, masks, advantages, tis.weights, reads, lossTotals);
       if (!dlogp) continue;
       policy.backward(dlogp);
-      const gradNorm = clipGradNorm(ctx.engine.kernels, ctx.trained.grads, config.maxGradNorm);
+      const gradNorm = clipGradNorm(ctx.engine.kernels, ctx.trained.shards.map((s) => s.grads), config.maxGradNorm);
       if (!Number.isFinite(gradNorm)) throw new PrlError(`step ${step}: the gradient norm is ${gradNorm}; stopped before the update (the last checkpoint is intact)`);
       ctx.optimizer.update(lr);
       lossTotals.gradNorm += gradNorm;
@@ -475,7 +477,11 @@ function formatEval(metrics: Record<string, unknown>): string {
  * through the policy's tokenizer, chat template and end ids.
  */
 async function openRunModels(config: RlConfig, startModel: string, engine: Engine, task: ReturnType<typeof getTask>) {
-  const { model: policy, tokenizer } = loadModel(startModel, engine, { trainable: config.loraRank === 0, recompute: config.recompute });
+  // What the policy will hold, for placing a model past one 4 GiB memory (responses of up to 512 new
+  // tokens after a prompt of up to 256 unless maxNewTokens says otherwise).
+  const T = 256 + (config.maxNewTokens ?? 512);
+  const work = { optimizer: true, loraRank: config.loraRank, trainRows: Math.ceil((config.promptsPerStep * config.groupSize) / config.miniBatches) * T, sample: { batch: config.promptsPerStep * config.groupSize, maxT: T } };
+  const { model: policy, tokenizer } = loadModel(startModel, engine, { trainable: config.loraRank === 0, recompute: config.recompute, work });
   // The adapter's initialisation has a stream of its own, so full fine-tuning draws what it always drew.
   const trained = trainedParameters(policy, engine, config, new Rng(config.seed).fork());
   const base = trained.adapter ? { path: startModel, sha256: await baseModelHash(startModel) } : null;

@@ -46,7 +46,7 @@ export function supervisedStep(model: LlamaModel, trained: TrainedParameters, op
   const dlogp = new Float32Array(batch.targets.length);
   for (let i = 0; i < dlogp.length; i++) if (batch.targets[i] >= 0) dlogp[i] = -1 / count;
   model.backward(dlogp);
-  const gradNorm = clipGradNorm(engine.kernels, trained.grads, maxGradNorm);
+  const gradNorm = clipGradNorm(engine.kernels, trained.shards.map((s) => s.grads), maxGradNorm);
   const loss = -sum / count;
   if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) throw new PrlError(`non-finite loss (${loss}) or gradient norm (${gradNorm}); the update was skipped`);
   optimizer.update(lr);
@@ -83,7 +83,9 @@ export async function runSft(config: SftConfig, outDir: string, options: { quiet
     let tokenizer;
     const trainable = config.loraRank === 0;
     if (config.model) {
-      ({ model, tokenizer } = loadModel(config.model, engine, { trainable, recompute: config.recompute }));
+      // Placement of a model past one 4 GiB memory: the step's sequences at up to 512 tokens.
+      const work = { optimizer: true, loraRank: config.loraRank, trainRows: config.batchSize * 512 };
+      ({ model, tokenizer } = loadModel(config.model, engine, { trainable, recompute: config.recompute, work }));
     } else {
       tokenizer = taskTokenizer(task);
       model = new LlamaModel({ ...PRESETS[config.preset], vocabSize: tokenizer.vocabSize }, engine.arena, engine.kernels, { trainable, recompute: config.recompute });

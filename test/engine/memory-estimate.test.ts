@@ -10,9 +10,9 @@ import { createEngine } from '../../src/engine/kernels/index.js';
 import { FallbackKernels } from '../../src/engine/kernels/fallback.js';
 import { LoraAdapter, loraBlockFloats } from '../../src/engine/lora.js';
 import { Arena } from '../../src/engine/memory.js';
-import { assertFits, estimateArenaBytes, maxLayersThatFit, type MemoryPlan } from '../../src/engine/memory-estimate.js';
+import { assertFits, estimateArenaBytes, maxLayersThatFit, planPlacement, type MemoryPlan } from '../../src/engine/memory-estimate.js';
 import { LlamaModel } from '../../src/engine/model.js';
-import { AdamW } from '../../src/engine/optim.js';
+import { AdamW, type Trainable } from '../../src/engine/optim.js';
 import { generate } from '../../src/engine/sampler.js';
 import { PrlError } from '../../src/util/errors.js';
 import { Rng } from '../../src/util/rng.js';
@@ -50,15 +50,15 @@ test('the arena estimate of the tiny preset matches a hand count', () => {
 /** A qwen2-style config with q/k/v biases and tied embeddings, small enough for the reference kernels. */
 const qwenTiny: ModelConfig = { ...PRESETS.tiny, modelType: 'qwen2', attentionBias: true, tieWordEmbeddings: true, vocabSize: 50, intermediateSize: 100 };
 
-/** Builds and runs exactly what `plan` describes on a fresh arena; returns the arena's used bytes. */
-function measureArena(plan: MemoryPlan, B: number, T: number, prompt: number, newTokens: number): number {
+/** Builds and runs exactly what `plan` describes on a fresh arena; returns each segment's used bytes. */
+function measureArena(plan: MemoryPlan, B: number, T: number, prompt: number, newTokens: number): number[] {
   const arena = new Arena(0);
   const kernels = new FallbackKernels();
-  const model = new LlamaModel(plan.config, arena, kernels, { trainable: plan.trainable, recompute: plan.recompute });
+  const model = new LlamaModel(plan.config, arena, kernels, { trainable: plan.trainable, recompute: plan.recompute, layerSegments: plan.layerSegments });
   model.initRandom(new Rng(0));
-  let trained: { weights: Float32Array; grads: Float32Array; parameters(): Array<{ name: string; shape: number[]; data: Float32Array }> } = model;
+  let trained: Trainable = model;
   if (plan.loraRank) {
-    const adapter = new LoraAdapter(plan.config, arena, { rank: plan.loraRank });
+    const adapter = new LoraAdapter(plan.config, arena, { rank: plan.loraRank }, model.layerSegments);
     model.attachAdapter(adapter);
     trained = adapter;
   }
@@ -69,7 +69,7 @@ function measureArena(plan: MemoryPlan, B: number, T: number, prompt: number, ne
     model.backward(new Float32Array(B * T).fill(-0.01));
   }
   if (plan.sample) generate(model, Array.from({ length: plan.sample.batch }, () => Array(prompt).fill(3)), { maxNewTokens: newTokens, rng: new Rng(1) });
-  return arena.usedBytes;
+  return Array.from({ length: arena.segmentCount }, (_, i) => arena.segment(i).usedBytes);
 }
 
 test('the arena estimate equals what the model, adapter, AdamW, a training step and sampling allocate', () => {
@@ -79,24 +79,37 @@ test('the arena estimate equals what the model, adapter, AdamW, a training step 
     ['full fine-tuning with per-layer recompute', { config: qwenTiny, trainable: true, optimizer: true, trainRows: 3 * 10, recompute: true }],
     ['a frozen model sampling only', { config: PRESETS.tiny, trainable: false, optimizer: false, sample: { batch: 3, maxT: 5 + 4 - 1 } }],
   ];
+  // The same over three segments: embeddings and layer 0 in segment 0, layers 1-2 in 1, layer 3 in 2.
+  const spread = [0, 1, 1, 2];
+  const deep = { ...qwenTiny, numHiddenLayers: 4 };
+  cases.push(
+    ['three segments: full fine-tuning and sampling', { config: deep, trainable: true, optimizer: true, trainRows: 30, sample: { batch: 2, maxT: 8 }, layerSegments: spread }],
+    ['three segments: LoRA r4 and sampling', { config: deep, trainable: false, loraRank: 4, optimizer: true, trainRows: 30, sample: { batch: 2, maxT: 8 }, layerSegments: spread }],
+    ['three segments: recompute, no layer in segment 0', { config: deep, trainable: true, optimizer: true, trainRows: 30, recompute: true, layerSegments: [1, 1, 2, 2] }],
+  );
   for (const [name, plan] of cases) {
-    assert.equal(estimateArenaBytes(plan).total, measureArena(plan, 3, 10, 5, 4), name);
+    const e = estimateArenaBytes(plan);
+    const used = measureArena(plan, 3, 10, 5, 4);
+    assert.deepEqual(e.segments, used, name);
+    assert.equal(e.total, used.reduce((a, b) => a + b, 0), name);
   }
   const lora = estimateArenaBytes(cases[1][1]);
   assert.equal(lora.adapter, 2 * loraBlockFloats(qwenTiny, { rank: 4 }) * 4);
   assert.equal(lora.gradients, 0);
 });
 
-test('a plan past 4 GiB is refused with its estimate and the hints; one that fits is returned', () => {
+test('a plan past the memory limit, or with a segment past 4 GiB, is refused with its estimate and the hints; one that fits is returned', () => {
   // 1,000,000 x 512 embeddings untied: 2 x 1.91 GiB of weights, the same again of gradients.
   const big: ModelConfig = { ...PRESETS.tiny, vocabSize: 1_000_000, hiddenSize: 512, numAttentionHeads: 8, headDim: 64 };
   const plan: MemoryPlan = { config: big, trainable: true, optimizer: true, trainRows: 64 };
-  assert.throws(() => assertFits(plan, 'this model', ['--frozen']), (err: Error) => {
+  assert.throws(() => assertFits(plan, 'this model', ['--frozen'], 8 * 2 ** 30), (err: Error) => {
     assert.ok(err instanceof PrlError);
-    assert.match(err.message, /^this model needs about 1[45]\.\d\d GiB of engine memory \(weights 3\.8\d, gradients 3\.8\d, AdamW state 7\.6\d, training activations 0\.\d\d\), more than the 4\.00 GiB/);
+    assert.match(err.message, /^this model needs about 1[45]\.\d\d GiB of engine memory \(weights 3\.8\d, gradients 3\.8\d, AdamW state 7\.6\d, training activations 0\.\d\d\), more than the 8\.00 GiB/);
     assert.match(err.message, /It would fit with: --frozen\.$/);
     return true;
   });
+  // Within the limit, but segment 0 (embeddings, lm_head, their gradients and moments) is 15 GiB alone.
+  assert.throws(() => assertFits(plan, 'this model', [], 64 * 2 ** 30), /and its segment 0 alone needs 1[45]\.\d\d GiB, more than the 4\.00 GiB one WebAssembly memory can hold/);
   assert.equal(assertFits({ config: PRESETS.tiny, trainable: true, optimizer: true }, 'tiny').total, 427264 + 410880 + 2 * 410880);
 });
 
@@ -128,13 +141,38 @@ test('loading a trainable model past the arena is refused before allocating, nam
   sparseFolder(dir, big);
   const engine = await createEngine({ provider: 'ts' });
   const before = engine.arena.usedBytes;
-  assert.throws(() => loadModelWeights(dir, engine), (err: Error) => {
-    assert.ok(err instanceof PrlError);
-    assert.match(err.message, new RegExp(`^${dir}: the trainable model needs about 7\\.6\\d GiB of engine memory \\(weights 3\\.8\\d, gradients 3\\.8\\d\\)`));
-    assert.match(err.message, /It would fit with: load it frozen/);
-    return true;
-  });
+  process.env.PRL_MEMORY_LIMIT_GIB = '6';
+  try {
+    assert.throws(() => loadModelWeights(dir, engine), (err: Error) => {
+      assert.ok(err instanceof PrlError);
+      assert.match(err.message, new RegExp(`^${dir}: the trainable model needs about 7\\.6\\d GiB of engine memory \\(weights 3\\.8\\d, gradients 3\\.8\\d\\), more than the 6\\.00 GiB of PRL_MEMORY_LIMIT_GIB`));
+      assert.match(err.message, /It would fit with: load it frozen/);
+      return true;
+    });
+  } finally {
+    delete process.env.PRL_MEMORY_LIMIT_GIB;
+  }
   assert.equal(engine.arena.usedBytes, before);
-  assert.equal(maxLayersThatFit({ config: big, trainable: true, optimizer: false }), 0);
+  assert.equal(maxLayersThatFit({ config: big, trainable: true, optimizer: false }, 6 * 2 ** 30), 0);
   assert.equal(maxLayersThatFit({ config: { ...PRESETS.tiny, numHiddenLayers: 5 }, trainable: true, optimizer: true }), 5);
+});
+
+test('planPlacement fills 4 GiB segments with consecutive layers, and keeps a model that fits one memory in segment 0', () => {
+  assert.deepEqual(planPlacement({ config: { ...PRESETS.tiny, numHiddenLayers: 3 }, trainable: true, optimizer: true, trainRows: 64 }), [0, 0, 0]);
+  // The qwen2.5-0.5b shape, full fine-tuning with AdamW at 4 x 256 rows: 9.33 GiB in all.
+  const qwen: ModelConfig = { ...PRESETS.tiny, modelType: 'qwen2', vocabSize: 151936, hiddenSize: 896, intermediateSize: 4864, numHiddenLayers: 24, numAttentionHeads: 14, numKeyValueHeads: 2, headDim: 64, attentionBias: true, tieWordEmbeddings: true, maxPositionEmbeddings: 32768 };
+  const plan: MemoryPlan = { config: qwen, trainable: true, optimizer: true, trainRows: 1024, baseBytes: 5 << 20, segmentBaseBytes: 5 << 20 };
+  const placement = planPlacement(plan);
+  assert.equal(placement.length, 24);
+  placement.forEach((s, l) => assert.ok(l === 0 ? s === 0 : s === placement[l - 1] || s === placement[l - 1] + 1, `layer ${l}`));
+  const e = estimateArenaBytes(plan);
+  assert.deepEqual(e.layerSegments, placement);
+  assert.ok(e.segments.length >= 3, `${e.segments.length} segments for ${(e.total / 2 ** 30).toFixed(2)} GiB`);
+  for (const bytes of e.segments) assert.ok(bytes <= 4 * 2 ** 30);
+  // Greedy: no segment could have taken the next segment's first layer.
+  for (let s = 0; s + 1 < e.segments.length; s++) {
+    const first = placement.indexOf(s + 1);
+    const moved = placement.map((seg, l) => (l === first ? s : seg));
+    assert.ok(estimateArenaBytes({ ...plan, layerSegments: moved }).segments[s] > 4 * 2 ** 30, `segment ${s} had room for layer ${first}`);
+  }
 });

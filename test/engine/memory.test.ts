@@ -17,3 +17,17 @@ test('allocations past the initial memory grow it; earlier views stay valid and 
   arena.release(mark);
   assert.equal(arena.usedBytes, mark);
 });
+
+test('allocations are zeros: fresh memory as grown, released scratch cleared, a region of a used memory cleared', () => {
+  const arena = new Arena(0);
+  const mark = arena.mark();
+  arena.allocF32(1000).fill(5);
+  arena.release(mark);
+  const again = arena.allocF32(2000); // half over the released values, half fresh
+  assert.ok(again.every((x) => x === 0));
+  again.fill(7);
+  const region = new Arena(mark, arena.memory); // e.g. a server's adapter slot over used memory
+  assert.ok(region.allocI32(1500).every((x) => x === 0));
+  assert.ok(region.segment(0).allocU16(10).every((x) => x === 0));
+  assert.throws(() => region.segment(1), /a region of one memory and cannot open segments/);
+});

@@ -287,13 +287,13 @@ test('clipGradNorm returns the float64 global norm and scales gradients down to 
   for (const g of model.grads) ss += g * g;
   const norm = Math.sqrt(ss);
   const before = Float64Array.from(model.grads);
-  assert.ok(Math.abs(clipGradNorm(kernels, model.grads, norm / 4) - norm) < 1e-9 * norm);
+  assert.ok(Math.abs(clipGradNorm(kernels, [model.grads], norm / 4) - norm) < 1e-9 * norm);
   let after = 0;
   for (const g of model.grads) after += g * g;
   assert.ok(Math.abs(Math.sqrt(after) - norm / 4) < 1e-5 * norm);
   assert.ok(Math.abs(model.grads[5] - before[5] / 4) <= 1e-6 * Math.abs(before[5]) + 1e-12);
   const unclipped = Float32Array.from(model.grads);
-  clipGradNorm(kernels, model.grads, norm);
+  clipGradNorm(kernels, [model.grads], norm);
   assert.deepEqual(model.grads, unclipped);
 });
 

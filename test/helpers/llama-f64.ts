@@ -1,5 +1,6 @@
 // An independent float64 reference: HF LlamaForCausalLM / Qwen2ForCausalLM forward, one sequence at a
 // time, over parameters by HF name. Shared by the model and LoRA tests.
+import { asFloat32, type WeightArray } from '../../src/engine/bf16.js';
 import type { ModelConfig } from '../../src/engine/config.js';
 
 /** A tiny Llama with grouped-query attention (4 heads over 2 KV heads, head_dim 6 != 16/4), for model tests. */
@@ -21,8 +22,9 @@ export const TINY_LLAMA_GQA: ModelConfig = {
 
 export type Params = Map<string, Float64Array>;
 
-export function paramsOf(model: { parameters(): Array<{ name: string; data: Float32Array }> }): Params {
-  return new Map(model.parameters().map((p) => [p.name, Float64Array.from(p.data)]));
+/** The model's parameters in float64 (bfloat16 ones widened exactly). */
+export function paramsOf(model: { parameters(): Array<{ name: string; data: WeightArray }> }): Params {
+  return new Map(model.parameters().map((p) => [p.name, Float64Array.from(asFloat32(p.data))]));
 }
 
 /** y (n, out) = x (n, in) · Wᵀ + bias. */

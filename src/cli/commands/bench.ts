@@ -35,6 +35,7 @@ interface BenchOptions {
   newTokens: string;
   loraRank: string;
   recompute?: boolean;
+  bf16?: boolean;
   trainOnly?: boolean;
   sampleOnly?: boolean;
 }
@@ -61,6 +62,7 @@ export function register(program: Command): void {
     .option('--new-tokens <n>', 'with --model/--shape: new tokens per sampled sequence', '32')
     .option('--lora-rank <r>', 'with --model/--shape: train a LoRA adapter of rank r on all seven modules over a frozen base (0: full fine-tuning)', '0')
     .option('--recompute', 'with --model/--shape: per-layer activation checkpointing in the training step')
+    .option('--bf16', 'with --shape: hold the frozen base (LoRA, --sample-only) in bfloat16, as a BF16 checkpoint is held (a --model folder of BF16 matrices always is)')
     .option('--train-only', 'with --model/--shape: time the training step only')
     .option('--sample-only', 'with --model/--shape: time sampling only (the model is then frozen)')
     .action(async (opts: BenchOptions) => {
@@ -102,6 +104,7 @@ async function benchModel(opts: BenchOptions): Promise<void> {
     newTokens: intFlag(opts.newTokens, '--new-tokens'),
     loraRank: intFlag(opts.loraRank, '--lora-rank', 0),
     recompute: opts.recompute === true,
+    bf16: opts.bf16 === true,
     train: !opts.sampleOnly,
     sample: !opts.trainOnly,
     iters: intFlag(opts.iters ?? MODEL_ITERS, '--iters'),

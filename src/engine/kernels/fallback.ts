@@ -3,10 +3,13 @@
  * Every other provider is tested against this one, and this one is tested against float64 finite
  * differences (test/engine/fallback.test.ts). Shapes follow the contract in ./types.ts.
  */
+import { asFloat32, type WeightArray } from '../bf16.js';
 import type { AttentionDims, Kernels, MatmulLayout } from './types.js';
 
 /** Elements per chunk of a scalar reduction; chunks are summed in order, so the result is fixed. */
 const REDUCE_CHUNK = 4096;
+/** log of the smallest normal float32: the WebAssembly exp's lower clamp, below which sampling weights are 0. */
+const EXP_FLOOR = -87.3365447504;
 
 export class FallbackKernels implements Kernels {
   readonly name = 'ts';
@@ -19,7 +22,8 @@ export class FallbackKernels implements Kernels {
     return this.scores;
   }
 
-  matmul(out: Float32Array, a: Float32Array, b: Float32Array, M: number, N: number, K: number, layout: MatmulLayout, accumulate: boolean): void {
+  matmul(out: Float32Array, a: Float32Array, weight: WeightArray, M: number, N: number, K: number, layout: MatmulLayout, accumulate: boolean): void {
+    const b = asFloat32(weight); // bfloat16 widened exactly (a copy: this is the reference, not the fast path)
     if (layout === 'nt') {
       // out (M, N) = a (M, K) · b (N, K)ᵀ: each output is a dot product of two contiguous rows, summed
       // in four interleaved partial sums (k mod 4) so that the additions do not wait on each other.
@@ -362,5 +366,40 @@ export class FallbackKernels implements Kernels {
 
   async dispose(): Promise<void> {
     // Nothing to release: no threads.
+  }
+
+  samplingMax(chunkMax: Float32Array, logits: Float32Array, N: number, V: number, chunk: number): void {
+    const nC = Math.ceil(V / chunk);
+    for (let n = 0; n < N; n++) {
+      for (let c = 0; c < nC; c++) {
+        let max = -Infinity;
+        for (let j = c * chunk; j < Math.min(V, (c + 1) * chunk); j++) max = Math.max(max, logits[n * V + j]);
+        chunkMax[n * nC + c] = max;
+      }
+    }
+  }
+
+  samplingWeights(weights: Float32Array, sums: Float64Array, logits: Float32Array, chunkMax: Float32Array, invTemperature: number, N: number, V: number, chunk: number): void {
+    const nC = Math.ceil(V / chunk);
+    // exp is 0 below the float32 exp's floor, as in the WebAssembly kernel (-Infinity logits get weight 0).
+    const expFloored = (x: number): number => (x >= EXP_FLOOR ? Math.exp(x) : 0);
+    for (let n = 0; n < N; n++) {
+      let m = -Infinity;
+      for (let c = 0; c < nC; c++) m = Math.max(m, chunkMax[n * nC + c]);
+      for (let c = 0; c < nC; c++) {
+        let sumExp = 0;
+        let sumWeights = 0;
+        for (let j = c * chunk; j < Math.min(V, (c + 1) * chunk); j++) {
+          const x = logits[n * V + j] - m;
+          sumExp += expFloored(x);
+          if (invTemperature > 0) {
+            weights[n * V + j] = expFloored(x * invTemperature);
+            sumWeights += weights[n * V + j]; // the stored float32 value
+          }
+        }
+        sums[(n * nC + c) * 2] = sumExp;
+        sums[(n * nC + c) * 2 + 1] = sumWeights;
+      }
+    }
   }
 }

@@ -8,7 +8,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { availableParallelism } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
-import { Arena } from '../memory.js';
+import { Arena, newSharedMemory } from '../memory.js';
 import { PrlError, inputError } from '../../util/errors.js';
 import type { Kernels } from './types.js';
 import { FallbackKernels } from './fallback.js';
@@ -43,7 +43,6 @@ export interface Engine {
   kernels: Kernels;
 }
 
-const PAGE = 65536;
 const DEFAULT_MAX_THREADS = 8;
 const WASM_URL = new URL('../../../../build/kernels.wasm', import.meta.url);
 const WASM_FMA_URL = new URL('../../../../build/kernels-fma.wasm', import.meta.url);
@@ -85,14 +84,19 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   // Layout: [module data | per-thread kernel scratch + sumSquares table | arena tensors ...]
   const scratchBase = Math.ceil(call('heapBase') / 64) * 64;
   const base = scratchBase + call('scratchBytes');
-  const memory = new WebAssembly.Memory({ initial: Math.ceil(base / PAGE) + 16, maximum: 65536, shared: true });
-  const arena = new Arena(base, memory);
+  const memory = newSharedMemory(base);
   const pool = await KernelPool.create(module, memory, threads, scratchBase, maxThreads);
   const kernels = new WasmKernels(pool, memory, fmaModule ? 'wasm-simd-fma' : 'wasm-simd', {
     maxKeys: call('maxKeys'),
     sumSquaresChunk: call('sumSquaresChunk'),
     sumSquaresMaxChunks: call('sumSquaresMaxChunks'),
     sumSquaresTable: scratchBase + call('scratchBytes') - call('sumSquaresMaxChunks') * 8,
+  });
+  // A new arena segment is laid out as the first memory and gets kernel instances on every thread.
+  const arena = new Arena(base, memory, () => {
+    const segment = newSharedMemory(base);
+    kernels.addMemory(segment);
+    return segment;
   });
   if (provider === 'native') return { arena, kernels: withNativeMatmul(kernels, options.nativePackage) };
   return { arena, kernels };

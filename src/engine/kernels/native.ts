@@ -30,6 +30,7 @@
 import { createRequire } from 'node:module';
 import { PrlError } from '../../util/errors.js';
 import { CONSTANT_B_PATH, gemmModel } from './onnx-gemm.js';
+import { widenBf16, type WeightArray } from '../bf16.js';
 import type { Kernels, MatmulLayout } from './types.js';
 
 /** Calls with fewer output rows than this run in wasm (copying in and out dominates below it). */
@@ -99,7 +100,7 @@ const GUARD_SAMPLES = 16;
 /** A Gemm session whose B is a pre-packed constant, and the sampled floats that guard it against writes. */
 interface PackedGemm extends GemmSession {
   guardIndex: number[];
-  guardValues: Float32Array;
+  guardValues: number[]; // as stored: float32 values or bfloat16 bits
 }
 
 /** A byte range [start, end) of `buffer` marked constant, with the packed sessions of the B's inside it. */
@@ -146,7 +147,7 @@ export class OrtMatmul {
     private readonly wasm: Kernels,
   ) {}
 
-  matmul(out: Float32Array, a: Float32Array, b: Float32Array, M: number, N: number, K: number, layout: MatmulLayout, accumulate: boolean): void {
+  matmul(out: Float32Array, a: Float32Array, b: WeightArray, M: number, N: number, K: number, layout: MatmulLayout, accumulate: boolean): void {
     const transposes = LAYOUT_TRANSPOSES[layout];
     if (transposes === undefined) throw new Error(`matmul: unknown layout '${String(layout)}'`);
     if (out.length < M * N || a.length < M * K || b.length < N * K) {
@@ -167,7 +168,8 @@ export class OrtMatmul {
     const feeds: Record<string, OrtTensor> = { A: new T('float32', aIn, g.transA ? [K, M] : [M, K]) };
     if (!packed) {
       const bIn = this.staging.view('B', N * K);
-      bIn.set(b.subarray(0, N * K));
+      if (b instanceof Uint16Array) widenBf16(b.subarray(0, N * K), bIn); // bfloat16 widened in the copy it needs anyway
+      else bIn.set(b.subarray(0, N * K));
       feeds.B = new T('float32', bIn, g.transB ? [N, K] : [K, N]);
     }
     const y = this.staging.view('Y', M * N);
@@ -181,13 +183,13 @@ export class OrtMatmul {
   }
 
   /** See Kernels.markConstant: later matmuls whose B lies inside `w` run on pre-packed sessions. */
-  markConstant(w: Float32Array): void {
+  markConstant(w: WeightArray): void {
     if (this.rangeIndex(w) >= 0) return;
     this.constants.push({ buffer: w.buffer, start: w.byteOffset, end: w.byteOffset + w.byteLength, packed: new Map() });
   }
 
   /** See Kernels.unmarkConstant: frees the packed sessions inside `w`'s range (marked by the same view). */
-  unmarkConstant(w: Float32Array): void {
+  unmarkConstant(w: WeightArray): void {
     const i = this.rangeIndex(w);
     if (i < 0) return;
     for (const g of this.constants[i].packed.values()) g.session.dispose();
@@ -205,7 +207,7 @@ export class OrtMatmul {
     while (this.constants.length > 0) for (const g of this.constants.pop()!.packed.values()) g.session.dispose();
   }
 
-  private rangeIndex(w: Float32Array): number {
+  private rangeIndex(w: WeightArray): number {
     return this.constants.findIndex((r) => r.buffer === w.buffer && r.start === w.byteOffset && r.end === w.byteOffset + w.byteLength);
   }
 
@@ -213,21 +215,21 @@ export class OrtMatmul {
    * The pre-packed session for B = the first N·K floats of `b` when they lie inside a marked range
    * (created and packed on first use), checked against writes; undefined when `b` is not constant.
    */
-  private packedSession(layout: MatmulLayout, b: Float32Array, N: number, K: number): PackedGemm | undefined {
-    const start = b.byteOffset, end = start + N * K * 4;
+  private packedSession(layout: MatmulLayout, b: WeightArray, N: number, K: number): PackedGemm | undefined {
+    const start = b.byteOffset, end = start + N * K * b.BYTES_PER_ELEMENT;
     const range = this.constants.find((r) => r.buffer === b.buffer && r.start <= start && end <= r.end);
     if (!range) return undefined;
     const key = `${layout}:${start}:${N}:${K}`;
     let g = range.packed.get(key);
     if (!g) {
       const { transA, transB } = LAYOUT_TRANSPOSES[layout];
-      // The view itself, no copy (the binding reads external data from a SharedArrayBuffer view, unlike
-      // tensors): onnxruntime packs it at load and keeps no reference to it (checked: results do not
-      // change when it is overwritten), so a copy would only add B's size to the load's peak.
-      const constantB = b.subarray(0, N * K);
+      // A float32 B goes as the view itself, no copy (the binding reads external data from a
+      // SharedArrayBuffer view, unlike tensors): onnxruntime packs it at load and keeps no reference to
+      // it (checked: results do not change when it is overwritten). A bfloat16 one is widened first.
+      const constantB = b instanceof Uint16Array ? widenBf16(b.subarray(0, N * K)) : b.subarray(0, N * K);
       const session = loadGemmSession(this.ort, transA, transB, N, K, this.threads, constantB);
       const guardIndex = Array.from({ length: GUARD_SAMPLES }, (_, i) => Math.floor((i * (N * K - 1)) / (GUARD_SAMPLES - 1)));
-      g = { session, transA, transB, guardIndex, guardValues: Float32Array.from(guardIndex, (i) => constantB[i]) };
+      g = { session, transA, transB, guardIndex, guardValues: guardIndex.map((i) => b[i]) };
       range.packed.set(key, g);
     }
     for (let i = 0; i < GUARD_SAMPLES; i++) {

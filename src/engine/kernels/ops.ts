@@ -25,6 +25,8 @@ export const OPS = [
   'scale',
   'add',
   'adamw',
+  'samplingMax',
+  'samplingWeights',
 ] as const;
 
 export type OpName = (typeof OPS)[number];
@@ -41,6 +43,7 @@ export const CTRL = {
   ERROR: 6, // 1: a worker's kernel threw
   CLAIM: 7, // (generation mod 2^20) * 32 + next unclaimed share of the current call; see claimShare
   SHARES: 8, // shares (nt) of the current call
+  MEM: 9, // which engine memory (arena segment) the call's tensors are in: the instance to run
 } as const;
 export const CTRL_INTS = 16;
 export const MAX_ARGS = 32;
@@ -92,4 +95,11 @@ export function kernelFunctions(exports: Record<string, unknown>): KernelFn[] {
     if (typeof fn !== 'function') throw new Error(`build/kernels.wasm has no export '${name}': rebuild it with \`npm run build\``);
     return fn as KernelFn;
   });
+}
+
+/** The kernel functions of a new instance of `module` over `memory`, its scratch at `scratchBase`. */
+export function instantiate(module: WebAssembly.Module, memory: WebAssembly.Memory, scratchBase: number): KernelFn[] {
+  const instance = new WebAssembly.Instance(module, { env: { memory } });
+  (instance.exports.setScratchBase as (p: number) => void)(scratchBase);
+  return kernelFunctions(instance.exports);
 }

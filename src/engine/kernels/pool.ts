@@ -6,9 +6,13 @@
  * busy machine costs at most its share's time instead of stalling the caller. The caller then waits
  * until every share is done, so a call is synchronous. Latency is a few microseconds while workers spin
  * between calls; idle workers sleep in Atomics.wait.
+ *
+ * Every thread holds one module instance per engine memory (arena segment, ../memory.ts); a call names
+ * the memory its tensors are in. A memory opened later is posted to each worker, which instantiates it
+ * the first time a call names it (receiveMessageOnPort: the workers never return to their event loop).
  */
-import { Worker } from 'node:worker_threads';
-import { CONTROL_BYTES, CTRL, CTRL_INTS, MAX_ARGS, SHARES_PER_THREAD, SPIN, claimShare, kernelFunctions, openClaims, type KernelFn } from './ops.js';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import { CONTROL_BYTES, CTRL, CTRL_INTS, MAX_ARGS, SHARES_PER_THREAD, SPIN, claimShare, instantiate, openClaims, type KernelFn } from './ops.js';
 
 export class KernelPool {
   /** Arguments of the next call (before tid, nt); the caller fills them, then calls `run`. */
@@ -21,8 +25,13 @@ export class KernelPool {
     readonly threads: number,
     /** Shares of a parallel call (at most the module's per-thread scratch areas). */
     private readonly shares: number,
-    private readonly fns: KernelFn[],
+    private readonly module: WebAssembly.Module,
+    private readonly scratchBase: number,
+    /** Kernel functions of the calling thread's instance over each memory. */
+    private readonly fns: KernelFn[][],
     private readonly workers: Worker[],
+    /** Where a memory opened later is posted to each worker. */
+    private readonly ports: MessagePort[],
     control: SharedArrayBuffer,
   ) {
     this.ctrl = new Int32Array(control, 0, CTRL_INTS);
@@ -31,13 +40,14 @@ export class KernelPool {
 
   /** Starts `threads - 1` workers; the calling thread is thread 0 with its own instance. */
   static async create(module: WebAssembly.Module, memory: WebAssembly.Memory, threads: number, scratchBase: number, maxShares: number): Promise<KernelPool> {
-    const instance = new WebAssembly.Instance(module, { env: { memory } });
-    (instance.exports.setScratchBase as (p: number) => void)(scratchBase);
     const control = new SharedArrayBuffer(CONTROL_BYTES);
     const workers: Worker[] = [];
+    const ports: MessagePort[] = [];
     const ready: Promise<void>[] = [];
     for (let id = 1; id < threads; id++) {
-      const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: { module, memory, control, id, threads, scratchBase } });
+      const { port1, port2 } = new MessageChannel();
+      ports.push(port1);
+      const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: { module, memory, control, id, threads, scratchBase, port: port2 }, transferList: [port2] });
       ready.push(
         new Promise((resolve, reject) => {
           worker.once('message', () => resolve());
@@ -49,14 +59,25 @@ export class KernelPool {
     await Promise.all(ready);
     for (const worker of workers) worker.unref(); // an idle pool must not keep the process alive
     const shares = Math.min(maxShares, threads * SHARES_PER_THREAD);
-    return new KernelPool(threads, shares, kernelFunctions(instance.exports), workers, control);
+    return new KernelPool(threads, shares, module, scratchBase, [instantiate(module, memory, scratchBase)], workers, ports, control);
+  }
+
+  /** Memories the pool has instances over; calls name them by index in this order. */
+  get memoryCount(): number {
+    return this.fns.length;
+  }
+
+  /** Adds an instance over `memory` on every thread; calls then name it as index `memoryCount - 1`. */
+  addMemory(memory: WebAssembly.Memory): void {
+    this.fns.push(instantiate(this.module, memory, this.scratchBase));
+    for (const port of this.ports) port.postMessage(memory);
   }
 
   /**
    * Runs op `op` with the first `nargs` values of `args`: on all threads when `parallel`, else on the
-   * calling thread alone (small calls, where waking workers costs more than it saves).
+   * calling thread alone (small calls, where waking workers costs more than it saves), over memory `mem`.
    */
-  run(op: number, nargs: number, parallel: boolean): void {
+  run(op: number, nargs: number, parallel: boolean, mem = 0): void {
     if (this.disposed) throw new Error('KernelPool: used after dispose()');
     const nt = parallel ? this.shares : 1;
     const callArgs = this.callArgs;
@@ -64,12 +85,14 @@ export class KernelPool {
     for (let i = 0; i < nargs; i++) callArgs[i] = this.args[i];
     callArgs[nargs] = 0;
     callArgs[nargs + 1] = nt;
+    const fn = this.fns[mem][op];
     if (nt === 1) {
-      this.fns[op].apply(null, callArgs);
+      fn(...callArgs);
       return;
     }
     const ctrl = this.ctrl;
     ctrl[CTRL.OP] = op;
+    ctrl[CTRL.MEM] = mem;
     ctrl[CTRL.NARGS] = nargs;
     const gen = (ctrl[CTRL.GEN] + 1) | 0;
     Atomics.store(ctrl, CTRL.DONE, 0);
@@ -82,7 +105,7 @@ export class KernelPool {
     for (let share = claimShare(ctrl, gen, nt); share >= 0; share = claimShare(ctrl, gen, nt)) {
       callArgs[nargs] = share;
       try {
-        this.fns[op].apply(null, callArgs);
+        fn(...callArgs);
       } catch (err) {
         error ??= err;
       }
@@ -114,5 +137,7 @@ export class KernelPool {
     Atomics.add(this.ctrl, CTRL.GEN, 1);
     Atomics.notify(this.ctrl, CTRL.GEN);
     await Promise.all(this.workers.map((w) => w.terminate()));
+    for (const port of this.ports) port.close();
   }
 }
+

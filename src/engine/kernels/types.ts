@@ -12,6 +12,8 @@
  *   over OUTPUT elements (rows or columns); every output element's reduction runs in a fixed order
  *   inside one thread. Reductions to a scalar use fixed-size chunks summed in chunk order.
  */
+import type { WeightArray } from '../bf16.js';
+
 export type MatmulLayout = 'nt' | 'nn' | 'tn';
 
 export interface AttentionDims {
@@ -33,9 +35,10 @@ export interface Kernels {
    * - 'nt': a (M, K), b (N, K): out = a · bᵀ      (Linear forward: x · Wᵀ)
    * - 'nn': a (M, K), b (K, N): out = a · b       (Linear backward to input: dy · W)
    * - 'tn': a (K, M), b (K, N): out = aᵀ · b      (Linear backward to weight: dyᵀ · x)
-   * `accumulate` adds into `out` instead of overwriting it.
+   * `accumulate` adds into `out` instead of overwriting it. `b` may hold bfloat16 bits (a Uint16Array, a
+   * frozen weight of a bf16 checkpoint): widened exactly as read, so the result is the float32 one's.
    */
-  matmul(out: Float32Array, a: Float32Array, b: Float32Array, M: number, N: number, K: number, layout: MatmulLayout, accumulate: boolean): void;
+  matmul(out: Float32Array, a: Float32Array, b: WeightArray, M: number, N: number, K: number, layout: MatmulLayout, accumulate: boolean): void;
 
   /** out (N, C) += bias (C) broadcast over rows. */
   addBias(out: Float32Array, bias: Float32Array, N: number, C: number): void;
@@ -116,14 +119,30 @@ export interface Kernels {
   dispose(): Promise<void>;
 
   /**
-   * Optional hint: the floats of `w` (a weight, or a block of weights such as a frozen model's
-   * `weights`) will not change until `unmarkConstant(w)`, so a provider may prepare a matmul's B that
-   * lies inside `w` once instead of per call (the native provider pre-packs it; the wasm and ts
+   * Sampling, first pass: chunkMax (N, nC) = the max of each vocabulary chunk of logits (N, V), chunk c
+   * covering columns c*chunk .. min(V, (c+1)*chunk) - 1, nC = ceil(V / chunk). Work splits over
+   * (row, chunk) units, so a single row spreads over the threads too.
+   */
+  samplingMax(chunkMax: Float32Array, logits: Float32Array, N: number, V: number, chunk: number): void;
+  /**
+   * Sampling, second pass. Per unit (row r, chunk c), with m = max of chunkMax[r, :] and x = z - m:
+   * sums[(r*nC + c)*2] = Σ exp(x) over the chunk (the temperature-1 normaliser), and when
+   * invTemperature > 0: weights (N, V) = exp(x * invTemperature) (unnormalised, the row max gets 1) with
+   * sums[(r*nC + c)*2 + 1] = Σ of the stored float32 weights. Sums are float64, in a fixed order inside
+   * the chunk. exp(y) is exactly 0 for y < -87.3365 (the float32 exp's floor), so -Infinity logits get
+   * weight 0. invTemperature = 0 (greedy) writes no weights and leaves the weight sums at 0.
+   */
+  samplingWeights(weights: Float32Array, sums: Float64Array, logits: Float32Array, chunkMax: Float32Array, invTemperature: number, N: number, V: number, chunk: number): void;
+
+  /**
+   * Optional hint: the values of `w` (a weight, float32 or bfloat16, or a block of weights) will not
+   * change until `unmarkConstant(w)`, so a provider may prepare a matmul's B that lies inside `w` once
+   * instead of per call (the native provider pre-packs it; the wasm and ts
    * providers ignore the hint). A marked tensor must not be written: unmark it first (LoRA merge,
    * weight reload, a model disposed). A matmul's B is recognised as constant by its buffer and byte
    * range, so pass views of the same allocation.
    */
-  markConstant?(w: Float32Array): void;
+  markConstant?(w: WeightArray): void;
   /** Optional: withdraws `markConstant(w)` (same buffer and range) and frees what the provider prepared. */
-  unmarkConstant?(w: Float32Array): void;
+  unmarkConstant?(w: WeightArray): void;
 }

@@ -3,6 +3,7 @@
  * threads over the engine's shared memory. Each call converts its tensor views to byte offsets,
  * checks them, and runs on all threads when it is big enough to repay the wake-up (a few µs).
  */
+import type { WeightArray } from '../bf16.js';
 import type { AttentionDims, Kernels, MatmulLayout } from './types.js';
 import type { KernelPool } from './pool.js';
 import { OP } from './ops.js';
@@ -11,7 +12,7 @@ import { OP } from './ops.js';
 const PARALLEL_MIN_NS = 4000;
 const LAYOUT_CODE: Record<MatmulLayout, number> = { nt: 0, nn: 1, tn: 2 };
 
-type View = Float32Array | Int32Array;
+type View = Float32Array | Int32Array | Uint16Array;
 
 /** Limits the module was built with (its exports). */
 export interface WasmLimits {
@@ -26,17 +27,22 @@ export interface WasmLimits {
 export class WasmKernels implements Kernels {
   readonly name: string;
   readonly threads: number;
+  /** The engine memories (arena segments), in the pool's order: a call runs the instance over its tensors' one. */
+  private readonly memories: WebAssembly.Memory[] = [];
   /**
-   * Buffer objects known to be the engine memory. V8 may hand out several SharedArrayBuffer objects
-   * over the same shared memory (one per grow, and a fresh one when an old wrapper was collected),
-   * so a view's buffer is compared by identity first and by aliasing (probe) on a miss.
+   * Buffer objects known to be an engine memory, with its index. V8 may hand out several
+   * SharedArrayBuffer objects over the same shared memory (one per grow, and a fresh one when an old
+   * wrapper was collected), so a view's buffer is looked up by identity first and by aliasing (probe) on a miss.
    */
-  private readonly buffers = new Set<ArrayBufferLike>();
+  private readonly buffers = new Map<ArrayBufferLike, number>();
   private readonly args: Float64Array;
+  /** The memory of the current call's tensors (set by its first `ptr`), and the call it belongs to. */
+  private callMemory = -1;
+  private callName = '';
 
   constructor(
     private readonly pool: KernelPool,
-    private readonly memory: WebAssembly.Memory,
+    memory: WebAssembly.Memory,
     /** Which module build: 'wasm-simd' or 'wasm-simd-fma' (fused multiply-add through relaxed SIMD). */
     variant: string,
     private readonly limits: WasmLimits,
@@ -44,47 +50,60 @@ export class WasmKernels implements Kernels {
     this.threads = pool.threads;
     this.name = `${variant} x${pool.threads}`;
     this.args = pool.args;
-    this.buffers.add(memory.buffer);
+    this.memories.push(memory);
+    this.buffers.set(memory.buffer, 0);
   }
 
-  /** Byte offset of `view` in the engine memory, after checking it is in it and holds `need` values. */
+  /** Gives the kernels an instance over another engine memory (a new arena segment) on every thread. */
+  addMemory(memory: WebAssembly.Memory): void {
+    this.pool.addMemory(memory);
+    this.buffers.set(memory.buffer, this.memories.length);
+    this.memories.push(memory);
+  }
+
+  /**
+   * Byte offset of `view` in its engine memory, after checking it is in one, holds `need` values, and is
+   * in the same memory as the call's other tensors (a kernel instance addresses one memory).
+   */
   private ptr(call: string, tensor: string, view: View, need: number): number {
-    if (!this.buffers.has(view.buffer) && !this.aliasesMemory(view.buffer)) {
-      throw new Error(`${call}: tensor '${tensor}' is not a view into the engine memory; allocate it with the engine's Arena (allocF32/allocI32)`);
-    }
+    const mem = this.buffers.get(view.buffer) ?? this.probeMemory(view.buffer);
+    if (mem < 0) throw new Error(`${call}: tensor '${tensor}' is not a view into the engine memory; allocate it with the engine's Arena (allocF32/allocI32)`);
     if (view.length < need) throw new Error(`${call}: tensor '${tensor}' has ${view.length} elements, needs ${need}`);
+    if (call !== this.callName) {
+      this.callName = call;
+      this.callMemory = mem;
+    } else if (mem !== this.callMemory) {
+      this.callName = '';
+      throw new Error(`${call}: tensor '${tensor}' is in engine memory ${mem}, the call's other tensors in memory ${this.callMemory}; a kernel reads and writes one memory (arena segment) only`);
+    }
     return view.byteOffset;
   }
 
   /** Calls split over all threads so far (the others ran on the calling thread alone). */
   parallelCalls = 0;
 
-  /**
-   * Whether `buffer` shows the engine memory's bytes: flip one byte through the memory's current buffer
-   * and look through `buffer`. Safe because no kernel runs between calls.
-   */
-  private aliasesMemory(buffer: ArrayBufferLike): boolean {
-    const current = this.memory.buffer;
-    if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength === 0 || buffer.byteLength > current.byteLength) return false;
-    const mine = new Uint8Array(current, 0, 1), theirs = new Uint8Array(buffer, 0, 1);
-    const keep = mine[0];
-    mine[0] = keep ^ 0xff;
-    let same = theirs[0] === mine[0];
-    mine[0] = keep ^ 0x0f;
-    same &&= theirs[0] === mine[0];
-    mine[0] = keep;
-    if (same) this.buffers.add(buffer);
-    this.buffers.add(current);
-    return same;
+  /** The index of the engine memory whose bytes `buffer` shows, or -1 (see `aliases`). */
+  private probeMemory(buffer: ArrayBufferLike): number {
+    for (let i = 0; i < this.memories.length; i++) {
+      const current = this.memories[i].buffer;
+      this.buffers.set(current, i);
+      if (aliases(current, buffer)) {
+        this.buffers.set(buffer, i);
+        return i;
+      }
+    }
+    return -1;
   }
 
   private run(op: number, nargs: number, estimatedNs: number): void {
     const parallel = this.threads > 1 && estimatedNs >= PARALLEL_MIN_NS;
     if (parallel) this.parallelCalls++;
-    this.pool.run(op, nargs, parallel);
+    const mem = this.callMemory;
+    this.callName = '';
+    this.pool.run(op, nargs, parallel, mem);
   }
 
-  matmul(out: Float32Array, a: Float32Array, b: Float32Array, M: number, N: number, K: number, layout: MatmulLayout, accumulate: boolean): void {
+  matmul(out: Float32Array, a: Float32Array, b: WeightArray, M: number, N: number, K: number, layout: MatmulLayout, accumulate: boolean): void {
     const code = LAYOUT_CODE[layout];
     if (code === undefined) throw new Error(`matmul: unknown layout '${layout}'`);
     const g = this.args;
@@ -96,8 +115,9 @@ export class WasmKernels implements Kernels {
     g[5] = K;
     g[6] = code;
     g[7] = accumulate ? 1 : 0;
+    g[8] = b instanceof Uint16Array ? 1 : 0; // bfloat16 B
     // Rows split in groups of 4: a thread needs at least one group.
-    this.run(OP.matmul, 8, M >= 8 ? (M * N * K) / 16 : 0);
+    this.run(OP.matmul, 9, M >= 8 ? (M * N * K) / 16 : 0);
   }
 
   addBias(out: Float32Array, bias: Float32Array, N: number, C: number): void {
@@ -303,6 +323,7 @@ export class WasmKernels implements Kernels {
 
   sumSquares(x: Float32Array, n: number): number {
     const base = this.ptr('sumSquares', 'x', x, n);
+    const mem = this.callMemory;
     const { sumSquaresChunk: chunk, sumSquaresMaxChunks: maxChunks, sumSquaresTable: table } = this.limits;
     const span = chunk * maxChunks;
     let total = 0;
@@ -311,8 +332,9 @@ export class WasmKernels implements Kernels {
       const len = Math.min(span, n - start);
       this.args[0] = base + start * 4;
       this.args[1] = len;
+      this.callMemory = mem;
       this.run(OP.sumSquares, 2, len >= 2 * chunk ? len / 4 : 0);
-      const sums = new Float64Array(this.memory.buffer, table, Math.ceil(len / chunk));
+      const sums = new Float64Array(this.memories[mem].buffer, table, Math.ceil(len / chunk));
       for (let c = 0; c < sums.length; c++) total += sums[c];
     }
     return total;
@@ -356,4 +378,55 @@ export class WasmKernels implements Kernels {
   async dispose(): Promise<void> {
     await this.pool.dispose();
   }
+
+  samplingMax(chunkMax: Float32Array, logits: Float32Array, N: number, V: number, chunk: number): void {
+    const nC = samplingChunks('samplingMax', V, chunk);
+    const g = this.args;
+    g[0] = this.ptr('samplingMax', 'chunkMax', chunkMax, N * nC);
+    g[1] = this.ptr('samplingMax', 'logits', logits, N * V);
+    g[2] = N;
+    g[3] = V;
+    g[4] = chunk;
+    this.run(OP.samplingMax, 5, N * nC >= 2 ? (N * V) / 8 : 0);
+  }
+
+  samplingWeights(weights: Float32Array, sums: Float64Array, logits: Float32Array, chunkMax: Float32Array, invTemperature: number, N: number, V: number, chunk: number): void {
+    const nC = samplingChunks('samplingWeights', V, chunk);
+    if (!(invTemperature >= 0 && Number.isFinite(invTemperature))) throw new Error(`samplingWeights: invTemperature ${invTemperature} must be finite and >= 0`);
+    if (sums.byteOffset % 8 !== 0) throw new Error('samplingWeights: sums must be 8-byte aligned');
+    const g = this.args;
+    g[0] = invTemperature > 0 ? this.ptr('samplingWeights', 'weights', weights, N * V) : 0;
+    // The float64 sums go through the float32 view check: same bytes, twice the elements.
+    g[1] = this.ptr('samplingWeights', 'sums', new Float32Array(sums.buffer, sums.byteOffset, sums.length * 2), N * nC * 4);
+    g[2] = this.ptr('samplingWeights', 'logits', logits, N * V);
+    g[3] = this.ptr('samplingWeights', 'chunkMax', chunkMax, N * nC);
+    g[4] = invTemperature;
+    g[5] = N;
+    g[6] = V;
+    g[7] = chunk;
+    this.run(OP.samplingWeights, 8, N * nC >= 2 ? N * V * (invTemperature > 0 && invTemperature !== 1 ? 2 : 1) : 0);
+  }
+}
+
+/** Chunks per row of the sampling kernels, after checking the chunk length. */
+function samplingChunks(call: string, V: number, chunk: number): number {
+  if (!(Number.isInteger(chunk) && chunk > 0)) throw new Error(`${call}: chunk ${chunk} must be a positive integer`);
+  return Math.ceil(V / chunk);
+}
+
+/**
+ * Whether `buffer` shows the bytes of `current` (a memory's buffer): flip one byte through `current` and
+ * look through `buffer`. Safe because no kernel runs between calls.
+ */
+function aliases(current: ArrayBufferLike, buffer: ArrayBufferLike): boolean {
+  if (buffer === current) return true;
+  if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength === 0 || buffer.byteLength > current.byteLength) return false;
+  const mine = new Uint8Array(current, 0, 1), theirs = new Uint8Array(buffer, 0, 1);
+  const keep = mine[0];
+  mine[0] = keep ^ 0xff;
+  let same = theirs[0] === mine[0];
+  mine[0] = keep ^ 0x0f;
+  same &&= theirs[0] === mine[0];
+  mine[0] = keep;
+  return same;
 }

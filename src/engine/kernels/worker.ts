@@ -4,8 +4,8 @@
  * it spins on the generation counter, then sleeps in Atomics.wait; on a new call it claims shares until
  * none is left (the caller may already have taken them all).
  */
-import { parentPort, workerData } from 'node:worker_threads';
-import { CTRL, CTRL_INTS, MAX_ARGS, SPIN, claimShare, kernelFunctions } from './ops.js';
+import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
+import { CTRL, CTRL_INTS, MAX_ARGS, SPIN, claimShare, instantiate, type KernelFn } from './ops.js';
 
 interface WorkerInit {
   module: WebAssembly.Module;
@@ -14,12 +14,23 @@ interface WorkerInit {
   id: number;
   threads: number;
   scratchBase: number;
+  /** Memories opened after the pool started arrive here, in the pool's order. */
+  port: MessagePort;
 }
 
 const init = workerData as WorkerInit;
-const instance = new WebAssembly.Instance(init.module, { env: { memory: init.memory } });
-(instance.exports.setScratchBase as (p: number) => void)(init.scratchBase);
-const fns = kernelFunctions(instance.exports);
+/** Kernel functions per engine memory. */
+const fnsByMemory: KernelFn[][] = [instantiate(init.module, init.memory, init.scratchBase)];
+
+/** The kernels over memory `mem`, instantiating the memories posted since the last call first. */
+function kernelsOver(mem: number): KernelFn[] {
+  while (fnsByMemory.length <= mem) {
+    // The pool posts a memory before any call names it, so the message is already queued.
+    const received = receiveMessageOnPort(init.port);
+    if (received) fnsByMemory.push(instantiate(init.module, received.message as WebAssembly.Memory, init.scratchBase));
+  }
+  return fnsByMemory[mem];
+}
 const ctrl = new Int32Array(init.control, 0, CTRL_INTS);
 const args = new Float64Array(init.control, CTRL_INTS * 4, MAX_ARGS);
 const callArgs: number[] = [];
@@ -50,7 +61,7 @@ for (;;) {
     callArgs[nargs] = share;
     callArgs[nargs + 1] = nt;
     try {
-      fns[ctrl[CTRL.OP]].apply(null, callArgs);
+      kernelsOver(ctrl[CTRL.MEM])[ctrl[CTRL.OP]].apply(null, callArgs);
     } catch (err) {
       Atomics.store(ctrl, CTRL.ERROR, 1);
       console.error(`prl kernel worker ${init.id}:`, err);
