@@ -3,6 +3,7 @@
  */
 import { loadModelFolder, saveModelFolder } from './checkpoint.js';
 import type { Engine } from './kernels/index.js';
+import type { Kernels } from './kernels/types.js';
 import { LlamaModel, type LlamaModelOptions } from './model.js';
 import { CharTokenizer, type Tokenizer } from './tokenizer.js';
 import { FallbackKernels } from './kernels/fallback.js';
@@ -13,7 +14,7 @@ import { PrlError } from '../util/errors.js';
 import { mergeAdapter } from './lora.js';
 import { assertFits, planPlacement, type MemoryPlan } from './memory-estimate.js';
 import { loadPeftAdapter } from './peft.js';
-import { widenBf16 } from './bf16.js';
+import { widenBf16, type WeightArray } from './bf16.js';
 
 export interface LoadedModel {
   model: LlamaModel;
@@ -34,6 +35,11 @@ export interface LoadModelOptions extends Omit<LlamaModelOptions, 'bf16Weights'>
    * activations for 4 x 512 rows, and a sampling state for 8 sequences of 1,024 positions.
    */
   work?: Pick<MemoryPlan, 'optimizer' | 'trainRows' | 'sample' | 'loraRank' | 'loraTargets'>;
+  /**
+   * When the model is frozen, mark its weights constant so that the native provider pre-packs them
+   * (`markFrozenWeights`): default true; false saves the packed copy's memory at the cost of speed.
+   */
+  prepack?: boolean;
 }
 
 /** LoadModelOptions.work's default. */
@@ -63,11 +69,34 @@ export function loadModelWeights(dir: string, engine: Engine, options: LoadModel
     const layerSegments = options.layerSegments ?? planPlacement(plan);
     const model = new LlamaModel(folder.config, engine.arena, engine.kernels, { trainable, recompute: options.recompute, layerSegments, bf16Weights });
     folder.fillTensors(model.parameters());
+    if (!trainable && (options.prepack ?? true)) markFrozenWeights(engine.kernels, model);
     if (options.adapter !== undefined) model.attachAdapter(loadPeftAdapter(options.adapter, folder.config, engine.arena, layerSegments));
     return { model, tokenizer: folder.tokenizer };
   } finally {
     folder.close();
   }
+}
+
+/**
+ * Tells `kernels` that `model`'s weights will not change (`Kernels.markConstant` on each of its weight
+ * blocks): the native provider then pre-packs each forward projection and LM-head chunk on its first use,
+ * so decode matmuls run 3-12x and 16-row prefill ones 2-4x faster (training row counts ~1x), for a packed
+ * copy of the weights in native memory (RSS +2x their bytes with glibc's default malloc; bench/RESULTS.md
+ * "Pre-packed constant weights"); the wasm and ts providers ignore it. Call it only on a frozen model whose weights
+ * are final, and `unmarkFrozenWeights` before writing them (merge, reload) or when dropping the model.
+ */
+export function markFrozenWeights(kernels: Kernels, model: LlamaModel): void {
+  for (const block of weightBlocks(model)) kernels.markConstant?.(block);
+}
+
+/** Withdraws `markFrozenWeights` and frees what the provider pre-packed for `model`. */
+export function unmarkFrozenWeights(kernels: Kernels, model: LlamaModel): void {
+  for (const block of weightBlocks(model)) kernels.unmarkConstant?.(block);
+}
+
+/** The model's weight blocks: per arena segment it spans, the float32 block and the bfloat16 one if held. */
+function weightBlocks(model: LlamaModel): WeightArray[] {
+  return model.shards.flatMap((shard) => (shard.weights16 ? [shard.weights, shard.weights16] : [shard.weights]));
 }
 
 /** A fresh model with the same config and weights as `source` (e.g. the frozen RL reference). */

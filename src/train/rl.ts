@@ -485,7 +485,10 @@ async function openRunModels(config: RlConfig, startModel: string, engine: Engin
   // The adapter's initialisation has a stream of its own, so full fine-tuning draws what it always drew.
   const trained = trainedParameters(policy, engine, config, new Rng(config.seed).fork());
   const base = trained.adapter ? { path: startModel, sha256: await baseModelHash(startModel) } : null;
-  const reference = config.reference === undefined && trained.adapter ? null : loadModel(config.reference ?? startModel, engine, { trainable: false }).model;
+  // The reference only scores whole batches (~1,000 rows), where a pre-packed copy of its weights pays
+  // ~1x (bench/RESULTS.md "Pre-packed constant weights"): not worth the memory. A LoRA policy's frozen
+  // base is pre-packed (loadModel's default): its rollouts decode one row per sequence.
+  const reference = config.reference === undefined && trained.adapter ? null : loadModel(config.reference ?? startModel, engine, { trainable: false, prepack: false }).model;
   if (reference && reference.config.vocabSize !== policy.config.vocabSize) throw new PrlError(`reference ${config.reference}: vocabulary of ${reference.config.vocabSize} tokens, the policy has ${policy.config.vocabSize}`);
   const codec = createCodec(task, tokenizer, {
     chatPrompt: config.chatTemplate === 'auto' && tokenizer.chatTemplate !== undefined ? chatRenderer(tokenizer.chatTemplate, specialTexts(tokenizer)) : undefined,

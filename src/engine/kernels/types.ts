@@ -133,4 +133,16 @@ export interface Kernels {
    * weight 0. invTemperature = 0 (greedy) writes no weights and leaves the weight sums at 0.
    */
   samplingWeights(weights: Float32Array, sums: Float64Array, logits: Float32Array, chunkMax: Float32Array, invTemperature: number, N: number, V: number, chunk: number): void;
+
+  /**
+   * Optional hint: the values of `w` (a weight, float32 or bfloat16, or a block of weights) will not
+   * change until `unmarkConstant(w)`, so a provider may prepare a matmul's B that lies inside `w` once
+   * instead of per call (the native provider pre-packs it; the wasm and ts
+   * providers ignore the hint). A marked tensor must not be written: unmark it first (LoRA merge,
+   * weight reload, a model disposed). A matmul's B is recognised as constant by its buffer and byte
+   * range, so pass views of the same allocation.
+   */
+  markConstant?(w: WeightArray): void;
+  /** Optional: withdraws `markConstant(w)` (same buffer and range) and frees what the provider prepared. */
+  unmarkConstant?(w: WeightArray): void;
 }
