@@ -37,7 +37,9 @@ export interface LoadModelOptions extends Omit<LlamaModelOptions, 'bf16Weights'>
   work?: Pick<MemoryPlan, 'optimizer' | 'trainRows' | 'sample' | 'loraRank' | 'loraTargets'>;
   /**
    * When the model is frozen, mark its weights constant so that the native provider pre-packs them
-   * (`markFrozenWeights`): default true; false saves the packed copy's memory at the cost of speed.
+   * (`markFrozenWeights`): default true for float32 weights, false for a model held in bfloat16 (held so to
+   * save memory; its packed float32 copy costs about 2x its float32 bytes in RSS). false saves that memory
+   * at the cost of decode speed (about 2.7x tokens/s at the 0.5B shape, bench/RESULTS.md).
    */
   prepack?: boolean;
 }
@@ -69,7 +71,8 @@ export function loadModelWeights(dir: string, engine: Engine, options: LoadModel
     const layerSegments = options.layerSegments ?? planPlacement(plan);
     const model = new LlamaModel(folder.config, engine.arena, engine.kernels, { trainable, recompute: options.recompute, layerSegments, bf16Weights });
     folder.fillTensors(model.parameters());
-    if (!trainable && (options.prepack ?? true)) markFrozenWeights(engine.kernels, model);
+    // A model held in bfloat16 was held so to save memory; its packed float32 copy would take 2x its weights.
+    if (!trainable && (options.prepack ?? !bf16Weights)) markFrozenWeights(engine.kernels, model);
     if (options.adapter !== undefined) model.attachAdapter(loadPeftAdapter(options.adapter, folder.config, engine.arena, layerSegments));
     return { model, tokenizer: folder.tokenizer };
   } finally {
