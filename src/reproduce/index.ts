@@ -9,7 +9,7 @@ import { writeFileAtomic } from '../util/fs.js';
 import { pavDidactic } from './pav-didactic/index.js';
 import { pavRl } from './pav-rl.js';
 import { pavSearch } from './pav-search.js';
-import { prlVsGrpo } from './prl-vs-grpo.js';
+import { prlVsGrpo } from './prl-vs-grpo/index.js';
 import type { Experiment, ExperimentOptions, ExperimentOutcome } from './types.js';
 
 export type { Experiment, ExperimentOptions, ExperimentOutcome } from './types.js';

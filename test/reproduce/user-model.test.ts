@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runPrlVsGrpo, withUserModel, type PrlVsGrpoResults, type PrlVsGrpoSettings } from '../../src/reproduce/prl-vs-grpo.js';
+import { runPrlVsGrpo, withUserModel, type PrlVsGrpoResults, type PrlVsGrpoSettings } from '../../src/reproduce/prl-vs-grpo/index.js';
 import { runPavRl, withUserModel as withUserRlModel, type PavRlResults, type PavRlSettings } from '../../src/reproduce/pav-rl.js';
 import { runPavSearch, withUserModel as withUserSearchModel, type PavSearchResults, type PavSearchSettings } from '../../src/reproduce/pav-search.js';
 import { defineExperiment } from '../../src/reproduce/types.js';
