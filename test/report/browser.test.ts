@@ -17,7 +17,7 @@ import { divergingColour, renderReportPage } from '../../src/report/html.js';
 import { writeExperimentReport } from '../../src/report/results.js';
 import { runPavDidactic } from '../../src/reproduce/pav-didactic/index.js';
 import { runPavRl } from '../../src/reproduce/pav-rl.js';
-import { runPavSearch } from '../../src/reproduce/pav-search.js';
+import { runPavSearch } from '../../src/reproduce/pav-search/index.js';
 import { runPrlVsGrpo } from '../../src/reproduce/prl-vs-grpo/index.js';
 import { createProgress } from '../../src/util/progress.js';
 import { browserSkipReason, requireChromium } from '../helpers/browser.js';
