@@ -16,7 +16,7 @@ import { writeExampleReport } from '../../src/report/example.js';
 import { divergingColour, renderReportPage } from '../../src/report/html.js';
 import { writeExperimentReport } from '../../src/report/results.js';
 import { runPavDidactic } from '../../src/reproduce/pav-didactic/index.js';
-import { runPavRl } from '../../src/reproduce/pav-rl.js';
+import { runPavRl } from '../../src/reproduce/pav-rl/index.js';
 import { runPavSearch } from '../../src/reproduce/pav-search/index.js';
 import { runPrlVsGrpo } from '../../src/reproduce/prl-vs-grpo/index.js';
 import { createProgress } from '../../src/util/progress.js';

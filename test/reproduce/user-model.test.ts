@@ -7,7 +7,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runPrlVsGrpo, withUserModel, type PrlVsGrpoResults, type PrlVsGrpoSettings } from '../../src/reproduce/prl-vs-grpo/index.js';
-import { runPavRl, withUserModel as withUserRlModel, type PavRlResults, type PavRlSettings } from '../../src/reproduce/pav-rl.js';
+import { runPavRl, withUserModel as withUserRlModel, type PavRlResults, type PavRlSettings } from '../../src/reproduce/pav-rl/index.js';
 import { runPavSearch, withUserModel as withUserSearchModel, type PavSearchResults, type PavSearchSettings } from '../../src/reproduce/pav-search/index.js';
 import { defineExperiment } from '../../src/reproduce/types.js';
 import { baseModelHash } from '../../src/train/lora-training.js';
