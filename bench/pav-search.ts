@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { createEngine } from '../src/engine/kernels/index.js';
 import { loadModel } from '../src/engine/io.js';
 import { generate, generateFromPrefixes } from '../src/engine/sampler.js';
-import { FULL_SETTINGS, QUICK_SETTINGS, runPavSearch } from '../src/reproduce/pav-search.js';
+import { FULL_SETTINGS, QUICK_SETTINGS, runPavSearch } from '../src/reproduce/pav-search/index.js';
 import { getTask } from '../src/tasks/index.js';
 import { createCodec } from '../src/tasks/codec.js';
 import { createProgress } from '../src/util/progress.js';

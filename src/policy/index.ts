@@ -29,7 +29,7 @@ export async function openPolicy(spec: string | PolicySpec, options: OpenPolicyO
     case 'llamacpp':
       return named(where, parsed, async () => {
         // Imported here so that node-llama-cpp (optional) loads only for this backend.
-        const { openLlamaCppPolicy } = await import('./llamacpp.js');
+        const { openLlamaCppPolicy } = await import('./llamacpp-backend.js');
         return openLlamaCppPolicy(parsed.file);
       });
   }

@@ -6,22 +6,18 @@
  * sampling is done here in JS with prl's seeded `Rng`, so that a seed gives the same samples every time,
  * top-k / top-p mean exactly what they mean in the engine, and every sampled token comes with its exact
  * log-prob. Prefixes already in the KV cache are reused (n samples of one prompt evaluate it once).
+ *
+ * This file is the model on token ids (evaluate, score, sample, swap adapters); opening llama.cpp is in
+ * llamacpp-load.ts, the sampling arithmetic in llamacpp-sampling.ts, the Policy adapter in
+ * llamacpp-backend.ts.
  */
 import type { ControlledEvaluateInputItem, LlamaContext, LlamaContextSequence, LlamaModel, Llama, Token } from 'node-llama-cpp';
-import { PrlError, PromptError, inputError } from '../util/errors.js';
+import { PromptError, inputError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
-import { llamaCppVocabProblem } from '../engine/gguf-export.js';
-import { prefixDecodeOffsets } from '../engine/tokenizer.js';
-import { continuationStart } from './offsets.js';
-import type { Completion, Policy, PolicyCapabilities, Prompt, SampleRequest as PolicySampleRequest, ScoreRequest as PolicyScoreRequest, ScoredContinuation } from './types.js';
+import { createContext, importNodeLlamaCpp, loadModel, refuseAbortingVocab, type LlamaCppOptions } from './llamacpp-load.js';
+import { logSumExp, sampleFromLogits } from './llamacpp-sampling.js';
 
-export interface LlamaCppOptions {
-  modelPath: string; // a .gguf file
-  contextSize?: number; // tokens of KV cache; default min(model's context_length, 4096)
-  threads?: number; // CPU threads; default: node-llama-cpp's choice (all cores)
-  gpu?: boolean; // offload to a GPU if node-llama-cpp finds one (node-llama-cpp's gpu: 'auto'); default false (CPU, reproducible)
-  lora?: string; // a llama.cpp LoRA adapter GGUF (prl export-gguf --adapter) applied at scale 1
-}
+export type { LlamaCppOptions } from './llamacpp-load.js';
 
 export interface SampleRequest {
   prompts: Array<string | number[]>;
@@ -65,78 +61,6 @@ export interface ScoreRequest {
   continuation: number[] | string;
 }
 
-type NodeLlamaCpp = typeof import('node-llama-cpp');
-
-/** The node-llama-cpp module, or a PrlError that says how to get it. */
-export async function importNodeLlamaCpp(): Promise<NodeLlamaCpp> {
-  try {
-    return await import('node-llama-cpp');
-  } catch (err) {
-    throw new PrlError(
-      `the llama.cpp backend needs the optional package node-llama-cpp (npm install node-llama-cpp): ${(err as Error).message}`,
-      { cause: err },
-    );
-  }
-}
-
-/** log(sum(exp(x))) computed stably. */
-function logSumExp(x: Float64Array): number {
-  let max = -Infinity;
-  for (const v of x) if (v > max) max = v;
-  let sum = 0;
-  for (const v of x) sum += Math.exp(v - max);
-  return max + Math.log(sum);
-}
-
-/**
- * Samples one token from `logits` (V). temperature 0 is argmax. Otherwise the distribution is
- * softmax(logits / T) restricted to the top-k tokens, then to the smallest top set whose probability
- * reaches top-p (nucleus sampling, Holtzman et al. 2019), renormalised. Returns the token and its
- * log-prob under the untruncated softmax(logits / T): the number a policy-gradient ratio needs.
- */
-export function sampleFromLogits(
-  logits: Float64Array,
-  temperature: number,
-  topK: number | undefined,
-  topP: number | undefined,
-  rng: Rng,
-): { token: number; logprob: number } {
-  const V = logits.length;
-  if (temperature <= 0) {
-    let best = 0;
-    for (let i = 1; i < V; i++) if (logits[i] > logits[best]) best = i;
-    return { token: best, logprob: logits[best] - logSumExp(logits) };
-  }
-  const scaled = new Float64Array(V);
-  for (let i = 0; i < V; i++) scaled[i] = logits[i] / temperature;
-  const lse = logSumExp(scaled);
-  // Ties keep id order, so the candidate list (and hence the sample) is fully determined by the logits.
-  const order = Array.from({ length: V }, (_, i) => i).sort((a, b) => scaled[b] - scaled[a] || a - b);
-  let keep = topK !== undefined && topK > 0 ? Math.min(topK, V) : V;
-  if (topP !== undefined && topP < 1) {
-    let cumulative = 0;
-    for (let i = 0; i < keep; i++) {
-      cumulative += Math.exp(scaled[order[i]] - lse);
-      if (cumulative >= topP) {
-        keep = i + 1;
-        break;
-      }
-    }
-  }
-  let mass = 0;
-  for (let i = 0; i < keep; i++) mass += Math.exp(scaled[order[i]] - lse);
-  let u = rng.next() * mass;
-  let token = order[keep - 1];
-  for (let i = 0; i < keep; i++) {
-    u -= Math.exp(scaled[order[i]] - lse);
-    if (u < 0) {
-      token = order[i];
-      break;
-    }
-  }
-  return { token, logprob: scaled[token] - lse };
-}
-
 /** What `LlamaCppPolicy.swap` changes: a new adapter and/or model, on a fresh context. */
 export interface LlamaCppSwap {
   /** The LoRA adapter GGUF of the new context; undefined: none. Use a new path per version: node-llama-cpp caches adapters by path. */
@@ -163,7 +87,7 @@ export class LlamaCppPolicy {
   /** Loads a GGUF model (prebuilt llama.cpp binaries; never builds or downloads); on a GPU only with `gpu: true`. */
   static async load(options: LlamaCppOptions): Promise<LlamaCppPolicy> {
     const nlc = await importNodeLlamaCpp();
-    await LlamaCppPolicy.refuseAbortingVocab(nlc, options.modelPath);
+    await refuseAbortingVocab(nlc, options.modelPath);
     const llama = await nlc.getLlama({
       gpu: options.gpu === true ? 'auto' : false,
       build: 'never',
@@ -174,7 +98,7 @@ export class LlamaCppPolicy {
     });
     let model: LlamaModel;
     try {
-      model = await LlamaCppPolicy.loadModel(llama, options);
+      model = await loadModel(llama, options);
     } catch (err) {
       await llama.dispose();
       throw err;
@@ -185,49 +109,8 @@ export class LlamaCppPolicy {
       await llama.dispose();
       throw inputError(options.modelPath, 'has no tokenizer.ggml.tokens');
     }
-    const context = await LlamaCppPolicy.createContext(model, options);
+    const context = await createContext(model, options);
     return new LlamaCppPolicy(llama, model, context, context.getSequence(), vocabSize, options);
-  }
-
-  /** A clear error instead of the process abort llama.cpp gives on some character-level vocabularies (see llamaCppVocabProblem). */
-  private static async refuseAbortingVocab(nlc: NodeLlamaCpp, modelPath: string): Promise<void> {
-    let model: string | undefined, tokens: readonly string[] | undefined;
-    try {
-      const info = await nlc.readGgufFileInfo(modelPath, { readTensorInfo: false });
-      model = info.metadata.tokenizer?.ggml?.model;
-      tokens = info.metadata.tokenizer?.ggml?.tokens;
-    } catch (err) {
-      throw inputError(modelPath, `is not a readable GGUF file (${(err as Error).message})`);
-    }
-    const problem = model === undefined || tokens === undefined ? undefined : llamaCppVocabProblem(model, tokens);
-    if (problem !== undefined) throw inputError(modelPath, `llama.cpp cannot load this model: ${problem}`);
-  }
-
-  private static async loadModel(llama: Llama, options: LlamaCppOptions): Promise<LlamaModel> {
-    try {
-      return await llama.loadModel({ modelPath: options.modelPath, gpuLayers: options.gpu === true ? 'auto' : 0 });
-    } catch (err) {
-      throw inputError(options.modelPath, `llama.cpp could not load the model (${(err as Error).message})`);
-    }
-  }
-
-  private static async createContext(model: LlamaModel, options: LlamaCppOptions): Promise<LlamaContext> {
-    const contextSize = options.contextSize ?? Math.min(model.trainContextSize, 4096);
-    try {
-      return await model.createContext({
-        contextSize,
-        sequences: 1,
-        batchSize: Math.min(contextSize, 512),
-        threads: options.threads,
-        flashAttention: false,
-        // llama.cpp keeps K and V in F16 by default, which costs ~1e-2 in log-probs; F32 matches the engine.
-        experimentalKvCacheKeyType: 'F32',
-        experimentalKvCacheValueType: 'F32',
-        lora: options.lora,
-      });
-    } catch (err) {
-      throw inputError(options.lora ?? options.modelPath, `llama.cpp could not create a context (${(err as Error).message})`);
-    }
   }
 
   /**
@@ -238,15 +121,15 @@ export class LlamaCppPolicy {
   swap(change: LlamaCppSwap): Promise<void> {
     return this.serialised(async () => {
       const next: LlamaCppOptions = { ...this.options, lora: change.lora, modelPath: change.modelPath ?? this.options.modelPath };
-      if (change.modelPath !== undefined) await LlamaCppPolicy.refuseAbortingVocab(await importNodeLlamaCpp(), change.modelPath);
+      if (change.modelPath !== undefined) await refuseAbortingVocab(await importNodeLlamaCpp(), change.modelPath);
       await this.context.dispose();
       if (change.modelPath !== undefined || change.reloadModel === true) {
         await this.model.dispose();
-        this.model = await LlamaCppPolicy.loadModel(this.llama, next);
+        this.model = await loadModel(this.llama, next);
         const vocabSize = this.model.fileInfo.metadata.tokenizer?.ggml?.tokens?.length;
         if (vocabSize !== this.vocabSize) throw inputError(next.modelPath, `has ${vocabSize} tokens, the model it replaces ${this.vocabSize}`);
       }
-      this.context = await LlamaCppPolicy.createContext(this.model, next);
+      this.context = await createContext(this.model, next);
       this.sequence = this.context.getSequence();
       this.options = next;
     });
@@ -432,89 +315,3 @@ export class LlamaCppPolicy {
   }
 }
 
-/**
- * `llamacpp:FILE.gguf` as a Policy: `LlamaCppPolicy` with the interface's conventions, the same as the
- * engine backend's: text prompts get BOS in front when the model has one; a stop string is cut from
- * `text` (its tokens stay); text scoring tokenises prompt + continuation together.
- */
-export class LlamaCppBackend implements Policy {
-  readonly capabilities: PolicyCapabilities = { seed: true, tokenIds: true, topK: true };
-  /** Streams of unseeded requests: deterministic per process, different per call. */
-  private readonly unseeded = new Rng(0x5eed);
-
-  constructor(
-    readonly name: string,
-    readonly llama: LlamaCppPolicy,
-  ) {}
-
-  private promptIds(prompt: Prompt, where: string): number[] {
-    if (typeof prompt !== 'string') {
-      for (const [t, id] of prompt.entries()) {
-        if (!(Number.isInteger(id) && id >= 0 && id < this.llama.vocabSize)) throw inputError(`${where}[${t}]`, `token id ${id} is outside [0, ${this.llama.vocabSize})`);
-      }
-      return [...prompt];
-    }
-    const bos = this.llama.bosToken;
-    return [...(bos === undefined ? [] : [bos]), ...this.llama.tokenize(prompt)];
-  }
-
-  async sample(request: PolicySampleRequest): Promise<Completion[][]> {
-    const prompts = request.prompts.map((p, i) => this.promptIds(p, `sample: prompts[${i}]`));
-    const stops = (request.stop ?? []).filter((s) => s.length > 0);
-    const samples = await this.llama.sample({
-      prompts,
-      n: request.n,
-      temperature: request.temperature,
-      topP: request.topP,
-      topK: request.topK,
-      maxTokens: request.maxTokens,
-      stop: stops,
-      seed: request.seed ?? this.unseeded.nextU32() >>> 1,
-    });
-    return samples.map((group) =>
-      group.map((s) => {
-        let cut = -1;
-        for (const stop of stops) {
-          const at = s.text.indexOf(stop);
-          if (at >= 0 && (cut < 0 || at < cut)) cut = at;
-        }
-        const text = cut >= 0 ? s.text.slice(0, cut) : s.text;
-        return { text, tokens: s.tokens, logprobs: s.logprobs, offsets: s.offsets.map((o) => Math.min(o, text.length)), finishReason: s.finishReason };
-      }),
-    );
-  }
-
-  async score(request: PolicyScoreRequest): Promise<ScoredContinuation[]> {
-    const detokenize = (ids: number[]): string => this.llama.detokenize(ids);
-    const prepared = request.items.map(({ prompt, continuation }, i) => {
-      const where = `score: items[${i}]`;
-      if (typeof prompt === 'string' && typeof continuation === 'string') {
-        const full = prompt + continuation;
-        const ids = this.llama.tokenize(full);
-        const offsets = prefixDecodeOffsets(full, ids, detokenize);
-        const { start, exact } = continuationStart(offsets, prompt.length, full.length);
-        const bos = this.llama.bosToken;
-        const promptIds = [...(bos === undefined ? [] : [bos]), ...ids.slice(0, start)];
-        return { promptIds, tokens: ids.slice(start), offsets: offsets.slice(start).map((o) => Math.max(0, o - prompt.length)), exact };
-      }
-      const promptIds = this.promptIds(prompt, `${where}.prompt`);
-      const tokens = typeof continuation === 'string' ? this.llama.tokenize(continuation) : [...continuation];
-      return { promptIds, tokens, offsets: prefixDecodeOffsets(detokenize(tokens), tokens, detokenize), exact: true };
-    });
-    const logprobs = await this.llama.score(prepared.map((p) => ({ prompt: p.promptIds, continuation: p.tokens })));
-    return prepared.map((p, i) => ({ tokens: p.tokens, logprobs: logprobs[i], offsets: p.offsets, exactBoundary: p.exact }));
-  }
-
-  close(): Promise<void> {
-    return this.llama.close();
-  }
-}
-
-/**
- * Opens `llamacpp:FILE.gguf` on the CPU. One thread by default: llama.cpp's threads spin while they
- * wait, and on a busy 2-core machine its default (all cores) made a 12-token sample 500x slower
- * (38 s instead of 70 ms for the tiny test model).
- */
-export async function openLlamaCppPolicy(file: string, options: Omit<LlamaCppOptions, 'modelPath'> = {}): Promise<LlamaCppBackend> {
-  return new LlamaCppBackend(`llamacpp:${file}`, await LlamaCppPolicy.load({ threads: 1, ...options, modelPath: file }));
-}

@@ -26,7 +26,7 @@ import { inputError } from '../util/errors.js';
 import { readJsonFile, writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
 import { formatDuration, type Progress } from '../util/progress.js';
 import { Rng } from '../util/rng.js';
-import { TASK_OPTIONS, WARM_START_FULL, WARM_START_QUICK } from './prl-vs-grpo.js';
+import { TASK_OPTIONS, WARM_START_FULL, WARM_START_QUICK } from './prl-vs-grpo/settings.js';
 import { r4 } from './numbers.js';
 import { modelCodec } from './runs.js';
 import type { UserModelIdentity } from './user-model.js';

@@ -7,9 +7,9 @@ import { findExperiments, renderIndexPage } from '../report/index-page.js';
 import { inputError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { pavDidactic } from './pav-didactic/index.js';
-import { pavRl } from './pav-rl.js';
-import { pavSearch } from './pav-search.js';
-import { prlVsGrpo } from './prl-vs-grpo.js';
+import { pavRl } from './pav-rl/index.js';
+import { pavSearch } from './pav-search/index.js';
+import { prlVsGrpo } from './prl-vs-grpo/index.js';
 import type { Experiment, ExperimentOptions, ExperimentOutcome } from './types.js';
 
 export type { Experiment, ExperimentOptions, ExperimentOutcome } from './types.js';

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { PavRlSettings } from '../../src/reproduce/pav-rl.js';
+import type { PavRlSettings } from '../../src/reproduce/pav-rl/index.js';
 import { makeTaskModel } from './task-model.js';
 
 const ARITH_OPTIONS = { operations: 2, trainSize: 40, evalSize: 8 };

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { PavSearchSettings } from '../../src/reproduce/pav-search.js';
+import type { PavSearchSettings } from '../../src/reproduce/pav-search/index.js';
 import { makeTaskModel } from './task-model.js';
 
 const TASK_OPTIONS = { operations: 2, trainSize: 40, evalSize: 8 };

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { PrlVsGrpoSettings } from '../../src/reproduce/prl-vs-grpo.js';
+import type { PrlVsGrpoSettings } from '../../src/reproduce/prl-vs-grpo/index.js';
 import { makeTaskModel } from './task-model.js';
 
 const TASK_OPTIONS = { operations: 2, trainSize: 40, evalSize: 8 };

@@ -4,7 +4,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportGguf } from '../../src/engine/gguf-export.js';
-import { LlamaCppPolicy, sampleFromLogits } from '../../src/policy/llamacpp.js';
+import { LlamaCppPolicy } from '../../src/policy/llamacpp.js';
+import { sampleFromLogits } from '../../src/policy/llamacpp-sampling.js';
 import { Rng } from '../../src/util/rng.js';
 import { CHARS, SPECIALS, VOCAB, tinyConfig, tinyModel } from '../helpers/tiny-llama.js';
 

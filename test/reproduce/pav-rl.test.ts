@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { agreement, armsOf, newcombeDifference, runPavRl, sampleEfficiency, stepsToThreshold, type PavRlResults } from '../../src/reproduce/pav-rl.js';
+import { agreement, armsOf, newcombeDifference, runPavRl, sampleEfficiency, stepsToThreshold, type PavRlResults } from '../../src/reproduce/pav-rl/index.js';
 import { getExperiment } from '../../src/reproduce/index.js';
 import { createProgress } from '../../src/util/progress.js';
 import { useIsolatedCache } from '../helpers/isolated-cache.js';

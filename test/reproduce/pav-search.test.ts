@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ProblemSamples } from '../../src/pav/search.js';
-import { accuracyAtTokens, bestOfNEnvelope, bootstrapRatio, ratioAtEqualAccuracy, runPavSearch, sampleMethodsAt, type PavSearchResults, type PerProblem } from '../../src/reproduce/pav-search.js';
+import { accuracyAtTokens, bestOfNEnvelope, bootstrapRatio, ratioAtEqualAccuracy, runPavSearch, sampleMethodsAt, type PavSearchResults, type PerProblem } from '../../src/reproduce/pav-search/index.js';
 import { createProgress } from '../../src/util/progress.js';
 import { Rng } from '../../src/util/rng.js';
 import { useIsolatedCache } from '../helpers/isolated-cache.js';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { methodsOf, runPrlVsGrpo, type PrlVsGrpoResults } from '../../src/reproduce/prl-vs-grpo.js';
+import { methodsOf, runPrlVsGrpo, type PrlVsGrpoResults } from '../../src/reproduce/prl-vs-grpo/index.js';
 import { getExperiment, reproduce, type Experiment } from '../../src/reproduce/index.js';
 import { createProgress } from '../../src/util/progress.js';
 import { microPrlVsGrpo } from '../helpers/micro-prl-vs-grpo.js';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { resolveConfig, rlConfigSchema } from '../../src/train/config.js';
 import { runRl } from '../../src/train/rl.js';
 import { warmStartModel } from '../../src/train/warm-start.js';
-import { TASK_OPTIONS, WARM_START_QUICK } from '../../src/reproduce/prl-vs-grpo.js';
+import { TASK_OPTIONS, WARM_START_QUICK } from '../../src/reproduce/prl-vs-grpo/index.js';
 
 test('a short RL run with prl, with grpo and with grpo on a LoRA adapter raises held-out avg@4 over the warm start (arith, seed 0)', async () => {
   const warm = await warmStartModel('arith', TASK_OPTIONS, { recipe: WARM_START_QUICK });

@@ -5,7 +5,7 @@
  * (the request itself is wrong: retrying would not help). The API key goes only into the header.
  */
 import { PrlError } from '../../util/errors.js';
-import { serverMessage } from '../../policy/openai.js';
+import { serverMessage } from '../../policy/openai-client.js';
 
 export type ServerKind = 'vllm' | 'sglang';
 
