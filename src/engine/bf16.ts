@@ -20,10 +20,13 @@ export function asFloat32(w: WeightArray): Float32Array {
   return w instanceof Uint16Array ? widenBf16(w) : w;
 }
 
+const scratchF32 = new Float32Array(1);
+const scratchU32 = new Uint32Array(scratchF32.buffer);
+
 /** The bfloat16 bits nearest to `x` (round to nearest even; NaN stays NaN). */
 export function toBf16Bits(x: number): number {
-  const f = new Float32Array([x]);
-  const u = new Uint32Array(f.buffer)[0];
+  scratchF32[0] = x;
+  const u = scratchU32[0];
   if (Number.isNaN(x)) return (u >>> 16) | 0x40;
   return ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff;
 }
