@@ -73,11 +73,13 @@ export class Segment implements Allocator16 {
   }
 
   allocI32(n: number): Int32Array {
-    return this.zeroed(new Int32Array(this.memory.buffer, this.reserve(n * 4), n));
+    const offset = this.reserve(n * 4);
+    return this.zeroed(new Int32Array(this.memory.buffer, offset, n));
   }
 
   allocU16(n: number): Uint16Array {
-    return this.zeroed(new Uint16Array(this.memory.buffer, this.reserve(n * 2), n));
+    const offset = this.reserve(n * 2);
+    return this.zeroed(new Uint16Array(this.memory.buffer, offset, n));
   }
 
   /**

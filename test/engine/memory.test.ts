@@ -31,3 +31,15 @@ test('allocations are zeros: fresh memory as grown, released scratch cleared, a 
   assert.ok(region.segment(0).allocU16(10).every((x) => x === 0));
   assert.throws(() => region.segment(1), /a region of one memory and cannot open segments/);
 });
+
+test('every allocation kind that grows the memory returns a view of the grown memory', () => {
+  for (const kind of ['allocF32', 'allocI32', 'allocU16'] as const) {
+    const arena = new Arena(0);
+    const bytes = arena.memory.buffer.byteLength;
+    const elements = kind === 'allocU16' ? bytes / 2 + 64 : bytes / 4 + 64; // past the current memory
+    const view = arena.segment(0)[kind](elements);
+    assert.equal(view.length, elements, kind);
+    view[elements - 1] = 1;
+    assert.equal(view[elements - 1], 1, kind);
+  }
+});
