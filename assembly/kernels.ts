@@ -286,6 +286,20 @@ function tile1x8(o: usize, a: usize, aks: usize, b: usize, kn: i32, load: bool):
   v128.store(o, c0); v128.store(o, c1, 16);
 }
 
+/** Stores rows r0..r7 (8 columns j, 4 values k each) as 4 k-rows of 8 floats at dst: a (4, 8) panel slice. */
+// @ts-ignore: decorator
+@inline
+function storeTransposed(dst: usize, r0: v128, r1: v128, r2: v128, r3: v128, r4: v128, r5: v128, r6: v128, r7: v128): void {
+    const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
+    const t2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7), t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
+    const u0 = v128.shuffle<f32>(r4, r5, 0, 4, 1, 5), u1 = v128.shuffle<f32>(r6, r7, 0, 4, 1, 5);
+    const u2 = v128.shuffle<f32>(r4, r5, 2, 6, 3, 7), u3 = v128.shuffle<f32>(r6, r7, 2, 6, 3, 7);
+    v128.store(dst, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5)); v128.store(dst, v128.shuffle<f32>(u0, u1, 0, 1, 4, 5), 16);
+    v128.store(dst, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), 32); v128.store(dst, v128.shuffle<f32>(u0, u1, 2, 3, 6, 7), 48);
+    v128.store(dst, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), 64); v128.store(dst, v128.shuffle<f32>(u2, u3, 0, 1, 4, 5), 80);
+    v128.store(dst, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), 96); v128.store(dst, v128.shuffle<f32>(u2, u3, 2, 3, 6, 7), 112);
+}
+
 /** Packs B(0 .. kn, 0 .. 8) into p as (kn, 8) when B is k-contiguous: B(k, j) at b + k*4 + j*ldb. */
 function packPanelKContiguous(p: usize, b: usize, ldb: usize, kn: i32): void {
   let src = b;
@@ -294,15 +308,7 @@ function packPanelKContiguous(p: usize, b: usize, ldb: usize, kn: i32): void {
     // Transpose a 4 (k) x 8 (j) block: eight loads of 4 k values, two 4x4 transposes.
     const r0 = v128.load(src), r1 = v128.load(src + ldb), r2 = v128.load(src + 2 * ldb), r3 = v128.load(src + 3 * ldb);
     const r4 = v128.load(src + 4 * ldb), r5 = v128.load(src + 5 * ldb), r6 = v128.load(src + 6 * ldb), r7 = v128.load(src + 7 * ldb);
-    const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
-    const t2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7), t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
-    const u0 = v128.shuffle<f32>(r4, r5, 0, 4, 1, 5), u1 = v128.shuffle<f32>(r6, r7, 0, 4, 1, 5);
-    const u2 = v128.shuffle<f32>(r4, r5, 2, 6, 3, 7), u3 = v128.shuffle<f32>(r6, r7, 2, 6, 3, 7);
-    const dst = p + (<usize>k << 5);
-    v128.store(dst, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5)); v128.store(dst, v128.shuffle<f32>(u0, u1, 0, 1, 4, 5), 16);
-    v128.store(dst, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), 32); v128.store(dst, v128.shuffle<f32>(u0, u1, 2, 3, 6, 7), 48);
-    v128.store(dst, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), 64); v128.store(dst, v128.shuffle<f32>(u2, u3, 0, 1, 4, 5), 80);
-    v128.store(dst, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), 96); v128.store(dst, v128.shuffle<f32>(u2, u3, 2, 3, 6, 7), 112);
+    storeTransposed(p + (<usize>k << 5), r0, r1, r2, r3, r4, r5, r6, r7);
     src += 16;
   }
   for (; k < kn; k++) {
@@ -326,15 +332,7 @@ function packPanelKContiguous16(p: usize, b: usize, ldb: usize, kn: i32): void {
   for (; k + 4 <= kn; k += 4) {
     const r0 = widen4(src), r1 = widen4(src + ldb), r2 = widen4(src + 2 * ldb), r3 = widen4(src + 3 * ldb);
     const r4 = widen4(src + 4 * ldb), r5 = widen4(src + 5 * ldb), r6 = widen4(src + 6 * ldb), r7 = widen4(src + 7 * ldb);
-    const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
-    const t2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7), t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
-    const u0 = v128.shuffle<f32>(r4, r5, 0, 4, 1, 5), u1 = v128.shuffle<f32>(r6, r7, 0, 4, 1, 5);
-    const u2 = v128.shuffle<f32>(r4, r5, 2, 6, 3, 7), u3 = v128.shuffle<f32>(r6, r7, 2, 6, 3, 7);
-    const dst = p + (<usize>k << 5);
-    v128.store(dst, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5)); v128.store(dst, v128.shuffle<f32>(u0, u1, 0, 1, 4, 5), 16);
-    v128.store(dst, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), 32); v128.store(dst, v128.shuffle<f32>(u0, u1, 2, 3, 6, 7), 48);
-    v128.store(dst, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), 64); v128.store(dst, v128.shuffle<f32>(u2, u3, 0, 1, 4, 5), 80);
-    v128.store(dst, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), 96); v128.store(dst, v128.shuffle<f32>(u2, u3, 2, 3, 6, 7), 112);
+    storeTransposed(p + (<usize>k << 5), r0, r1, r2, r3, r4, r5, r6, r7);
     src += 8;
   }
   for (; k < kn; k++) {
