@@ -8,42 +8,26 @@
 // rounding of an unmarked one.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { createEngine, type Engine } from '../../src/engine/kernels/index.js';
-import { loadOrtBackend, type OrtMatmul } from '../../src/engine/kernels/native.js';
+import { loadOrtBackend } from '../../src/engine/kernels/native.js';
 import { CONSTANT_B_PATH, gemmModel } from '../../src/engine/kernels/onnx-gemm.js';
 import { PrlError } from '../../src/util/errors.js';
 import { loadModelWeights, markFrozenWeights, unmarkFrozenWeights } from '../../src/engine/io.js';
 import { Rng } from '../../src/util/rng.js';
 import { makeTinyModelFolder } from '../helpers/model-folder.js';
+import { closeTestEngines, ortOf, openTestEngines, skipWithoutOrt } from '../helpers/native-engines.js';
 
-const ortInstalled = (() => {
-  try {
-    createRequire(import.meta.url).resolve('onnxruntime-node/package.json');
-    return true;
-  } catch {
-    return false;
-  }
-})();
-const skip = ortInstalled ? false : 'onnxruntime-node is not installed (optional dependency)';
+const skip = skipWithoutOrt;
 
 let wasm: Engine, native1: Engine, native2: Engine;
 
 before(async () => {
-  wasm = await createEngine({ provider: 'wasm', threads: 2 });
-  if (!ortInstalled) return;
-  native1 = await createEngine({ provider: 'native', threads: 1 });
-  native2 = await createEngine({ provider: 'native', threads: 2 });
+  ({ wasm, native1, native2 } = await openTestEngines());
 });
 after(async () => {
-  await wasm.kernels.dispose();
-  if (!ortInstalled) return;
-  await native1.kernels.dispose();
-  await native2.kernels.dispose();
+  await closeTestEngines({ wasm, native1, native2 });
 });
-
-const ortOf = (e: Engine): OrtMatmul => (e.kernels as unknown as { ortMatmul: OrtMatmul }).ortMatmul;
 
 function randomTensor(e: Engine, n: number, rng: Rng): Float32Array {
   const t = e.arena.allocF32(n);

@@ -4,41 +4,25 @@
 // whole model's forward and backward against the wasm provider and the float64 reference.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
 import type { ModelConfig } from '../../src/engine/config.js';
 import { createEngine, type Engine } from '../../src/engine/kernels/index.js';
-import { MIN_NATIVE_ROWS, type OrtMatmul } from '../../src/engine/kernels/native.js';
+import { MIN_NATIVE_ROWS } from '../../src/engine/kernels/native.js';
 import type { MatmulLayout } from '../../src/engine/kernels/types.js';
 import { LlamaModel } from '../../src/engine/model.js';
 import { Rng } from '../../src/util/rng.js';
 import { paramsOf, referenceLogp } from '../helpers/llama-f64.js';
+import { closeTestEngines, ortInstalled, ortOf, openTestEngines, skipWithoutOrt } from '../helpers/native-engines.js';
 
-const ortInstalled = (() => {
-  try {
-    createRequire(import.meta.url).resolve('onnxruntime-node/package.json');
-    return true;
-  } catch {
-    return false;
-  }
-})();
-const skip = ortInstalled ? false : 'onnxruntime-node is not installed (optional dependency)';
+const skip = skipWithoutOrt;
 
 let wasm: Engine, native1: Engine, native2: Engine;
 
 before(async () => {
-  wasm = await createEngine({ provider: 'wasm', threads: 2 });
-  if (!ortInstalled) return;
-  native1 = await createEngine({ provider: 'native', threads: 1 });
-  native2 = await createEngine({ provider: 'native', threads: 2 });
+  ({ wasm, native1, native2 } = await openTestEngines());
 });
 after(async () => {
-  await wasm.kernels.dispose();
-  if (!ortInstalled) return;
-  await native1.kernels.dispose();
-  await native2.kernels.dispose();
+  await closeTestEngines({ wasm, native1, native2 });
 });
-
-const ortOf = (e: Engine): OrtMatmul => (e.kernels as unknown as { ortMatmul: OrtMatmul }).ortMatmul;
 
 function randomValues(n: number, rng: Rng): Float64Array {
   return Float64Array.from({ length: n }, () => 2 * rng.next() - 1);
